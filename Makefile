@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+CLI     := $(VENV)/bin/sciml-grow
+# The FEniCSx wheel puts MPICH's mpiexec in the venv; a system FEniCSx brings its own.
+MPIEXEC ?= $(shell test -x $(VENV)/bin/mpiexec && echo $(VENV)/bin/mpiexec || command -v mpiexec)
+DEMO    ?= demo_out
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml tools/setup_venv.sh
+	bash tools/setup_venv.sh
+
+demo: setup
+	@mkdir -p $(DEMO)
+	$(MPIEXEC) -n 2 $(CLI) generate heat --samples 2000 --out $(DEMO)/heat.h5 --seed 0
+	$(CLI) info $(DEMO)/heat.h5
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) benchmarks/heat_generation.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

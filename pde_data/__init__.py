@@ -1,0 +1,19 @@
+"""FEniCSx generators of PDE inverse-problem datasets (the only package that imports dolfinx).
+
+Problems register here by name and are imported only when asked for, so listing them needs
+no FEniCSx.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+PROBLEMS = {"heat": "pde_data.heat:HeatProblem"}
+
+
+def get_problem(name: str) -> type:
+    """The Problem class registered as ``name``."""
+    if name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r} (available: {', '.join(sorted(PROBLEMS))})")
+    module, _, cls = PROBLEMS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)

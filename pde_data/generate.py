@@ -1,0 +1,339 @@
+"""The sample-parallel, resumable, rank-invariant HDF5 writer shared by every problem.
+
+- Sample i draws all its randomness from a stream seeded by (seed, i) and is solved on
+  MPI.COMM_SELF, so its values do not depend on how many ranks run or which one solves it.
+- Pending samples are cut into blocks; each round every rank solves one block, rank 0 gathers
+  and writes them (the only rank that touches the file), then marks them done. The file is
+  opened only while a round is written, so an interruption at any other moment leaves a valid
+  file; Ctrl-C and SIGTERM end the current round cleanly first.
+- A file is created complete with all its metadata (under a temporary name, then renamed) and
+  ``complete = False``; re-running the same command resumes from the ``samples/done`` mask and
+  ends with the same contents as an uninterrupted run. ``complete`` is set only at the end.
+- An existing file made with another problem, size, seed or config is never overwritten
+  unless ``force`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from pde_data import get_problem
+from pde_data.problem import Problem
+from sciml_grow.config import from_dict, to_json
+from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION, write_tree
+
+
+class GenerationError(Exception):
+    """A generate request cannot be carried out; the message says why."""
+
+
+@dataclass
+class GenerateSummary:
+    """What one generate call did."""
+
+    path: Path
+    problem: str
+    n_samples: int
+    written: int
+    already_done: int
+    ranks: int
+    seconds: float
+    complete: bool
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else float("nan")
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The random stream of sample ``index``: depends on (seed, index) only."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(index,)))
+
+
+def generate(
+    problem: str,
+    n_samples: int,
+    out: str | Path,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+    *,
+    comm: MPI.Comm | None = None,
+    block_size: int = 128,
+    progress: bool = True,
+    force: bool = False,
+) -> GenerateSummary:
+    """Generate (or finish) ``n_samples`` samples of ``problem`` into the HDF5 file ``out``."""
+    comm = MPI.COMM_WORLD if comm is None else comm
+    out = Path(out)
+    try:
+        problem_cls = get_problem(problem)
+    except ValueError as exc:
+        raise GenerationError(str(exc)) from None
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= 0:
+        raise GenerationError(f"--samples must be a positive integer, got {n_samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GenerationError(f"--seed must be a non-negative integer, got {seed!r}")
+    cfg = from_dict(problem_cls.config_class, config or {})
+    identity = {
+        "problem": problem,
+        "n_samples": n_samples,
+        "seed": seed,
+        "config": to_json(cfg),
+    }
+    state, done = _on_root(comm, lambda: _inspect(out, identity, force))
+    if state == "complete":
+        return GenerateSummary(out, problem, n_samples, 0, n_samples, comm.size, 0.0, True)
+
+    t_setup = time.perf_counter()
+    try:
+        prob = problem_cls(cfg)
+        error = None
+    except (ValueError, RuntimeError) as exc:
+        prob, error = None, f"problem setup failed: {exc}"
+    errors = comm.allgather(error)
+    if any(errors):
+        raise GenerationError(next(e for e in errors if e))
+    if state == "new":
+        _on_root(comm, lambda: _create(out, prob, identity))
+        done = np.zeros(n_samples, dtype=bool)
+    setup_seconds = time.perf_counter() - t_setup
+
+    todo = np.flatnonzero(~done) if comm.rank == 0 else None
+    todo = comm.bcast(todo, root=0)
+    already = n_samples - len(todo)
+    blocks = [todo[i : i + block_size] for i in range(0, len(todo), block_size)]
+
+    bar = tqdm(
+        total=n_samples, initial=already, unit="sample", desc=f"{problem} ({comm.size} ranks)",
+        disable=not progress or comm.rank != 0, mininterval=0.5, smoothing=0.05,
+    )
+    written = 0
+    t0 = time.perf_counter()
+    with _StopOnSignal() as stop:
+        for start in range(0, len(blocks), comm.size):
+            mine = blocks[start + comm.rank] if start + comm.rank < len(blocks) else todo[:0]
+            result = _solve_block(prob, seed, mine)
+            gathered = comm.gather(result, root=0)
+            if comm.rank == 0:
+                failures = [g for g in gathered if isinstance(g, str)]
+                if not failures:
+                    _write_rounds(out, gathered)
+                    n_round = sum(len(g[0]) for g in gathered)
+                    written += n_round
+                    bar.update(n_round)
+            else:
+                failures = None
+            failures = comm.bcast(failures, root=0)
+            if failures:
+                bar.close()
+                raise GenerationError(f"solving a sample failed: {failures[0]}")
+            if comm.allreduce(stop.requested, op=MPI.LOR):
+                break
+    bar.close()
+    seconds = time.perf_counter() - t0
+    complete = already + written == n_samples
+    if comm.rank == 0:
+        _finish(out, complete, comm.size, written, seconds, setup_seconds)
+    comm.barrier()
+    return GenerateSummary(out, problem, n_samples, written, already, comm.size, seconds, complete)
+
+
+def _on_root(comm: MPI.Comm, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on rank 0 and share its result, or raise its GenerationError on every rank."""
+    if comm.rank == 0:
+        try:
+            payload = (fn(), None)
+        except GenerationError as exc:
+            payload = (None, str(exc))
+    else:
+        payload = None
+    result, error = comm.bcast(payload, root=0)
+    if error is not None:
+        raise GenerationError(error)
+    return result
+
+
+def _inspect(out: Path, identity: dict[str, Any], force: bool) -> tuple[str, np.ndarray | None]:
+    """State of the target file: ("new", None), ("resume", done mask) or ("complete", None)."""
+    if out.exists() and force:
+        out.unlink()
+    if not out.exists():
+        parent = out.parent if str(out.parent) else Path(".")
+        if not parent.is_dir():
+            raise GenerationError(f"cannot write {out}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise GenerationError(f"cannot write {out}: directory {parent} is not writable")
+        return "new", None
+    if out.is_dir():
+        raise GenerationError(f"cannot write {out}: it is a directory")
+    try:
+        f = h5py.File(out, "r")
+    except OSError:
+        raise GenerationError(
+            f"{out} exists but is not a readable HDF5 file (damaged or foreign); "
+            "delete it, choose another --out, or pass --force"
+        ) from None
+    with f:
+        if f.attrs.get("format") != FORMAT_NAME:
+            raise GenerationError(
+                f"{out} exists and is not a sciml_grow dataset; refusing to overwrite it "
+                "(choose another --out or pass --force)"
+            )
+        theirs = {k: _attr(f, k) for k in identity}
+        if theirs != identity:
+            raise GenerationError(
+                f"{out} was generated with a different setup ({_difference(theirs, identity)}); "
+                "choose another --out or pass --force to replace it"
+            )
+        if bool(f.attrs.get("complete", False)):
+            return "complete", None
+        return "resume", f["samples/done"][()].astype(bool)
+
+
+def _attr(f: h5py.File, key: str) -> Any:
+    value = f.attrs.get(key)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str:
+    """Human description of the first differences between two identities."""
+    for key in ("problem", "n_samples", "seed"):
+        if theirs[key] != ours[key]:
+            return f"{key}: file has {theirs[key]!r}, this run asks for {ours[key]!r}"
+    diffs = _dict_diff(json.loads(theirs["config"] or "{}"), json.loads(ours["config"]))
+    return "config " + "; ".join(diffs[:3])
+
+
+def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _dict_diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: file has {a!r}, this run asks for {b!r}"]
+
+
+def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
+    """Write a complete empty dataset (metadata, NaN-filled sample arrays) and rename it."""
+    tmp = out.with_name(out.name + ".creating")
+    n = identity["n_samples"]
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            for key, value in identity.items():
+                f.attrs[key] = value
+            f.attrs["config"] = identity["config"]
+            f.attrs["versions"] = json.dumps(prob.versions(), sort_keys=True)
+            f.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+            f.attrs["complete"] = False
+            f.attrs["runs"] = "[]"
+            write_tree(f, prob.metadata())
+            samples = f.create_group("samples")
+            for name, (shape, dtype) in prob.sample_fields().items():
+                group = f if name in ("inputs", "targets") else samples
+                group.create_dataset(
+                    name, shape=(n, *shape), dtype=dtype, fillvalue=np.nan,
+                    chunks=(min(n, 1024), *shape) if shape else (min(n, 1024),),
+                )
+            samples.create_dataset("done", shape=(n,), dtype="u1", fillvalue=0)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GenerationError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _solve_block(prob: Problem, seed: int, indices: np.ndarray) -> Any:
+    """Solve the samples ``indices``; (indices, {name: stacked arrays}) or an error string."""
+    try:
+        rows = [prob.sample(sample_rng(seed, int(i))) for i in indices]
+    except Exception as exc:  # reported collectively so no rank hangs in gather
+        return f"{type(exc).__name__}: {exc}"
+    fields = prob.sample_fields()
+    stacked = {
+        name: np.array([r[name] for r in rows], dtype=dtype).reshape(len(rows), *shape)
+        for name, (shape, dtype) in fields.items()
+    }
+    return indices, stacked
+
+
+def _write_rounds(out: Path, gathered: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
+    """Write gathered blocks, then mark their samples done (data first, flag last)."""
+    with h5py.File(out, "r+") as f:
+        done = f["samples/done"]
+        for indices, arrays in gathered:
+            if len(indices) == 0:
+                continue
+            where = _selection(indices)
+            for name, values in arrays.items():
+                target = f[name] if name in ("inputs", "targets") else f["samples"][name]
+                target[where] = values
+            f.flush()
+            done[where] = 1
+
+
+def _selection(indices: np.ndarray) -> slice | np.ndarray:
+    """A slice for contiguous indices (fast in h5py), else the sorted index array."""
+    if np.all(np.diff(indices) == 1):
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return np.sort(indices)
+
+
+def _finish(
+    out: Path, complete: bool, ranks: int, written: int, seconds: float, setup: float
+) -> None:
+    with h5py.File(out, "r+") as f:
+        runs = json.loads(f.attrs.get("runs", "[]"))
+        runs.append(
+            {
+                "ranks": ranks, "samples": written, "seconds": round(seconds, 4),
+                "setup_seconds": round(setup, 4),
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        f.attrs["runs"] = json.dumps(runs)
+        if complete:
+            if not np.all(f["samples/done"][()]):
+                raise GenerationError(f"{out}: internal error, not every sample was written")
+            f.attrs["complete"] = True
+
+
+class _StopOnSignal:
+    """Turn the first SIGINT/SIGTERM into a request to stop after the current round; a second
+    one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,233 @@
+"""Heat-conductivity inversion: recover the log-conductivity m from a few temperature readings.
+
+State equation on the unit square (Krishnanunni, Bui-Thanh & Dawson's benchmark):
+
+    -div(exp(m) grad y) = f                 in (0, 1)^2,   f = 20
+                      y = 0                 on x = 0, x = 1, y = 0
+      exp(m) grad y . n = 0  (or = -r y)    on the top side y = 1 (no flux, or Robin)
+
+P1 elements on an n x n mesh of right triangles (default 16 x 16: 289 vertices). The coefficient
+exp(m) of a P1 field m is integrated with a fixed quadrature degree, so the same integral can be
+redone outside FEniCSx: the file stores the reference quadrature rule, the P1 basis at its points
+and, per cell, |det J| grad(phi_i) . grad(phi_j), from which
+
+    K(m) = sum_c [ sum_q w_q exp(sum_k phi_k(xi_q) m_{c_k}) ] G_c  (+ Robin matrix)
+
+reproduces FEniCSx's stiffness matrix to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mpi4py import MPI
+
+import basix
+import numpy as np
+import ufl
+from dolfinx import fem, mesh
+from dolfinx.fem import petsc as fem_petsc
+from petsc4py import PETSc
+
+from pde_data.fem import (
+    canonical_permutation,
+    locate_points,
+    lu_solver,
+    mesh_arrays,
+    petsc_to_csr,
+    to_canonical,
+)
+from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
+from pde_data.prior import MaternPriorConfig, MaternSPDEPrior
+from pde_data.problem import Problem
+from sciml_grow.config import check
+
+Source = float | Callable[[mesh.Mesh], ufl.core.expr.Expr]
+
+
+@dataclass
+class HeatConfig:
+    """Configuration of the heat-conductivity dataset (defaults: the papers' setting)."""
+
+    mesh_cells: int = 16
+    source: float = 20.0
+    top_boundary: Literal["neumann", "robin"] = "neumann"
+    robin_coefficient: float = 1.0
+    quadrature_degree: int = 4
+    prior: MaternPriorConfig = field(default_factory=MaternPriorConfig)
+    sensors: SensorConfig = field(default_factory=SensorConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def validate(self) -> None:
+        check(self.mesh_cells >= 2, "mesh_cells", "must be >= 2")
+        check(1 <= self.quadrature_degree <= 30, "quadrature_degree", "must lie in 1..30")
+        check(self.robin_coefficient >= 0, "robin_coefficient", "must be >= 0")
+
+
+class HeatModel:
+    """FEniCSx solver of the state equation for many coefficient fields on one mesh.
+
+    Forms are compiled, the matrix allocated and the LU's symbolic factorization done once;
+    a solve re-assembles into the same matrix and refactors numerically.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        source: Source = 20.0,
+        top_boundary: str = "neumann",
+        robin_coefficient: float = 1.0,
+        quadrature_degree: int = 4,
+        comm: MPI.Comm = MPI.COMM_SELF,
+    ):
+        self.mesh = mesh.create_unit_square(comm, n, n, mesh.CellType.triangle)
+        self.V = fem.functionspace(self.mesh, ("Lagrange", 1))
+        self.m = fem.Function(self.V, name="m")
+        self.y = fem.Function(self.V, name="y")
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        dx = ufl.Measure("dx", metadata={"quadrature_degree": quadrature_degree})
+        f = source(self.mesh) if callable(source) else fem.Constant(self.mesh, float(source))
+        a = ufl.exp(self.m) * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
+        self.robin = float(robin_coefficient) if top_boundary == "robin" else 0.0
+        self.top_facets = mesh.locate_entities_boundary(
+            self.mesh, 1, lambda x: np.isclose(x[1], 1.0)
+        )
+        if self.robin:
+            tags = mesh.meshtags(self.mesh, 1, self.top_facets, np.ones_like(self.top_facets))
+            ds_top = ufl.Measure("ds", domain=self.mesh, subdomain_data=tags, subdomain_id=1)
+            self.robin_form = fem.form(self.robin * u * v * ds_top)
+            a += self.robin * u * v * ds_top
+        else:
+            self.robin_form = None
+        self.a = fem.form(a)
+        self.L = fem.form(f * v * dx)
+        walls = mesh.locate_entities_boundary(
+            self.mesh,
+            1,
+            lambda x: np.isclose(x[0], 0.0) | np.isclose(x[0], 1.0) | np.isclose(x[1], 0.0),
+        )
+        self.dirichlet_dofs = fem.locate_dofs_topological(self.V, 1, walls)
+        self.bcs = [fem.dirichletbc(0.0, self.dirichlet_dofs, self.V)]
+        self.A = fem_petsc.create_matrix(self.a)
+        # The load does not depend on m and the boundary value is 0: assemble b once.
+        self.b = fem_petsc.assemble_vector(self.L)
+        fem_petsc.apply_lifting(self.b, [self.a], [self.bcs])
+        self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        fem_petsc.set_bc(self.b, self.bcs)
+        self.ksp = lu_solver(self.A)
+        self.quadrature_degree = quadrature_degree
+
+    def solve(self, m_dofs: np.ndarray) -> np.ndarray:
+        """State y (dof order) for the log-conductivity ``m_dofs`` (dof order)."""
+        self.m.x.array[:] = m_dofs
+        self.A.zeroEntries()
+        fem_petsc.assemble_matrix(self.A, self.a, bcs=self.bcs)
+        self.A.assemble()
+        self.ksp.setOperators(self.A)
+        self.ksp.solve(self.b, self.y.x.petsc_vec)
+        self.y.x.scatter_forward()
+        return self.y.x.array.copy()
+
+
+def p1_cell_gradient_products(coords: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Per cell, |det J| grad(phi_i) . grad(phi_j) for the P1 basis (shape (n_cells, 3, 3))."""
+    X = coords[cells]  # (nc, 3, 2)
+    J = np.stack([X[:, 1] - X[:, 0], X[:, 2] - X[:, 0]], axis=2)  # columns: edge vectors
+    detJ = np.linalg.det(J)
+    ref_grad = np.array([[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # d phi_k / d xi
+    grads = ref_grad @ np.linalg.inv(J)  # (nc, 3, 2): rows are grad phi_k in x
+    return np.abs(detJ)[:, None, None] * grads @ grads.transpose(0, 2, 1)
+
+
+class HeatProblem(Problem):
+    """Samples (m ~ Matérn prior, y = solution, noisy y at sensors)."""
+
+    name = "heat"
+    config_class = HeatConfig
+
+    def __init__(self, config: HeatConfig):
+        super().__init__(config)
+        cfg = config
+        self.model = HeatModel(
+            cfg.mesh_cells, cfg.source, cfg.top_boundary, cfg.robin_coefficient,
+            cfg.quadrature_degree,
+        )
+        V = self.model.V
+        self.perm = canonical_permutation(V)
+        self.coords, self.cells = mesh_arrays(V, self.perm)
+        self.prior = MaternSPDEPrior(V, cfg.prior, self.perm)
+        self.points = sensor_points(cfg.sensors, np.zeros(2), np.ones(2))
+        if np.any(self.points < 0) or np.any(self.points > 1):
+            raise ValueError("sensors.points must lie in the unit square")
+        self.point_cells = locate_points(self.model.mesh, self.points)
+        self.B = point_matrix(self.coords, self.cells, self.point_cells, self.points)
+        self._points_3d = np.column_stack([self.points, np.zeros(len(self.points))])
+
+    def sample_fields(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        nv, ns = len(self.coords), len(self.points)
+        return {
+            "inputs": ((ns,), "f8"),
+            "targets": ((nv,), "f8"),
+            "obs_clean": ((ns,), "f8"),
+            "state": ((nv,), "f8"),
+            "noise_std": ((), "f8"),
+        }
+
+    def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        m = self.prior.sample(rng.standard_normal(len(self.coords)))
+        y = to_canonical(self.model.solve(m[self.perm]), self.perm)
+        clean = self.model.y.eval(self._points_3d, self.point_cells)[:, 0]
+        noisy, std = add_noise(clean, self.config.noise, rng)
+        return {"inputs": noisy, "targets": m, "obs_clean": clean, "state": y, "noise_std": std}
+
+    def metadata(self) -> dict:
+        model, cfg = self.model, self.config
+        pts, wts = basix.make_quadrature(basix.CellType.triangle, model.quadrature_degree)
+        basis = np.column_stack([1.0 - pts[:, 0] - pts[:, 1], pts[:, 0], pts[:, 1]])
+        u, v = ufl.TrialFunction(model.V), ufl.TestFunction(model.V)
+        mass = fem_petsc.assemble_matrix(fem.form(u * v * ufl.dx))
+        mass.assemble()
+        load = fem_petsc.assemble_vector(model.L)
+        if model.robin_form is not None:
+            robin = fem_petsc.assemble_matrix(model.robin_form)
+            robin.assemble()
+            robin_csr = petsc_to_csr(robin, self.perm)
+        else:
+            robin_csr = petsc_to_csr(mass, self.perm) * 0.0
+        return {
+            "description": "heat conductivity: -div(exp(m) grad y) = f; inputs = noisy y at "
+            "sensors, targets = m at mesh vertices",
+            "mesh": {"coordinates": self.coords, "cells": self.cells, "cell_type": "triangle"},
+            "observation": {
+                "points": self.points,
+                "cells": self.point_cells.astype(np.int64),
+                "matrix": self.B,
+                "observed": "state",
+            },
+            "noise": {
+                "kind": "additive_gaussian",
+                "relative_level": cfg.noise.relative_level,
+                "reference": "max_abs_clean_observation_per_sample",
+                "per_sample_std": "samples/noise_std",
+            },
+            "prior": self.prior.metadata(),
+            "operators": {
+                "kind": "p1_diffusion_exp",
+                "equation": "K(m) y = load on free dofs, y = 0 on dirichlet_dofs; "
+                "K(m) = sum_c (sum_q w_q exp(basis_q . m[cells_c])) G_c + robin_matrix",
+                "source": cfg.source,
+                "top_boundary": cfg.top_boundary,
+                "robin_coefficient": model.robin,
+                "quadrature_degree": model.quadrature_degree,
+                "quadrature_points": pts,
+                "quadrature_weights": wts,
+                "quadrature_basis": basis,
+                "cell_gradient_products": p1_cell_gradient_products(self.coords, self.cells),
+                "load": to_canonical(load.array.copy(), self.perm),
+                "robin_matrix": robin_csr,
+                "dirichlet_dofs": np.sort(self.perm[model.dirichlet_dofs]),
+                "mass": petsc_to_csr(mass, self.perm),
+            },
+        }

@@ -1,0 +1,94 @@
+"""Sparse point observations: sensor layouts, the observation matrix B and the noise model.
+
+No dolfinx here: B is built from the mesh arrays and the containing cells, so the same code
+serves every problem and every dimension."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from sciml_grow.config import check
+
+_PRIMES = (2, 3, 5, 7, 11, 13)
+
+
+@dataclass
+class SensorConfig:
+    """Sensor layout: explicit ``points`` or ``count`` Halton points inside the domain margin."""
+
+    count: int = 10
+    points: list[list[float]] | None = None
+    margin: float = 0.1
+
+    def validate(self) -> None:
+        check(self.count > 0, "sensors.count", "must be positive")
+        check(0.0 <= self.margin < 0.5, "sensors.margin", "must lie in [0, 0.5)")
+        if self.points is not None:
+            check(len(self.points) > 0, "sensors.points", "must not be empty")
+            dims = {len(p) for p in self.points}
+            check(len(dims) == 1, "sensors.points", "all points need the same dimension")
+
+
+@dataclass
+class NoiseConfig:
+    """Additive Gaussian noise with std = relative_level * max |clean observation| per sample."""
+
+    relative_level: float = 0.01
+
+    def validate(self) -> None:
+        check(self.relative_level >= 0.0, "noise.relative_level", "must be >= 0")
+
+
+def halton(n: int, dim: int) -> np.ndarray:
+    """First ``n`` points (skipping the origin) of the Halton sequence in [0, 1)^dim."""
+    out = np.empty((n, dim))
+    for d in range(dim):
+        base = _PRIMES[d]
+        for i in range(n):
+            k, f, x = i + 1, 1.0, 0.0
+            while k > 0:
+                f /= base
+                x += f * (k % base)
+                k //= base
+            out[i, d] = x
+    return out
+
+
+def sensor_points(cfg: SensorConfig, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Sensor coordinates: the configured points, or Halton points in the shrunken box."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    if cfg.points is not None:
+        pts = np.asarray(cfg.points, dtype=float)
+        if pts.shape[1] != lower.size:
+            raise ValueError(f"sensors.points: expected {lower.size} coordinates per point")
+        return pts
+    span = upper - lower
+    return lower + span * (cfg.margin + (1 - 2 * cfg.margin) * halton(cfg.count, lower.size))
+
+
+def point_matrix(
+    coords: np.ndarray, cells: np.ndarray, cell_of_point: np.ndarray, points: np.ndarray
+) -> sp.csr_array:
+    """P1 point-evaluation matrix B (n_points x n_vertices) from barycentric coordinates."""
+    n, k = len(points), cells.shape[1]
+    rows = np.repeat(np.arange(n), k)
+    cols = cells[cell_of_point].ravel()
+    vals = np.empty((n, k))
+    for i, (c, p) in enumerate(zip(cell_of_point, points)):
+        X = coords[cells[c]]  # (k, dim) vertices of a simplex
+        T = np.vstack([X.T, np.ones(k)])
+        vals[i] = np.linalg.solve(T, np.append(p, 1.0))
+    if vals.min() < -1e-10:
+        raise ValueError("a sensor point lies outside the cell reported to contain it")
+    return sp.csr_array((vals.ravel(), (rows, cols)), shape=(n, len(coords)))
+
+
+def add_noise(
+    clean: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Noisy copy of one sample's observations and the noise std used."""
+    std = cfg.relative_level * float(np.max(np.abs(clean)))
+    return clean + std * rng.standard_normal(clean.shape), std

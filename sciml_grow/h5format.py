@@ -1,0 +1,111 @@
+"""The dataset file: the contract between ``pde_data`` (writer) and ``sciml_grow`` (reader).
+
+One HDF5 file per dataset::
+
+    /inputs            (N, ...)  what a network maps from (noisy observations)
+    /targets           (N, ...)  what it maps to (the parameter field)
+    /samples/<name>    (N, ...)  other per-sample arrays (clean observations, states, noise std)
+    /samples/done      (N,)      1 once sample i is written (resume bookkeeping)
+    /mesh, /observation, /prior, /operators, ...   problem metadata and discrete operators
+    attrs: format, format_version, problem, n_samples, seed, config (JSON), versions (JSON),
+           complete (False until every sample is written)
+
+Sparse matrices are groups holding CSR ``data``, ``indices``, ``indptr`` and a ``shape`` attr.
+This module needs only numpy, scipy and h5py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+FORMAT_NAME = "sciml_grow.dataset"
+FORMAT_VERSION = 1
+
+
+class DatasetError(Exception):
+    """The file is missing, foreign, damaged or incomplete; the message says which."""
+
+
+def write_csr(group: h5py.Group, name: str, matrix: sp.spmatrix | sp.sparray) -> None:
+    """Store a sparse matrix as CSR arrays in a subgroup ``name``."""
+    csr = sp.csr_array(matrix)
+    csr.sort_indices()
+    sub = group.create_group(name)
+    sub.create_dataset("data", data=csr.data)
+    sub.create_dataset("indices", data=csr.indices.astype(np.int64))
+    sub.create_dataset("indptr", data=csr.indptr.astype(np.int64))
+    sub.attrs["shape"] = np.asarray(csr.shape, dtype=np.int64)
+    sub.attrs["sparse"] = "csr"
+
+
+def read_csr(group: h5py.Group, name: str) -> sp.csr_array:
+    """Read a sparse matrix written by :func:`write_csr`."""
+    sub = group[name]
+    return sp.csr_array(
+        (sub["data"][()], sub["indices"][()], sub["indptr"][()]), shape=tuple(sub.attrs["shape"])
+    )
+
+
+def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
+    """Write a nested dict: dicts become groups, sparse matrices CSR groups, arrays datasets,
+    and scalars or strings attributes of ``group``."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            write_tree(group.require_group(key), value)
+        elif sp.issparse(value):
+            write_csr(group, key, value)
+        elif isinstance(value, np.ndarray):
+            group.create_dataset(key, data=value)
+        elif isinstance(value, list | tuple):
+            group.create_dataset(key, data=np.asarray(value))
+        else:
+            group.attrs[key] = value
+
+
+def open_dataset(path: str | Path, require_complete: bool = True) -> h5py.File:
+    """Open a dataset file read-only after checking it is ours, readable and (by default) complete."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
+    try:
+        check_format(f, path)
+        if require_complete and not bool(f.attrs.get("complete", False)):
+            done = int(np.count_nonzero(f["samples/done"][()]))
+            raise DatasetError(
+                f"{path}: incomplete ({done} of {int(f.attrs['n_samples'])} samples); "
+                "re-run the generate command that made it to finish it"
+            )
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def check_format(f: h5py.File, path: str | Path) -> None:
+    """Raise DatasetError unless ``f`` is a sciml_grow dataset of a version we can read."""
+    if f.attrs.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{path}: not a sciml_grow dataset (no '{FORMAT_NAME}' format tag)")
+    version = int(f.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise DatasetError(
+            f"{path}: format version {version} is newer than this sciml_grow reads "
+            f"({FORMAT_VERSION}); upgrade sciml_grow"
+        )
+    for name in ("inputs", "targets"):
+        if name not in f:
+            raise DatasetError(f"{path}: has no '{name}' dataset")
+
+
+def attr_json(f: h5py.File, name: str) -> Any:
+    """Decode a JSON-valued file attribute (config, versions)."""
+    return json.loads(f.attrs[name])
