@@ -21,7 +21,8 @@ def canonical_permutation(V: fem.FunctionSpace) -> np.ndarray:
     """
     msh = V.mesh
     dofs = V.dofmap.list
-    nodes = msh.geometry.dofmap
+    maps = getattr(msh.geometry, "dofmaps", None)  # dolfinx 0.11; ``dofmap`` before
+    nodes = msh.geometry.dofmap if maps is None else (maps(0) if callable(maps) else maps[0])
     if dofs.shape != nodes.shape:
         raise ValueError("canonical_permutation needs P1 on a degree-1 geometry")
     perm = np.empty(V.dofmap.index_map.size_local, dtype=np.int64)

@@ -4,8 +4,9 @@
   MPI.COMM_SELF, so its values do not depend on how many ranks run or which one solves it.
 - Pending samples are cut into blocks; each round every rank solves one block, rank 0 gathers
   and writes them (the only rank that touches the file), then marks them done. The file is
-  opened only while a round is written, so an interruption at any other moment leaves a valid
-  file; Ctrl-C and SIGTERM end the current round cleanly first.
+  opened only while a round is written, and its storage is allocated at creation, so writes
+  touch raw data only and even a kill in mid-write leaves a valid file (rows not yet flagged
+  done are redone on resume); Ctrl-C and SIGTERM end the current round cleanly first.
 - A file is created complete with all its metadata (under a temporary name, then renamed) and
   ``complete = False``; re-running the same command resumes from the ``samples/done`` mask and
   ends with the same contents as an uninterrupted run. ``complete`` is set only at the end.
@@ -146,6 +147,7 @@ def generate(
                 break
     bar.close()
     seconds = time.perf_counter() - t0
+    written = comm.bcast(written, root=0)
     complete = already + written == n_samples
     if comm.rank == 0:
         _finish(out, complete, comm.size, written, seconds, setup_seconds)
@@ -249,15 +251,22 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
             samples = f.create_group("samples")
             for name, (shape, dtype) in prob.sample_fields().items():
                 group = f if name in ("inputs", "targets") else samples
-                group.create_dataset(
-                    name, shape=(n, *shape), dtype=dtype, fillvalue=np.nan,
-                    chunks=(min(n, 1024), *shape) if shape else (min(n, 1024),),
-                )
-            samples.create_dataset("done", shape=(n,), dtype="u1", fillvalue=0)
+                _preallocated(group, name, (n, *shape), dtype, np.nan)
+            _preallocated(samples, "done", (n,), "u1", 0)
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise GenerationError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _preallocated(group: h5py.Group, name: str, shape: tuple, dtype: str, fill: float) -> None:
+    """A contiguous dataset whose storage is allocated and filled at creation, so that later
+    writes change raw data only, never the file's structure: a kill in mid-write cannot
+    damage the file, and the ``done`` flag (written last) says which rows are valid."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
+    group.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=dcpl)
 
 
 def _solve_block(prob: Problem, seed: int, indices: np.ndarray) -> Any:

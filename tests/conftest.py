@@ -1,0 +1,50 @@
+"""Shared fixtures: small generated datasets and helpers to run the CLI (also under mpiexec)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+CLI = [sys.executable, "-m", "sciml_grow.cli"]
+
+
+def mpiexec() -> str:
+    """The mpiexec matching this interpreter's MPI (the FEniCSx wheel puts it in the venv)."""
+    found = BIN / "mpiexec" if (BIN / "mpiexec").exists() else shutil.which("mpiexec")
+    if not found:
+        pytest.skip("no mpiexec")
+    return str(found)
+
+
+def run_cli(*args: str, ranks: int | None = None, timeout: float = 300, **kw):
+    """Run ``sciml-grow ARGS`` in a subprocess (under mpiexec -n ranks if given)."""
+    cmd = ([mpiexec(), "-n", str(ranks)] if ranks else []) + CLI + list(args)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+@pytest.fixture(scope="session")
+def heat_file(tmp_path_factory) -> Path:
+    """A small complete heat dataset made in-process (default config)."""
+    from pde_data.generate import generate
+
+    path = tmp_path_factory.mktemp("data") / "heat.h5"
+    generate("heat", 48, path, seed=7, block_size=16, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def heat_robin_file(tmp_path_factory) -> Path:
+    """A small heat dataset with the Robin condition on the top side."""
+    from pde_data.generate import generate
+
+    path = tmp_path_factory.mktemp("data") / "heat_robin.h5"
+    cfg = {"top_boundary": "robin", "robin_coefficient": 2.5, "mesh_cells": 12}
+    generate("heat", 8, path, seed=1, config=cfg, progress=False)
+    return path

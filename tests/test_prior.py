@@ -1,0 +1,73 @@
+"""The SPDE Matérn prior: sample statistics and the stored precision factor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import k1
+
+from pde_data.fem import canonical_permutation
+from pde_data.heat import HeatModel
+from pde_data.prior import MaternPriorConfig, MaternSPDEPrior
+
+
+def matern_correlation(r: np.ndarray, rho: float) -> np.ndarray:
+    """Matérn nu = 1 correlation with kappa = sqrt(8)/rho."""
+    x = np.sqrt(8.0) * r / rho
+    return np.where(x > 0, x * k1(np.maximum(x, 1e-300)), 1.0)
+
+
+@pytest.fixture(scope="module")
+def prior_and_samples():
+    model = HeatModel(32)
+    perm = canonical_permutation(model.V)
+    cfg = MaternPriorConfig(mean=0.5, std=0.7, correlation_length=0.3)
+    prior = MaternSPDEPrior(model.V, cfg, perm)
+    rng = np.random.default_rng(123)
+    white = rng.standard_normal((4000, perm.size))
+    samples = np.array([prior.sample(w) for w in white])
+    coords = np.empty((perm.size, 2))
+    coords[perm] = model.V.tabulate_dof_coordinates()[:, :2]
+    return prior, cfg, samples, white, coords
+
+
+def test_precision_factor_whitens_the_samples_exactly(prior_and_samples):
+    prior, _, samples, white, _ = prior_and_samples
+    recovered = (samples[:20] - prior.mean) @ prior.precision_factor.T
+    np.testing.assert_allclose(recovered, white[:20], atol=1e-9)
+
+
+def test_mean_and_marginal_std(prior_and_samples):
+    _, cfg, samples, _, _ = prior_and_samples
+    n = len(samples)
+    assert abs(samples.mean() - cfg.mean) < 4 * cfg.std / np.sqrt(n)
+    std = samples.std(axis=0)
+    # each vertex: the sample std of n normals has a relative standard error 1/sqrt(2n)
+    assert np.abs(std / cfg.std - 1).max() < 5 / np.sqrt(2 * n)
+
+
+def test_correlation_length_matches_matern(prior_and_samples):
+    _, cfg, samples, _, coords = prior_and_samples
+    z = (samples - samples.mean(0)) / samples.std(0)
+    centre = np.argmin(np.linalg.norm(coords - 0.5, axis=1))
+    corr = z.T @ z[:, centre] / len(z)
+    dist = np.linalg.norm(coords - coords[centre], axis=1)
+    for frac in (0.25, 0.5, 1.0):
+        ring = np.abs(dist - frac * cfg.correlation_length) < 0.02
+        expected = matern_correlation(frac * cfg.correlation_length, cfg.correlation_length)
+        assert abs(corr[ring].mean() - expected) < 0.06, (frac, corr[ring].mean(), expected)
+    # and beyond ~2 correlation lengths the field is essentially uncorrelated
+    assert abs(corr[dist > 2 * cfg.correlation_length].mean()) < 0.05
+
+
+def test_unnormalized_prior_is_close_to_the_requested_std_in_the_interior():
+    """Without the exact normalization the Robin-damped SPDE alone gives about the right std."""
+    model = HeatModel(32)
+    perm = canonical_permutation(model.V)
+    cfg = MaternPriorConfig(std=1.0, correlation_length=0.2, normalize_variance=False)
+    prior = MaternSPDEPrior(model.V, cfg, perm)
+    std = np.sqrt(np.diag(prior.covariance()))
+    coords = np.empty((perm.size, 2))
+    coords[perm] = model.V.tabulate_dof_coordinates()[:, :2]
+    interior = np.all((coords > 0.3) & (coords < 0.7), axis=1)
+    assert np.abs(std[interior] - 1.0).max() < 0.15
