@@ -11,6 +11,19 @@ import importlib
 PROBLEMS = {"heat": "pde_data.heat:HeatProblem"}
 
 
+def require_fenicsx() -> str:
+    """dolfinx's version, or ImportError saying how to get FEniCSx."""
+    try:
+        from mpi4py import MPI  # noqa: F401  (before dolfinx: loads the MPI library)
+        import dolfinx
+    except ImportError as exc:
+        raise ImportError(
+            f"generating data needs FEniCSx (dolfinx >= 0.10), which is not importable here "
+            f"({exc}); run 'make setup'"
+        ) from None
+    return dolfinx.__version__
+
+
 def get_problem(name: str) -> type:
     """The Problem class registered as ``name``."""
     if name not in PROBLEMS:

@@ -4,12 +4,11 @@ depend on how dolfinx numbered its dofs."""
 
 from __future__ import annotations
 
-from mpi4py import MPI  # noqa: F401  (load the MPI library before dolfinx/petsc4py)
-
-import numpy as np
-import scipy.sparse as sp
+from mpi4py import MPI  # (load the MPI library before dolfinx/petsc4py)
 from dolfinx import fem, geometry
+import numpy as np
 from petsc4py import PETSc
+import scipy.sparse as sp
 
 
 def canonical_permutation(V: fem.FunctionSpace) -> np.ndarray:

@@ -16,19 +16,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import json
+import os
 from pathlib import Path
+import signal
+import threading
+import time
 from typing import Any
 
 from mpi4py import MPI
-
 import h5py
 import numpy as np
 from tqdm import tqdm
@@ -120,8 +119,13 @@ def generate(
     blocks = [todo[i : i + block_size] for i in range(0, len(todo), block_size)]
 
     bar = tqdm(
-        total=n_samples, initial=already, unit="sample", desc=f"{problem} ({comm.size} ranks)",
-        disable=not progress or comm.rank != 0, mininterval=0.5, smoothing=0.05,
+        total=n_samples,
+        initial=already,
+        unit="sample",
+        desc=f"{problem} ({comm.size} ranks)",
+        disable=not progress or comm.rank != 0,
+        mininterval=0.5,
+        smoothing=0.05,
     )
     written = 0
     t0 = time.perf_counter()
@@ -312,7 +316,9 @@ def _finish(
         runs = json.loads(f.attrs.get("runs", "[]"))
         runs.append(
             {
-                "ranks": ranks, "samples": written, "seconds": round(seconds, 4),
+                "ranks": ranks,
+                "samples": written,
+                "seconds": round(seconds, 4),
                 "setup_seconds": round(setup, 4),
                 "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             }

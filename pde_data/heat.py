@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mpi4py import MPI
-
 import basix
-import numpy as np
-import ufl
 from dolfinx import fem, mesh
 from dolfinx.fem import petsc as fem_petsc
+import numpy as np
 from petsc4py import PETSc
+import ufl
 
 from pde_data.fem import (
     canonical_permutation,
@@ -151,7 +150,10 @@ class HeatProblem(Problem):
         super().__init__(config)
         cfg = config
         self.model = HeatModel(
-            cfg.mesh_cells, cfg.source, cfg.top_boundary, cfg.robin_coefficient,
+            cfg.mesh_cells,
+            cfg.source,
+            cfg.top_boundary,
+            cfg.robin_coefficient,
             cfg.quadrature_degree,
         )
         V = self.model.V

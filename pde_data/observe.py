@@ -77,7 +77,7 @@ def point_matrix(
     rows = np.repeat(np.arange(n), k)
     cols = cells[cell_of_point].ravel()
     vals = np.empty((n, k))
-    for i, (c, p) in enumerate(zip(cell_of_point, points)):
+    for i, (c, p) in enumerate(zip(cell_of_point, points, strict=True)):
         X = coords[cells[c]]  # (k, dim) vertices of a simplex
         T = np.vstack([X.T, np.ones(k)])
         vals[i] = np.linalg.solve(T, np.append(p, 1.0))

@@ -24,14 +24,13 @@ from math import gamma as gamma_fn
 from math import pi, sqrt
 
 from mpi4py import MPI  # noqa: F401  (load the MPI library before dolfinx/petsc4py)
-
+from dolfinx import fem
+from dolfinx.fem import petsc as fem_petsc
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import ufl
-from dolfinx import fem
-from dolfinx.fem import petsc as fem_petsc
 
 from pde_data.fem import petsc_to_csr, to_canonical
 from sciml_grow.config import check
@@ -72,7 +71,9 @@ class MaternSPDEPrior:
         c = matern_coefficients(cfg, dim)
         self.coefficients = dict(c)
         u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-        form = c["gamma"] * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx + c["delta"] * u * v * ufl.dx
+        form = (
+            c["gamma"] * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx + c["delta"] * u * v * ufl.dx
+        )
         robin = c["gamma"] * c["kappa"] / ROBIN_FACTOR if cfg.robin_boundary else 0.0
         if robin:
             form += robin * u * v * ufl.ds

@@ -7,9 +7,9 @@ exit status 2; nothing else is printed for them.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import os
 import sys
-from collections.abc import Sequence
 
 from sciml_grow.config import ConfigError, apply_overrides, load_file
 from sciml_grow.h5format import DatasetError
@@ -42,25 +42,34 @@ def _config_dict(args: argparse.Namespace) -> dict:
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="JSON or TOML file with config values")
     p.add_argument(
-        "--set", action="append", metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
         help="override one config value, e.g. --set prior.correlation_length=0.2 (repeatable)",
     )
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from pde_data import require_fenicsx
+
     try:
-        from pde_data.generate import GenerationError, generate
+        require_fenicsx()
     except ImportError as exc:
-        raise UsageError(
-            f"generate needs FEniCSx (dolfinx >= 0.10), which is not importable here ({exc}); "
-            "run 'make setup'"
-        ) from None
+        raise UsageError(str(exc)) from None
     from mpi4py import MPI
+
+    from pde_data.generate import GenerationError, generate
 
     try:
         summary = generate(
-            args.problem, args.samples, args.out, args.seed, _config_dict(args),
-            block_size=args.block_size, progress=not args.no_progress, force=args.force,
+            args.problem,
+            args.samples,
+            args.out,
+            args.seed,
+            _config_dict(args),
+            block_size=args.block_size,
+            progress=not args.no_progress,
+            force=args.force,
         )
     except GenerationError as exc:
         raise UsageError(str(exc)) from None
@@ -69,7 +78,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             done = summary.already_done + summary.written
             print(
                 f"interrupted: {done} of {summary.n_samples} samples in {summary.path}; "
-                "re-run the same command to resume", file=sys.stderr,
+                "re-run the same command to resume",
+                file=sys.stderr,
             )
             return EXIT_INTERRUPTED
         if summary.written == 0:
@@ -97,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser(
-        "generate", help="generate a PDE dataset (run under mpiexec to spread samples)",
+        "generate",
+        help="generate a PDE dataset (run under mpiexec to spread samples)",
         description="Generate a dataset into one HDF5 file; run under 'mpiexec -n P' to spread "
         "samples over P ranks (same file for any P). Re-running an interrupted command resumes.",
     )
@@ -111,8 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=128, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("info", help="summarize a dataset file",
-                       description="Print problem, sizes, noise, prior, versions and statistics.")
+    p = sub.add_parser(
+        "info",
+        help="summarize a dataset file",
+        description="Print problem, sizes, noise, prior, versions and statistics.",
+    )
     p.add_argument("file", help="dataset HDF5 file")
     p.set_defaults(func=_cmd_info)
     return parser

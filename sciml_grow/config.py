@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 import tomllib
 import types
 import typing
-from pathlib import Path
-from typing import Any, Literal, TypeVar
-
-T = TypeVar("T")
+from typing import Any, Literal
 
 
 class ConfigError(ValueError):
@@ -68,7 +66,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None = None, prefix: str = "") -> T:
+def from_dict[T](cls: type[T], data: dict[str, Any] | None = None, prefix: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, checking keys and types, then ``validate()``."""
     data = {} if data is None else data
     if not isinstance(data, dict):
@@ -124,7 +122,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{key}: expected {len(args)} entries, got {len(value)}")
-            return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _coerce(a, v, f"{key}[{i}]")
+                for i, (a, v) in enumerate(zip(args, value, strict=True))
+            )
         inner = args[0] if args else Any
         items = [_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items

@@ -69,7 +69,7 @@ def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
 
 
 def open_dataset(path: str | Path, require_complete: bool = True) -> h5py.File:
-    """Open a dataset file read-only after checking it is ours, readable and (by default) complete."""
+    """Open a dataset read-only after checking it is ours, readable and (by default) complete."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")

@@ -50,8 +50,12 @@ def describe(path: str | Path) -> str:
             f"problem     {f.attrs['problem']}  ({f.attrs.get('description', '')})",
             f"format      {f.attrs['format']} v{int(f.attrs['format_version'])}",
             f"samples     {n}  seed {int(f.attrs['seed'])}  "
-            + ("complete" if f.attrs["complete"] else f"INCOMPLETE: {done.sum()} of {n} written; "
-               "re-run the same generate command to finish"),
+            + (
+                "complete"
+                if f.attrs["complete"]
+                else f"INCOMPLETE: {done.sum()} of {n} written; "
+                "re-run the same generate command to finish"
+            ),
             f"inputs      {f['inputs'].shape} {f['inputs'].dtype}",
             f"targets     {f['targets'].shape} {f['targets'].dtype}",
         ]
@@ -63,11 +67,15 @@ def describe(path: str | Path) -> str:
             )
         if "observation" in f:
             pts = f["observation/points"][()]
-            lines.append(f"sensors     {len(pts)} points of {f['observation'].attrs.get('observed')}")
+            lines.append(
+                f"sensors     {len(pts)} points of {f['observation'].attrs.get('observed')}"
+            )
         for group in ("noise", "prior"):
             if group in f:
                 lines.append(f"{group:<12}{_attrs_line(f[group], skip=('description',))}")
-        lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in attr_json(f, "versions").items()))
+        lines.append(
+            "versions    " + ", ".join(f"{k} {v}" for k, v in attr_json(f, "versions").items())
+        )
         runs = json.loads(f.attrs.get("runs", "[]"))
         for run in runs:
             rate = run["samples"] / run["seconds"] if run["seconds"] else float("nan")

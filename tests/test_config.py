@@ -51,7 +51,7 @@ def test_bad_values_name_the_key(data, fragment):
 
 
 def test_overrides_parse_json_values_and_nest():
-    data = apply_overrides({"n": 1}, ["inner.rate=0.25", "kind=b", "inner.names=[\"p\",\"q\"]"])
+    data = apply_overrides({"n": 1}, ["inner.rate=0.25", "kind=b", 'inner.names=["p","q"]'])
     cfg = from_dict(Outer, data)
     assert cfg.inner.rate == 0.25 and cfg.kind == "b" and cfg.inner.names == ["p", "q"]
     with pytest.raises(ConfigError, match="key=value"):
@@ -66,7 +66,7 @@ def test_canonical_json_is_order_independent():
 
 
 def test_config_files(tmp_path):
-    (tmp_path / "c.toml").write_text('n = 4\n[inner]\nrate = 0.1\n')
+    (tmp_path / "c.toml").write_text("n = 4\n[inner]\nrate = 0.1\n")
     (tmp_path / "c.json").write_text('{"n": 4, "inner": {"rate": 0.1}}')
     assert load_file(tmp_path / "c.toml") == load_file(tmp_path / "c.json")
     (tmp_path / "bad.json").write_text("{n: 4")

@@ -40,8 +40,20 @@ def test_same_file_for_1_2_and_4_ranks(tmp_path):
     for ranks in (1, 2, 4):
         path = tmp_path / f"r{ranks}.h5"
         # small blocks: many rounds, uneven last round, every rank writes through rank 0
-        r = run_cli("generate", "heat", "--samples", "150", "--seed", "11", "--out", str(path),
-                    "--no-progress", "--block-size", "16", ranks=ranks)
+        r = run_cli(
+            "generate",
+            "heat",
+            "--samples",
+            "150",
+            "--seed",
+            "11",
+            "--out",
+            str(path),
+            "--no-progress",
+            "--block-size",
+            "16",
+            ranks=ranks,
+        )
         assert r.returncode == 0, r.stderr
         paths.append(path)
     for other in paths[1:]:
@@ -102,8 +114,24 @@ def test_ctrl_c_under_mpiexec_stops_cleanly_and_resumes(tmp_path):
 
 def test_rerun_of_a_complete_file_changes_nothing(heat_file, capsys):
     before = heat_file.stat().st_mtime_ns
-    assert main(["generate", "heat", "--samples", "48", "--seed", "7", "--out", str(heat_file),
-                 "--block-size", "16", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "heat",
+                "--samples",
+                "48",
+                "--seed",
+                "7",
+                "--out",
+                str(heat_file),
+                "--block-size",
+                "16",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "already complete" in capsys.readouterr().out
     assert heat_file.stat().st_mtime_ns == before
 
@@ -131,9 +159,13 @@ def test_different_config_for_an_existing_file_is_refused(heat_file, capsys, ext
 
 
 def test_different_seed_or_size_is_refused(heat_file, capsys):
-    assert main(["generate", "heat", "--samples", "48", "--seed", "8", "--out", str(heat_file)]) == 2
+    assert (
+        main(["generate", "heat", "--samples", "48", "--seed", "8", "--out", str(heat_file)]) == 2
+    )
     assert "seed: file has 7" in _error_line(capsys)
-    assert main(["generate", "heat", "--samples", "49", "--seed", "7", "--out", str(heat_file)]) == 2
+    assert (
+        main(["generate", "heat", "--samples", "49", "--seed", "7", "--out", str(heat_file)]) == 2
+    )
     assert "n_samples" in _error_line(capsys)
 
 
@@ -149,8 +181,10 @@ def test_different_seed_or_size_is_refused(heat_file, capsys):
         (["generate", "heat", "--samples", "5", "--set", "prior.std=-1"], "prior.std: must be"),
         (["generate", "heat", "--samples", "5", "--set", "mesh_cells=ten"], "expected an integer"),
         (["generate", "heat", "--samples", "5", "--set", "top_boundary=dirichlet"], "not one of"),
-        (["generate", "heat", "--samples", "5", "--set", "sensors.points=[[2.0, 0.5]]"],
-         "unit square"),
+        (
+            ["generate", "heat", "--samples", "5", "--set", "sensors.points=[[2.0, 0.5]]"],
+            "unit square",
+        ),
         (["generate", "heat", "--samples", "5", "--config", "missing.toml"], "cannot read"),
         (["generate", "heat"], "required: --samples"),
     ],
@@ -187,8 +221,10 @@ def test_foreign_and_corrupt_files_are_not_touched(tmp_path, capsys):
 def test_force_replaces_a_foreign_file(tmp_path):
     path = tmp_path / "foreign.h5"
     path.write_bytes(b"not hdf5")
-    assert main(["generate", "heat", "--samples", "3", "--out", str(path), "--force",
-                 "--no-progress"]) == 0
+    assert (
+        main(["generate", "heat", "--samples", "3", "--out", str(path), "--force", "--no-progress"])
+        == 0
+    )
     with open_dataset(path) as f:
         assert f["inputs"].shape == (3, 10)
 
@@ -204,8 +240,16 @@ def test_error_from_a_real_process_is_one_line_with_nonzero_exit(tmp_path):
 def test_info_summarizes_the_file(heat_file, capsys):
     assert main(["info", str(heat_file)]) == 0
     text = capsys.readouterr().out
-    for fragment in ("problem     heat", "(48, 10)", "(48, 289)", "289 vertices", "relative_level=0.01",
-                     "correlation_length=0.3", "dolfinx 0.1", "complete"):
+    for fragment in (
+        "problem     heat",
+        "(48, 10)",
+        "(48, 289)",
+        "289 vertices",
+        "relative_level=0.01",
+        "correlation_length=0.3",
+        "dolfinx 0.1",
+        "complete",
+    ):
         assert fragment in text, fragment
 
 

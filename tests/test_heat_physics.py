@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from mpi4py import MPI
-
+from dolfinx import fem
 import h5py
+from matplotlib.tri import LinearTriInterpolator, Triangulation
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import ufl
-from dolfinx import fem
-from matplotlib.tri import LinearTriInterpolator, Triangulation
 
 from pde_data.heat import HeatModel
 from sciml_grow.h5format import open_dataset, read_csr
@@ -110,7 +109,7 @@ def test_observations_are_the_state_at_the_sensors(heat_file):
         state, clean = f["samples/state"][()], f["samples/obs_clean"][()]
     np.testing.assert_allclose(state @ B.T, clean, rtol=1e-12, atol=1e-12)
     tri = Triangulation(coords[:, 0], coords[:, 1], cells)  # independent P1 interpolation
-    for y, obs in zip(state[:5], clean[:5]):
+    for y, obs in zip(state[:5], clean[:5], strict=True):
         interp = LinearTriInterpolator(tri, y)(points[:, 0], points[:, 1])
         np.testing.assert_allclose(np.asarray(interp), obs, rtol=1e-10, atol=1e-12)
     assert np.all((points > 0) & (points < 1)) and len(points) == 10

@@ -1,0 +1,110 @@
+"""Heat dataset generation speed: samples/s on 1 and 2 ranks, the 2-rank speed-up, and the ratio
+to a plain dolfinx loop that builds the problem afresh for every sample.
+
+All figures come from one run of this script, side by side (machines are noisy). Rates count
+the sample loop only (the file's ``runs`` record), not interpreter start-up and setup, which
+are reported separately. Targets (issue 2): >= 1,000 samples/s per core, 2-rank speed-up >= 1.8.
+
+    .venv/bin/python benchmarks/heat_generation.py [--samples 40000] [--plain 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+import time
+
+from mpi4py import MPI
+from dolfinx import fem, mesh
+from dolfinx.fem.petsc import LinearProblem
+import h5py
+import numpy as np
+import ufl
+
+from pde_data.fem import canonical_permutation
+from pde_data.heat import HeatConfig, HeatModel
+from pde_data.prior import MaternSPDEPrior
+
+BIN = Path(sys.executable).parent
+
+
+def generated_rate(ranks: int, samples: int, workdir: Path) -> tuple[float, float, float]:
+    """(loop samples/s, loop seconds, wall seconds) of one `sciml-grow generate` run."""
+    out = workdir / f"heat_{ranks}.h5"
+    cmd = [
+        str(BIN / "mpiexec"),
+        "-n",
+        str(ranks),
+        str(BIN / "sciml-grow"),
+        "generate",
+        "heat",
+        "--samples",
+        str(samples),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    with h5py.File(out) as f:
+        run = json.loads(f.attrs["runs"])[-1]
+    return samples / run["seconds"], run["seconds"], wall
+
+
+def plain_dolfinx_rate(samples: int) -> float:
+    """Samples/s of the obvious loop: new mesh, space, forms, BC and LinearProblem per sample."""
+    cfg = HeatConfig()
+    ref = HeatModel(cfg.mesh_cells)
+    perm = canonical_permutation(ref.V)
+    prior = MaternSPDEPrior(ref.V, cfg.prior, perm)
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for i in range(samples):
+        msh = mesh.create_unit_square(MPI.COMM_SELF, cfg.mesh_cells, cfg.mesh_cells)
+        V = fem.functionspace(msh, ("Lagrange", 1))
+        m = fem.Function(V)
+        m.x.array[:] = prior.sample(rng.standard_normal(perm.size))[canonical_permutation(V)]
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        dx = ufl.Measure("dx", metadata={"quadrature_degree": cfg.quadrature_degree})
+        walls = mesh.locate_entities_boundary(
+            msh, 1, lambda x: np.isclose(x[0], 0) | np.isclose(x[0], 1) | np.isclose(x[1], 0)
+        )
+        bc = fem.dirichletbc(0.0, fem.locate_dofs_topological(V, 1, walls), V)
+        problem = LinearProblem(
+            ufl.exp(m) * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx,
+            cfg.source * v * dx,
+            bcs=[bc],
+            petsc_options={"ksp_type": "preonly", "pc_type": "lu"},
+            petsc_options_prefix=f"plain{i}_",
+        )
+        problem.solve()
+    return samples / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=40000)
+    p.add_argument("--plain", type=int, default=300, help="samples for the plain loop")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        r1, s1, w1 = generated_rate(1, args.samples, Path(tmp))
+        r2, s2, w2 = generated_rate(2, args.samples, Path(tmp))
+    plain = plain_dolfinx_rate(args.plain)
+    print(f"heat 16x16, {args.samples} samples (loop time; wall time incl. start-up in brackets)")
+    print(f"  1 rank : {r1:8.0f} samples/s  ({s1:.2f} s loop, {w1:.2f} s wall)")
+    print(
+        f"  2 ranks: {r2:8.0f} samples/s  ({s2:.2f} s loop, {w2:.2f} s wall)"
+        f"  = {r2 / 2:.0f} samples/s per core"
+    )
+    print(f"  2-rank speed-up             : {r2 / r1:.2f}x   (target >= 1.8)")
+    print(f"  plain dolfinx loop, 1 rank  : {plain:8.1f} samples/s")
+    print(f"  generator / plain loop      : {r1 / plain:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
