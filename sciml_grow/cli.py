@@ -100,6 +100,119 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(name: str) -> str:
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UsageError(f"--device must be cpu or cuda[:N], got {name!r}")
+    return name
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sciml_grow.config import from_dict
+    from sciml_grow.data import Dataset
+    from sciml_grow.rundir import RunDir
+    from sciml_grow.train import Trainer
+    from sciml_grow.train_config import TrainConfig
+
+    device = _device(args.device)
+    if args.resume:
+        run = RunDir(args.resume)
+        if not run.exists():
+            raise UsageError(f"--resume {run.path}: not a run directory (no config.json)")
+        if run.finished():
+            print(f"{run.path} is already finished; see {run.path / 'final.json'}")
+            return 0
+        if not (run.path / "checkpoint.pt").exists():
+            raise UsageError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
+        record = run.read_json("config.json")
+        cfg = from_dict(TrainConfig, record["config"])
+        data_path = args.data or record["data"]
+    else:
+        if not args.data or not args.out:
+            raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
+        run = RunDir(args.out)
+        if run.exists() and not args.force:
+            state = "finished" if run.finished() else "unfinished"
+            hint = "" if run.finished() else f"continue it with --resume {run.path}, or "
+            raise UsageError(f"{run.path} holds an {state} run; {hint}pass --force to replace it")
+        raw = _config_dict(args)
+        for key in ("strategy", "seed", "epochs"):
+            if getattr(args, key) is not None:
+                raw[key] = getattr(args, key)
+        if args.baseline_from:
+            raw["baseline_from"] = args.baseline_from
+        cfg = from_dict(TrainConfig, raw)
+        if cfg.baseline_from:
+            cfg.baseline_spec = _finished_architecture(cfg.baseline_from)
+        if args.force and run.path.exists():
+            import shutil
+
+            shutil.rmtree(run.path)
+        data_path = args.data
+    data = Dataset(data_path, cfg.data)
+    final = Trainer(cfg, data, run, device, progress=not args.no_progress).run_training(
+        resume=bool(args.resume)
+    )
+    t = final["test"]
+    print(
+        f"{cfg.strategy} seed {cfg.seed}: test relative L2 error {t['rel_l2_mean']:.4f} "
+        f"(median {t['rel_l2_median']:.4f}), depth {final['final_depth']}, "
+        f"{final['n_params']} params, {final['wall_seconds']:.1f} s -> {run.path}"
+    )
+    return 0
+
+
+def _finished_architecture(path: str) -> dict:
+    from sciml_grow.rundir import RunDir
+
+    run = RunDir(path)
+    if not run.finished():
+        raise UsageError(f"--baseline-from {path}: not a finished run (no final.json)")
+    return run.read_json("final.json")["architecture"]
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import h5py
+    import numpy as np
+    import torch
+
+    from sciml_grow.data import relative_errors
+    from sciml_grow.h5format import open_dataset
+    from sciml_grow.predict import Predictor
+
+    try:
+        predictor = Predictor.from_run(args.run, _device(args.device))
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    with open_dataset(args.data) as f:
+        x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64)).reshape(
+            len(f["inputs"]), -1
+        )
+        y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64)).reshape(len(x), -1)
+    if x.shape[1] != predictor.net.in_dim:
+        raise UsageError(
+            f"{args.data}: inputs have {x.shape[1]} features, the network expects "
+            f"{predictor.net.in_dim}"
+        )
+    pred = predictor(x.to(args.device)).cpu()
+    if y.shape == pred.shape:
+        rel = relative_errors(pred, y)
+        print(
+            f"{len(x)} samples: relative L2 error mean {rel.mean():.4f} median "
+            f"{rel.median():.4f}; MSE {torch.mean((pred - y) ** 2):.4g}"
+        )
+    if args.out:
+        with h5py.File(args.out, "w") as f:
+            f["predictions"] = pred.numpy()
+            f.attrs["run"] = str(args.run)
+            f.attrs["data"] = str(args.data)
+        print(f"wrote predictions {tuple(pred.shape)} to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pde_data import PROBLEMS
 
@@ -129,6 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="dataset HDF5 file")
     p.set_defaults(func=_cmd_info)
+    p = sub.add_parser(
+        "train", help="train a network that grows by a strategy",
+        description="Train one (strategy, seed) run into a run directory (config.json, "
+        "metrics.csv, growth_events.csv, checkpoint.pt, best.pt, final.json).",
+    )
+    p.add_argument("--data", help="dataset HDF5 file")
+    p.add_argument("--strategy", help="td, random-1, random-2, net2deeper, forward-thinking, "
+                   "baseline (default td)")
+    p.add_argument("--out", help="run directory to create")
+    p.add_argument("--resume", metavar="RUNDIR", help="continue an interrupted run")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--epochs", type=int, help="total epoch budget")
+    p.add_argument("--baseline-from", metavar="RUNDIR",
+                   help="baseline: train this finished run's architecture from scratch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict with a trained run",
+                       description="Rebuild a run's kept network and predict a dataset's fields.")
+    p.add_argument("--run", required=True, help="finished run directory")
+    p.add_argument("--data", required=True, help="dataset HDF5 file")
+    p.add_argument("--out", help="write predictions to this HDF5 file")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

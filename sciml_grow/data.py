@@ -1,0 +1,114 @@
+"""Dataset file -> tensors: a fixed train/validation/test split and standardization.
+
+The split depends only on ``split_seed`` and the file, never on the strategy or training seed,
+so every strategy of a comparison sees the same samples; the test part is touched only by the
+final evaluation. Inputs and targets are standardized per feature with training statistics,
+which are stored with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sciml_grow.config import check
+from sciml_grow.h5format import DatasetError, open_dataset
+
+
+@dataclass
+class DataConfig:
+    """How the file's samples are split."""
+
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    max_train: int | None = None
+
+    def validate(self) -> None:
+        check(0 < self.test_fraction < 1, "data.test_fraction", "must lie in (0, 1)")
+        check(0 < self.val_fraction < 1, "data.val_fraction", "must lie in (0, 1)")
+        check(self.max_train is None or self.max_train > 0, "data.max_train", "must be > 0")
+
+
+class Standardizer(nn.Module):
+    """(v - mean) / std per feature; the statistics travel with the model as buffers."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.clone())
+        self.register_buffer("std", std.clone())
+
+    @classmethod
+    def fit(cls, values: torch.Tensor) -> Standardizer:
+        std = values.std(dim=0)
+        return cls(values.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std)))
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return (v - self.mean) / self.std
+
+    def inverse(self, v: torch.Tensor) -> torch.Tensor:
+        return v * self.std + self.mean
+
+
+def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Disjoint sorted index sets ``train``, ``val``, ``test`` of a file with ``n`` samples."""
+    perm = np.random.default_rng(cfg.split_seed).permutation(n)
+    n_test = max(1, round(cfg.test_fraction * n))
+    n_val = max(1, round(cfg.val_fraction * (n - n_test)))
+    if n - n_test - n_val < 1:
+        raise DatasetError(f"{n} samples are too few for a train/validation/test split")
+    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    if cfg.max_train is not None:
+        train = train[: cfg.max_train]
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+class Dataset:
+    """Inputs and targets of one file (float64, original units), split and standardizers."""
+
+    def __init__(self, path: str | Path, cfg: DataConfig):
+        self.path = Path(path)
+        with open_dataset(self.path) as f:
+            self.x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64))
+            self.y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64))
+            self.problem = str(f.attrs.get("problem", "unknown"))
+        for name, v in (("inputs", self.x), ("targets", self.y)):
+            if v.ndim < 2 or v.shape[0] != self.x.shape[0]:
+                raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
+            bad = ~torch.isfinite(v.reshape(len(v), -1)).all(dim=1)
+            if bad.any():
+                raise DatasetError(
+                    f"{self.path}: '{name}' has NaN or inf in {int(bad.sum())} samples "
+                    f"(first: sample {int(torch.nonzero(bad)[0])})"
+                )
+        self.x = self.x.reshape(len(self.x), -1)
+        self.y = self.y.reshape(len(self.y), -1)
+        self.splits = split_indices(len(self.x), cfg)
+        train = torch.from_numpy(self.splits["train"])
+        self.x_scaler = Standardizer.fit(self.x[train])
+        self.y_scaler = Standardizer.fit(self.y[train])
+
+    @property
+    def in_dim(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def out_dim(self) -> int:
+        return self.y.shape[1]
+
+    def tensors(
+        self, split: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardized (x, y) of a split."""
+        idx = torch.from_numpy(self.splits[split])
+        x, y = self.x_scaler(self.x[idx]), self.y_scaler(self.y[idx])
+        return x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
+
+
+def relative_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Per-sample relative L2 error |pred - true| / |true| (vector norms over the field)."""
+    return (pred - true).norm(dim=1) / true.norm(dim=1).clamp_min(1e-300)

@@ -1,0 +1,225 @@
+"""Ways of growing a network in depth, behind one small interface the trainer calls.
+
+Each strategy builds the starting network and, when the trainer decides it is time to grow,
+changes the network in place and reports what it did as a :class:`GrowthEvent`. The trainer
+owns everything else (optimizer, epochs, validation, checkpoints), so a strategy never copies
+the training loop. Method notes, sections 2 and 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import math
+import time
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from sciml_grow.growth import topological as td
+from sciml_grow.nets import BlockSpec, GrowableMLP, build
+from sciml_grow.nets.activations import get_activation
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class GrowthContext:
+    """What a strategy may look at and change when asked to grow."""
+
+    model: GrowableMLP
+    x: torch.Tensor  # standardized training inputs (the whole training split)
+    y: torch.Tensor
+    loss_fn: LossFn  # the training objective J on (prediction, target)
+    cfg: Any  # TrainConfig
+    rng: torch.Generator
+    loss_before: float = math.nan  # J of the network before this growth step
+
+    @torch.no_grad()
+    def train_loss(self) -> float:
+        """J over the whole training split, in chunks."""
+        total, n = 0.0, len(self.x)
+        for i in range(0, n, 8192):
+            xb, yb = self.x[i : i + 8192], self.y[i : i + 8192]
+            total += float(self.loss_fn(self.model(xb), yb)) * len(xb)
+        return total / n
+
+
+@dataclass
+class GrowthEvent:
+    """One growth decision; ``inserted`` False means growth stops (``reason`` says why)."""
+
+    inserted: bool
+    reason: str
+    position: int | None = None
+    scores: list[float] = field(default_factory=list)
+    eps: float = math.nan
+    predicted_change: float = math.nan
+    train_loss_before: float = math.nan
+    train_loss_after: float = math.nan
+    n_params_before: int = 0
+    n_params_after: int = 0
+    seconds: float = 0.0
+
+
+class Strategy:
+    """Base class: the starting network and how to grow it."""
+
+    name: ClassVar[str]
+    grows: ClassVar[bool] = True
+
+    def initial_model(self, in_dim: int, out_dim: int, cfg: Any) -> GrowableMLP:
+        m = cfg.model
+        blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
+        return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
+
+    def grow(self, ctx: GrowthContext) -> GrowthEvent:
+        start, before = time.perf_counter(), ctx.model.n_params()
+        ctx.loss_before = ctx.train_loss()
+        event = self._grow(ctx)
+        event.train_loss_before = ctx.loss_before
+        event.n_params_before, event.n_params_after = before, ctx.model.n_params()
+        if event.inserted:
+            event.train_loss_after = ctx.train_loss()
+        event.seconds = time.perf_counter() - start
+        return event
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        raise NotImplementedError
+
+
+def _random_direction(shape: torch.Size, rng: torch.Generator) -> torch.Tensor:
+    phi = torch.randn(shape, generator=rng, dtype=torch.float64)
+    return phi / phi.norm()
+
+
+def _searched_insert(
+    ctx: GrowthContext, position: int, phi: torch.Tensor, origin: str, loss0: float
+) -> tuple[nn.Module, float]:
+    """Insert a growth-activation block at ``position`` along ``phi``; eps by line search."""
+    g = ctx.cfg.growth
+    spec = BlockSpec(activation=ctx.cfg.model.insert_activation, origin=origin)
+    block = ctx.model.insert_block(position, spec)
+    eps, _, _ = td.line_search(
+        ctx.train_loss, lambda e: td.set_block_params(block, phi, e), g.eps_step,
+        g.eps_max_steps, loss0=loss0,
+    )
+    return block, eps
+
+
+class TopologicalDerivative(Strategy):
+    """Insert where lambda_max(Q_l) is largest, initialized along its top eigenvector(s)."""
+
+    name = "td"
+
+    def _sensitivity(self, ctx: GrowthContext) -> td.Sensitivity:
+        d2 = get_activation(ctx.cfg.model.insert_activation).d2_at_zero
+        sens, _ = td.sensitivity(ctx.model, ctx.x, ctx.y, ctx.loss_fn, d2)
+        return sens
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        g = ctx.cfg.growth
+        sens = self._sensitivity(ctx)
+        scores = sens.scores.tolist()
+        if max(scores) <= g.score_tol:
+            return GrowthEvent(False, f"no score above {g.score_tol:g}", scores=scores)
+        pos = sens.best
+        phi = td.direction(sens, pos, g.td_init, g.td_ratio)
+        block, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
+        self._finish(ctx, block, phi, eps)
+        predicted = -0.5 * eps**2 * td.quadratic_form(sens, pos, phi)
+        return GrowthEvent(True, "inserted", pos, scores, eps, predicted)
+
+    def _finish(self, ctx: GrowthContext, block: nn.Module, phi: torch.Tensor, eps: float) -> None:
+        """Hook for variants that keep td's position and eps but change the initialization."""
+
+
+class RandomAtTDPosition(TopologicalDerivative):
+    """random-1: td's position and eps (the init's norm), a random direction."""
+
+    name = "random-1"
+
+    def _finish(self, ctx: GrowthContext, block: nn.Module, phi: torch.Tensor, eps: float) -> None:
+        block.spec.origin = self.name
+        td.set_block_params(block, _random_direction(phi.shape, ctx.rng), eps)
+
+
+class RandomInsertion(Strategy):
+    """random-2: a random position and a random direction (eps by the same line search)."""
+
+    name = "random-2"
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        width = ctx.model.width
+        pos = int(torch.randint(0, ctx.model.depth + 1, (1,), generator=ctx.rng))
+        phi = _random_direction(torch.Size((width, width + 1)), ctx.rng)
+        _, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
+        return GrowthEvent(True, "inserted", pos, eps=eps)
+
+
+class Net2Deeper(Strategy):
+    """Net2DeeperNet: an identity block (zero residual, sigma'(0) != 0 so it can train) at the end."""
+
+    name = "net2deeper"
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        pos = ctx.model.depth
+        ctx.model.insert_block(pos, BlockSpec(activation=ctx.cfg.model.activation, origin=self.name))
+        return GrowthEvent(True, "inserted", pos, eps=0.0)
+
+
+class ForwardThinking(Strategy):
+    """Forward Thinking: freeze everything, add a non-residual layer on top (N(0, s^2) init)
+    and a fresh output layer."""
+
+    name = "forward-thinking"
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        model, std = ctx.model, ctx.cfg.growth.ft_init_std
+        model.freeze_trunk()
+        pos = model.depth
+        spec = BlockSpec(activation=ctx.cfg.model.activation, residual=False, origin=self.name)
+        block = model.insert_block(pos, spec)
+        ref = model.head.weight
+        head = nn.Linear(model.width, model.out_dim).to(device=ref.device, dtype=ref.dtype)
+        with torch.no_grad():
+            for p in (block.linear.weight, block.linear.bias):
+                p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
+            bound = 1.0 / math.sqrt(model.width)  # nn.Linear's default, from our generator
+            for p in (head.weight, head.bias):
+                p.copy_((2 * torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64) - 1) * bound)
+        model.set_head(head)
+        return GrowthEvent(True, "inserted", pos, eps=std)
+
+
+class Baseline(Strategy):
+    """The final architecture trained from scratch: no growth."""
+
+    name = "baseline"
+    grows = False
+
+    def initial_model(self, in_dim: int, out_dim: int, cfg: Any) -> GrowableMLP:
+        if cfg.baseline_spec is not None:
+            spec = dict(cfg.baseline_spec)
+            for b in spec["blocks"]:
+                b.update(trainable=True, origin="baseline")
+            spec.update(lift_trainable=True, head_trainable=True)
+            return build(spec)
+        m = cfg.model
+        depth = m.initial_blocks if cfg.baseline_blocks is None else cfg.baseline_blocks
+        blocks = [BlockSpec(activation=m.activation, origin="baseline") for _ in range(depth)]
+        return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s
+    for s in (TopologicalDerivative, RandomAtTDPosition, RandomInsertion, Net2Deeper,
+              ForwardThinking, Baseline)
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
+    return STRATEGIES[name]()

@@ -1,0 +1,57 @@
+"""A trained network bundled with its standardization: raw observations in, raw field out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sciml_grow.data import Standardizer
+from sciml_grow.nets import build
+from sciml_grow.rundir import RunDir
+
+
+class Predictor(nn.Module):
+    """x_scaler -> network -> inverse y_scaler, rebuilt from an architecture spec."""
+
+    def __init__(self, net: nn.Module, x_scaler: Standardizer, y_scaler: Standardizer):
+        super().__init__()
+        self.net, self.x_scaler, self.y_scaler = net, x_scaler, y_scaler
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, batch: int = 8192) -> torch.Tensor:
+        dtype = next(self.net.parameters()).dtype
+        out = [
+            self.y_scaler.inverse(self.net(self.x_scaler(x[i : i + batch].double()).to(dtype)).double())
+            for i in range(0, len(x), batch)
+        ]
+        return torch.cat(out)
+
+    def bundle(self) -> dict[str, Any]:
+        """Self-contained content of ``best.pt``."""
+        return {
+            "spec": self.net.spec(),
+            "model": self.net.state_dict(),
+            "dtype": str(next(self.net.parameters()).dtype).removeprefix("torch."),
+            "x_scaler": self.x_scaler.state_dict(),
+            "y_scaler": self.y_scaler.state_dict(),
+        }
+
+    @classmethod
+    def from_bundle(cls, bundle: dict[str, Any], device: str | torch.device = "cpu") -> Predictor:
+        net = build(bundle["spec"]).to(dtype=getattr(torch, bundle["dtype"]))
+        net.load_state_dict(bundle["model"])
+        scalers = []
+        for key in ("x_scaler", "y_scaler"):
+            st = bundle[key]
+            scalers.append(Standardizer(st["mean"], st["std"]))
+        return cls(net, *scalers).to(device).eval()
+
+    @classmethod
+    def from_run(cls, run: str | Path, device: str | torch.device = "cpu") -> Predictor:
+        rd = RunDir(run)
+        if not (rd.path / "best.pt").exists():
+            raise FileNotFoundError(f"{rd.path}: no best.pt (not a finished training run)")
+        return cls.from_bundle(rd.load("best.pt", device), device)

@@ -1,0 +1,322 @@
+"""The one training loop: epochs, validation, growth decisions, checkpoints, final evaluation.
+
+Every strategy runs through this loop with the same data split, standardization and epoch
+budget. A phase trains the current network until its validation loss plateaus (or a fixed
+number of epochs); then the strategy grows the network, the optimizer keeps the state of every
+existing parameter, and a new phase starts. Growth stops at the maximum depth, when the
+strategy finds nothing worth adding, or when a phase did not improve the best validation loss;
+training then continues to the end of the budget. The best-validation network is the result.
+No choice ever looks at the test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+import math
+import time
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from sciml_grow import __version__
+from sciml_grow.config import to_dict
+from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, get_strategy
+from sciml_grow.nets import build
+from sciml_grow.predict import Predictor
+from sciml_grow.rundir import RunDir
+from sciml_grow.train_config import TrainConfig
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((pred - target) ** 2)
+
+
+@dataclass
+class TrainState:
+    """Loop bookkeeping saved in every checkpoint."""
+
+    epoch: int = 0
+    phase: int = 0
+    phase_start: int = 0
+    phase_best: float = math.inf
+    stale: int = 0
+    best_val: float = math.inf
+    best_at_phase_start: float = math.inf
+    best_epoch: int = 0
+    growing: bool = True
+    stop_reason: str = ""
+    elapsed: float = 0.0
+    best: dict[str, Any] | None = field(default=None, repr=False)
+
+
+class Trainer:
+    """Trains one (strategy, seed) run into a run directory; resumable."""
+
+    def __init__(
+        self, cfg: TrainConfig, data: Dataset, run: RunDir, device: str = "cpu",
+        progress: bool = True,
+    ):
+        self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
+        self.device = torch.device(device)
+        self.dtype = getattr(torch, cfg.dtype)
+        self.strategy = get_strategy(cfg.strategy)
+        self.x_tr, self.y_tr = data.tensors("train", self.dtype, self.device)
+        self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
+        self.loss_fn = mse
+
+    # --- setup ----------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        torch.manual_seed(self.cfg.seed)
+        net = self.strategy.initial_model(self.data.in_dim, self.data.out_dim, self.cfg)
+        self.model = net.to(device=self.device, dtype=self.dtype)
+        self.opt = self._optimizer()
+        self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
+        self.growth_rng = torch.Generator().manual_seed(self.cfg.seed + 7919)
+        self.state = TrainState(growing=self.strategy.grows)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if o.name == "sgd":
+            return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay)
+        cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+        return cls(params, lr=o.lr, weight_decay=o.weight_decay)
+
+    def _rebuild_optimizer(self) -> None:
+        """New optimizer over the current trainable parameters; existing ones keep their state."""
+        old = self.opt
+        self.opt = self._optimizer()
+        for p in (p for g in self.opt.param_groups for p in g["params"]):
+            if p in old.state:
+                self.opt.state[p] = old.state[p]
+
+    def _save_checkpoint(self) -> None:
+        self.run.save(
+            "checkpoint.pt",
+            {
+                "spec": self.model.spec(),
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "state": asdict(self.state),
+                "rng": {
+                    "batch": self.batch_rng.get_state(),
+                    "growth": self.growth_rng.get_state(),
+                    "torch": torch.get_rng_state(),
+                },
+            },
+        )
+
+    def _load_checkpoint(self) -> None:
+        ck = self.run.load("checkpoint.pt", self.device)
+        self.model = build(ck["spec"]).to(device=self.device, dtype=self.dtype)
+        self.model.load_state_dict(ck["model"])
+        self.opt = self._optimizer()
+        self.opt.load_state_dict(ck["optimizer"])
+        self.state = TrainState(**ck["state"])
+        self.batch_rng = torch.Generator()
+        self.batch_rng.set_state(ck["rng"]["batch"])
+        self.growth_rng = torch.Generator()
+        self.growth_rng.set_state(ck["rng"]["growth"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        for name in ("metrics.csv", "growth_events.csv"):
+            self.run.truncate_csv(name, self.state.epoch)
+
+    # --- one epoch ------------------------------------------------------------------------
+    def _train_epoch(self) -> float:
+        self.model.train()
+        n = len(self.x_tr)
+        bs = self.cfg.optim.batch_size or n
+        perm = torch.randperm(n, generator=self.batch_rng).to(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(self.x_tr[idx]), self.y_tr[idx])
+            loss.backward()
+            self.opt.step()
+            total += loss.detach() * len(idx)
+        return float(total) / n
+
+    @torch.no_grad()
+    def _val_loss(self) -> float:
+        self.model.eval()
+        return float(self.loss_fn(self.model(self.x_val), self.y_val))
+
+    # --- growth ---------------------------------------------------------------------------
+    def _time_to_grow(self) -> bool:
+        g, s = self.cfg.growth, self.state
+        length = s.epoch - s.phase_start
+        if length < g.min_phase_epochs:
+            return False
+        if g.trigger == "schedule":
+            return length >= g.every
+        return s.stale >= g.patience or length >= g.every
+
+    def _grow(self, val_before: float) -> GrowthEvent:
+        g, s = self.cfg.growth, self.state
+        if self.model.depth >= g.max_blocks:
+            event = GrowthEvent(False, f"maximum depth {g.max_blocks} reached")
+        elif g.stop_on_stall and s.best_val >= s.best_at_phase_start * (1 - g.min_delta):
+            event = GrowthEvent(False, "validation stopped improving")
+        else:
+            ctx = GrowthContext(
+                self.model, self.x_tr, self.y_tr, self.loss_fn, self.cfg, self.growth_rng
+            )
+            event = self.strategy.grow(ctx)
+        val_after = math.nan
+        if event.inserted:
+            self._rebuild_optimizer()
+            val_after = self._val_loss()
+            s.phase += 1
+        else:
+            s.growing, s.stop_reason = False, event.reason
+        s.phase_start, s.phase_best, s.stale = s.epoch, min(val_before, val_after), 0
+        s.best_at_phase_start = s.best_val
+        self.run.append_csv(
+            "growth_events.csv",
+            {
+                "epoch": s.epoch,
+                "inserted": int(event.inserted),
+                "reason": event.reason,
+                "position": "" if event.position is None else event.position,
+                "depth_after": self.model.depth,
+                "scores": ";".join(f"{v:.6g}" for v in event.scores),
+                "eps": event.eps,
+                "predicted_change": event.predicted_change,
+                "train_loss_before": event.train_loss_before,
+                "train_loss_after": event.train_loss_after,
+                "val_loss_before": val_before,
+                "val_loss_after": val_after,
+                "n_params_before": event.n_params_before or self.model.n_params(),
+                "n_params_after": event.n_params_after or self.model.n_params(),
+                "seconds": round(event.seconds, 4),
+            },
+        )
+        return event
+
+    def _describe(self, event: GrowthEvent, val_before: float) -> str:
+        if not event.inserted:
+            return f"[{self.cfg.strategy}] epoch {self.state.epoch}: growth stops ({event.reason})"
+        change = (
+            f"train {event.train_loss_before:.4g} -> {event.train_loss_after:.4g} "
+            f"(predicted {event.predicted_change:+.3g})"
+            if not math.isnan(event.predicted_change)
+            else f"train {event.train_loss_before:.4g} -> {event.train_loss_after:.4g}"
+        )
+        return (
+            f"[{self.cfg.strategy}] epoch {self.state.epoch}: block at position "
+            f"{event.position} -> depth {self.model.depth}, eps {event.eps:.3g}, {change}, "
+            f"{event.n_params_before} -> {event.n_params_after} params, {event.seconds:.2f} s"
+        )
+
+    # --- the loop -------------------------------------------------------------------------
+    def run_training(self, resume: bool = False) -> dict[str, Any]:
+        """Train to the end of the epoch budget (from the checkpoint if ``resume``)."""
+        cfg, g = self.cfg, self.cfg.growth
+        if resume:
+            self._load_checkpoint()
+        else:
+            self.run.create()
+            self._fresh()
+            self.run.write_json("config.json", self._config_record())
+        s = self.state
+        clock = time.perf_counter() - s.elapsed
+        bar = self._bar()
+        while s.epoch < cfg.epochs:
+            t0 = time.perf_counter()
+            train_loss = self._train_epoch()
+            val = self._val_loss()
+            s.epoch += 1
+            if val < s.best_val:
+                s.best_val, s.best_epoch = val, s.epoch
+                s.best = {
+                    "spec": self.model.spec(),
+                    "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                }
+            if val < s.phase_best * (1 - g.min_delta):
+                s.phase_best, s.stale = val, 0
+            else:
+                s.stale += 1
+            self.run.append_csv(
+                "metrics.csv",
+                {
+                    "epoch": s.epoch, "train_loss": train_loss, "val_loss": val,
+                    "depth": self.model.depth, "n_params": self.model.n_params(),
+                    "lr": self.opt.param_groups[0]["lr"],
+                    "seconds": round(time.perf_counter() - t0, 5),
+                },
+            )
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val:.4g}", refresh=False)
+            grew = False
+            if s.growing and self._time_to_grow():
+                event = self._grow(val)
+                bar.close()
+                tqdm.write(self._describe(event, val)) if self.progress else None
+                bar, grew = self._bar(), True
+            elif not s.growing and cfg.early_stopping and s.stale >= cfg.early_stopping:
+                s.stop_reason += f"; early stop at epoch {s.epoch}"
+                s.elapsed = time.perf_counter() - clock
+                self._save_checkpoint()
+                break
+            s.elapsed = time.perf_counter() - clock
+            if grew or s.epoch % cfg.checkpoint_every == 0 or s.epoch == cfg.epochs:
+                self._save_checkpoint()
+        bar.close()
+        return self._finish()
+
+    def _bar(self) -> tqdm:
+        s = self.state
+        return tqdm(
+            total=self.cfg.epochs, initial=s.epoch, unit="epoch", leave=False,
+            desc=f"{self.cfg.strategy} phase {s.phase} (depth {self.model.depth})",
+            disable=not self.progress, mininterval=0.5,
+        )
+
+    def _config_record(self) -> dict[str, Any]:
+        return {
+            "config": to_dict(self.cfg),
+            "data": str(self.data.path.resolve()),
+            "problem": self.data.problem,
+            "split_sizes": {k: int(len(v)) for k, v in self.data.splits.items()},
+            "device": str(self.device),
+            "versions": {"sciml_grow": __version__, "torch": torch.__version__},
+        }
+
+    def _finish(self) -> dict[str, Any]:
+        s = self.state
+        best = s.best or {"spec": self.model.spec(), "model": self.model.state_dict()}
+        net = build(best["spec"]).to(device=self.device, dtype=self.dtype)
+        net.load_state_dict(best["model"])
+        predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler).to(self.device)
+        self.run.save("best.pt", predictor.bundle())
+        idx = torch.from_numpy(self.data.splits["test"])
+        truth = self.data.y[idx].to(self.device)
+        pred = predictor(self.data.x[idx].to(self.device))
+        rel = relative_errors(pred, truth)
+        events = self.run.read_csv("growth_events.csv")
+        final = {
+            "strategy": self.cfg.strategy,
+            "seed": self.cfg.seed,
+            "test": {
+                "rel_l2_mean": float(rel.mean()),
+                "rel_l2_median": float(rel.median()),
+                "rel_l2_std": float(rel.std()),
+                "mse": float(torch.mean((pred - truth) ** 2)),
+                "n_samples": len(idx),
+            },
+            "best_val_loss": s.best_val,
+            "best_epoch": s.best_epoch,
+            "final_depth": len(best["spec"]["blocks"]),
+            "n_params": net.n_params(),
+            "depth_at_end": self.model.depth,
+            "epochs": s.epoch,
+            "insertions": sum(int(e["inserted"]) for e in events),
+            "growth_stop": s.stop_reason,
+            "wall_seconds": round(s.elapsed, 3),
+            "architecture": best["spec"],
+        }
+        self.run.write_json("final.json", final)
+        return final

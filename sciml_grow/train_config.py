@@ -1,0 +1,103 @@
+"""Everything a training run decides, as one validated config saved in the run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sciml_grow.config import check
+from sciml_grow.data import DataConfig
+from sciml_grow.nets.activations import ACTIVATIONS
+
+
+@dataclass
+class ModelConfig:
+    """Starting network: width, initial depth and activations (``insert_activation`` is the
+    one the topological derivative needs: sigma(0) = sigma'(0) = 0, sigma''(0) != 0)."""
+
+    width: int = 32
+    initial_blocks: int = 2
+    activation: str = "tanh"
+    lift_activation: str = "tanh"
+    insert_activation: str = "silu2-tanh"
+
+    def validate(self) -> None:
+        check(self.width > 0, "model.width", "must be positive")
+        check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
+        for key in ("activation", "lift_activation", "insert_activation"):
+            check(getattr(self, key) in ACTIVATIONS, f"model.{key}",
+                  f"must be one of {', '.join(ACTIVATIONS)}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer (constant learning rate); batch_size 0 means full batch."""
+
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+
+    def validate(self) -> None:
+        check(self.lr > 0, "optim.lr", "must be positive")
+        check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+        check(self.batch_size >= 0, "optim.batch_size", "must be >= 0 (0 = full batch)")
+
+
+@dataclass
+class GrowthConfig:
+    """When to grow, when to stop, and how strategies initialize new blocks."""
+
+    max_blocks: int = 8
+    trigger: Literal["plateau", "schedule"] = "plateau"
+    every: int = 100
+    patience: int = 20
+    min_delta: float = 1e-3
+    min_phase_epochs: int = 20
+    stop_on_stall: bool = True
+    score_tol: float = 0.0
+    td_init: Literal["within", "top1"] = "within"
+    td_ratio: float = 0.5
+    eps_step: float = 0.25
+    eps_max_steps: int = 40
+    ft_init_std: float = 0.005
+
+    def validate(self) -> None:
+        check(self.max_blocks >= 0, "growth.max_blocks", "must be >= 0")
+        check(self.every > 0, "growth.every", "must be positive")
+        check(self.patience > 0, "growth.patience", "must be positive")
+        check(self.min_delta >= 0, "growth.min_delta", "must be >= 0")
+        check(0 < self.td_ratio <= 1, "growth.td_ratio", "must lie in (0, 1]")
+        check(self.eps_step > 0, "growth.eps_step", "must be positive")
+        check(self.eps_max_steps > 0, "growth.eps_max_steps", "must be positive")
+
+
+@dataclass
+class TrainConfig:
+    """A training run. ``epochs`` is the total budget, the same for every strategy."""
+
+    strategy: str = "td"
+    epochs: int = 300
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    early_stopping: int = 0
+    checkpoint_every: int = 10
+    baseline_blocks: int | None = None
+    baseline_from: str | None = None
+    baseline_spec: Any = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    growth: GrowthConfig = field(default_factory=GrowthConfig)
+
+    def validate(self) -> None:
+        from sciml_grow.growth.strategies import STRATEGIES
+
+        check(self.strategy in STRATEGIES, "strategy",
+              f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        check(self.epochs > 0, "epochs", "must be positive")
+        check(self.seed >= 0, "seed", "must be >= 0")
+        check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
+        check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
+        check(self.baseline_blocks is None or self.baseline_blocks >= 0, "baseline_blocks",
+              "must be >= 0")
