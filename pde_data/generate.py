@@ -137,16 +137,20 @@ def generate(
             if comm.rank == 0:
                 failures = [g for g in gathered if isinstance(g, str)]
                 if not failures:
-                    _write_rounds(out, gathered)
-                    n_round = sum(len(g[0]) for g in gathered)
-                    written += n_round
-                    bar.update(n_round)
+                    try:
+                        _write_rounds(out, gathered)
+                    except (OSError, GenerationError) as exc:
+                        failures = [f"writing {out} failed: {exc}"]
+                    else:
+                        n_round = sum(len(g[0]) for g in gathered)
+                        written += n_round
+                        bar.update(n_round)
             else:
                 failures = None
             failures = comm.bcast(failures, root=0)
             if failures:
                 bar.close()
-                raise GenerationError(f"solving a sample failed: {failures[0]}")
+                raise GenerationError(failures[0])
             if comm.allreduce(stop.requested, op=MPI.LOR):
                 break
     bar.close()
@@ -278,7 +282,7 @@ def _solve_block(prob: Problem, seed: int, indices: np.ndarray) -> Any:
     try:
         rows = [prob.sample(sample_rng(seed, int(i))) for i in indices]
     except Exception as exc:  # reported collectively so no rank hangs in gather
-        return f"{type(exc).__name__}: {exc}"
+        return f"solving a sample failed: {type(exc).__name__}: {exc}"
     fields = prob.sample_fields()
     stacked = {
         name: np.array([r[name] for r in rows], dtype=dtype).reshape(len(rows), *shape)
@@ -289,7 +293,7 @@ def _solve_block(prob: Problem, seed: int, indices: np.ndarray) -> Any:
 
 def _write_rounds(out: Path, gathered: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> None:
     """Write gathered blocks, then mark their samples done (data first, flag last)."""
-    with h5py.File(out, "r+") as f:
+    with _open_for_writing(out) as f:
         done = f["samples/done"]
         for indices, arrays in gathered:
             if len(indices) == 0:
@@ -302,6 +306,21 @@ def _write_rounds(out: Path, gathered: list[tuple[np.ndarray, dict[str, np.ndarr
             done[where] = 1
 
 
+def _open_for_writing(out: Path, wait: float = 60.0) -> h5py.File:
+    """Open the file read-write, waiting while another program (``sciml-grow info`` without
+    its lock-free read, an HDF5 viewer) holds HDF5's file lock."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return h5py.File(out, "r+")
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise GenerationError(
+                    f"{out} stayed locked by another program for {wait:.0f} s"
+                ) from None
+            time.sleep(0.1)
+
+
 def _selection(indices: np.ndarray) -> slice | np.ndarray:
     """A slice for contiguous indices (fast in h5py), else the sorted index array."""
     if np.all(np.diff(indices) == 1):
@@ -312,7 +331,7 @@ def _selection(indices: np.ndarray) -> slice | np.ndarray:
 def _finish(
     out: Path, complete: bool, ranks: int, written: int, seconds: float, setup: float
 ) -> None:
-    with h5py.File(out, "r+") as f:
+    with _open_for_writing(out) as f:
         runs = json.loads(f.attrs.get("runs", "[]"))
         runs.append(
             {

@@ -71,8 +71,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             force=args.force,
         )
-    except GenerationError as exc:
+    except (GenerationError, ConfigError) as exc:  # raised on every rank alike
         raise UsageError(str(exc)) from None
+    except BaseException:
+        if MPI.COMM_WORLD.size == 1:
+            raise
+        # anything else may have hit one rank only: end the whole job rather than hang
+        import traceback
+
+        traceback.print_exc()
+        MPI.COMM_WORLD.Abort(EXIT_INTERRUPTED)
     if MPI.COMM_WORLD.rank == 0:
         if not summary.complete:
             done = summary.already_done + summary.written
@@ -187,7 +195,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         predictor = Predictor.from_run(args.run, _device(args.device))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    with open_dataset(args.data) as f:
+    with open_dataset(args.data, require_tag=False) as f:
         x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64)).reshape(
             len(f["inputs"]), -1
         )
@@ -243,27 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="dataset HDF5 file")
     p.set_defaults(func=_cmd_info)
     p = sub.add_parser(
-        "train", help="train a network that grows by a strategy",
+        "train",
+        help="train a network that grows by a strategy",
         description="Train one (strategy, seed) run into a run directory (config.json, "
         "metrics.csv, growth_events.csv, checkpoint.pt, best.pt, final.json).",
     )
     p.add_argument("--data", help="dataset HDF5 file")
-    p.add_argument("--strategy", help="td, random-1, random-2, net2deeper, forward-thinking, "
-                   "baseline (default td)")
+    p.add_argument(
+        "--strategy",
+        help="td, random-1, random-2, net2deeper, forward-thinking, baseline (default td)",
+    )
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUNDIR", help="continue an interrupted run")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="total epoch budget")
-    p.add_argument("--baseline-from", metavar="RUNDIR",
-                   help="baseline: train this finished run's architecture from scratch")
+    p.add_argument(
+        "--baseline-from",
+        metavar="RUNDIR",
+        help="baseline: train this finished run's architecture from scratch",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     _add_config_args(p)
     p.add_argument("--force", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("predict", help="predict with a trained run",
-                       description="Rebuild a run's kept network and predict a dataset's fields.")
+    p = sub.add_parser(
+        "predict",
+        help="predict with a trained run",
+        description="Rebuild a run's kept network and predict a dataset's fields.",
+    )
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--data", required=True, help="dataset HDF5 file")
     p.add_argument("--out", help="write predictions to this HDF5 file")

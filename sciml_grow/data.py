@@ -72,7 +72,7 @@ class Dataset:
 
     def __init__(self, path: str | Path, cfg: DataConfig):
         self.path = Path(path)
-        with open_dataset(self.path) as f:
+        with open_dataset(self.path, require_tag=False) as f:
             self.x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64))
             self.y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64))
             self.problem = str(f.attrs.get("problem", "unknown"))

@@ -68,8 +68,11 @@ def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             group.attrs[key] = value
 
 
-def open_dataset(path: str | Path, require_complete: bool = True) -> h5py.File:
-    """Open a dataset read-only after checking it is ours, readable and (by default) complete."""
+def open_dataset(
+    path: str | Path, require_complete: bool = True, require_tag: bool = True
+) -> h5py.File:
+    """Open a dataset read-only after checking it is readable, ours (or, with ``require_tag``
+    False, any HDF5 file with ``inputs`` and ``targets``) and, if ours, complete."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
@@ -78,8 +81,8 @@ def open_dataset(path: str | Path, require_complete: bool = True) -> h5py.File:
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     try:
-        check_format(f, path)
-        if require_complete and not bool(f.attrs.get("complete", False)):
+        tagged = check_format(f, path, require_tag)
+        if tagged and require_complete and not bool(f.attrs.get("complete", False)):
             done = int(np.count_nonzero(f["samples/done"][()]))
             raise DatasetError(
                 f"{path}: incomplete ({done} of {int(f.attrs['n_samples'])} samples); "
@@ -91,12 +94,14 @@ def open_dataset(path: str | Path, require_complete: bool = True) -> h5py.File:
     return f
 
 
-def check_format(f: h5py.File, path: str | Path) -> None:
-    """Raise DatasetError unless ``f`` is a sciml_grow dataset of a version we can read."""
-    if f.attrs.get("format") != FORMAT_NAME:
+def check_format(f: h5py.File, path: str | Path, require_tag: bool = True) -> bool:
+    """Raise DatasetError unless ``f`` is a sciml_grow dataset of a version we can read (or,
+    without ``require_tag``, has ``inputs`` and ``targets``); returns whether it is tagged."""
+    tagged = f.attrs.get("format") == FORMAT_NAME
+    if require_tag and not tagged:
         raise DatasetError(f"{path}: not a sciml_grow dataset (no '{FORMAT_NAME}' format tag)")
     version = int(f.attrs.get("format_version", -1))
-    if version > FORMAT_VERSION:
+    if tagged and version > FORMAT_VERSION:
         raise DatasetError(
             f"{path}: format version {version} is newer than this sciml_grow reads "
             f"({FORMAT_VERSION}); upgrade sciml_grow"
@@ -104,6 +109,7 @@ def check_format(f: h5py.File, path: str | Path) -> None:
     for name in ("inputs", "targets"):
         if name not in f:
             raise DatasetError(f"{path}: has no '{name}' dataset")
+    return tagged
 
 
 def attr_json(f: h5py.File, name: str) -> Any:

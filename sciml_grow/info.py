@@ -38,7 +38,7 @@ def describe(path: str | Path) -> str:
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path, "r", locking=False)  # never blocks a generator writing it
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     with f:

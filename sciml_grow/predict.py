@@ -24,7 +24,9 @@ class Predictor(nn.Module):
     def forward(self, x: torch.Tensor, batch: int = 8192) -> torch.Tensor:
         dtype = next(self.net.parameters()).dtype
         out = [
-            self.y_scaler.inverse(self.net(self.x_scaler(x[i : i + batch].double()).to(dtype)).double())
+            self.y_scaler.inverse(
+                self.net(self.x_scaler(x[i : i + batch].double()).to(dtype)).double()
+            )
             for i in range(0, len(x), batch)
         ]
         return torch.cat(out)

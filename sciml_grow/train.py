@@ -55,7 +55,11 @@ class Trainer:
     """Trains one (strategy, seed) run into a run directory; resumable."""
 
     def __init__(
-        self, cfg: TrainConfig, data: Dataset, run: RunDir, device: str = "cpu",
+        self,
+        cfg: TrainConfig,
+        data: Dataset,
+        run: RunDir,
+        device: str = "cpu",
         progress: bool = True,
     ):
         self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
@@ -242,8 +246,11 @@ class Trainer:
             self.run.append_csv(
                 "metrics.csv",
                 {
-                    "epoch": s.epoch, "train_loss": train_loss, "val_loss": val,
-                    "depth": self.model.depth, "n_params": self.model.n_params(),
+                    "epoch": s.epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val,
+                    "depth": self.model.depth,
+                    "n_params": self.model.n_params(),
                     "lr": self.opt.param_groups[0]["lr"],
                     "seconds": round(time.perf_counter() - t0, 5),
                 },
@@ -270,9 +277,13 @@ class Trainer:
     def _bar(self) -> tqdm:
         s = self.state
         return tqdm(
-            total=self.cfg.epochs, initial=s.epoch, unit="epoch", leave=False,
+            total=self.cfg.epochs,
+            initial=s.epoch,
+            unit="epoch",
+            leave=False,
             desc=f"{self.cfg.strategy} phase {s.phase} (depth {self.model.depth})",
-            disable=not self.progress, mininterval=0.5,
+            disable=not self.progress,
+            mininterval=0.5,
         )
 
     def _config_record(self) -> dict[str, Any]:

@@ -25,8 +25,11 @@ class ModelConfig:
         check(self.width > 0, "model.width", "must be positive")
         check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
         for key in ("activation", "lift_activation", "insert_activation"):
-            check(getattr(self, key) in ACTIVATIONS, f"model.{key}",
-                  f"must be one of {', '.join(ACTIVATIONS)}")
+            check(
+                getattr(self, key) in ACTIVATIONS,
+                f"model.{key}",
+                f"must be one of {', '.join(ACTIVATIONS)}",
+            )
 
 
 @dataclass
@@ -93,11 +96,17 @@ class TrainConfig:
     def validate(self) -> None:
         from sciml_grow.growth.strategies import STRATEGIES
 
-        check(self.strategy in STRATEGIES, "strategy",
-              f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        check(
+            self.strategy in STRATEGIES,
+            "strategy",
+            f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}",
+        )
         check(self.epochs > 0, "epochs", "must be positive")
         check(self.seed >= 0, "seed", "must be >= 0")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
-        check(self.baseline_blocks is None or self.baseline_blocks >= 0, "baseline_blocks",
-              "must be >= 0")
+        check(
+            self.baseline_blocks is None or self.baseline_blocks >= 0,
+            "baseline_blocks",
+            "must be >= 0",
+        )

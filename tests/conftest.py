@@ -48,3 +48,35 @@ def heat_robin_file(tmp_path_factory) -> Path:
     cfg = {"top_boundary": "robin", "robin_coefficient": 2.5, "mesh_cells": 12}
     generate("heat", 8, path, seed=1, config=cfg, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def heat_train_file(tmp_path_factory) -> Path:
+    """A heat dataset big enough to train on (600 samples)."""
+    from pde_data.generate import generate
+
+    path = tmp_path_factory.mktemp("data") / "heat_train.h5"
+    generate("heat", 600, path, seed=3, progress=False)
+    return path
+
+
+# Small, fast training settings under which every strategy grows a few times.
+QUICK = [
+    "--set",
+    "model.width=12",
+    "--set",
+    "growth.min_phase_epochs=8",
+    "--set",
+    "growth.every=12",
+    "--set",
+    "growth.max_blocks=5",
+    "--set",
+    "optim.lr=3e-3",
+    "--set",
+    "dtype=float64",
+    "--set",
+    "optim.batch_size=32",
+    "--set",
+    "growth.stop_on_stall=false",
+    "--no-progress",
+]

@@ -102,8 +102,11 @@ def _searched_insert(
     spec = BlockSpec(activation=ctx.cfg.model.insert_activation, origin=origin)
     block = ctx.model.insert_block(position, spec)
     eps, _, _ = td.line_search(
-        ctx.train_loss, lambda e: td.set_block_params(block, phi, e), g.eps_step,
-        g.eps_max_steps, loss0=loss0,
+        ctx.train_loss,
+        lambda e: td.set_block_params(block, phi, e),
+        g.eps_step,
+        g.eps_max_steps,
+        loss0=loss0,
     )
     return block, eps
 
@@ -159,13 +162,16 @@ class RandomInsertion(Strategy):
 
 
 class Net2Deeper(Strategy):
-    """Net2DeeperNet: an identity block (zero residual, sigma'(0) != 0 so it can train) at the end."""
+    """Net2DeeperNet: an identity block at the end (zero residual; its activation has
+    sigma'(0) != 0, so the zero block still receives gradients)."""
 
     name = "net2deeper"
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
         pos = ctx.model.depth
-        ctx.model.insert_block(pos, BlockSpec(activation=ctx.cfg.model.activation, origin=self.name))
+        ctx.model.insert_block(
+            pos, BlockSpec(activation=ctx.cfg.model.activation, origin=self.name)
+        )
         return GrowthEvent(True, "inserted", pos, eps=0.0)
 
 
@@ -188,7 +194,9 @@ class ForwardThinking(Strategy):
                 p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
             bound = 1.0 / math.sqrt(model.width)  # nn.Linear's default, from our generator
             for p in (head.weight, head.bias):
-                p.copy_((2 * torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64) - 1) * bound)
+                p.copy_(
+                    (2 * torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64) - 1) * bound
+                )
         model.set_head(head)
         return GrowthEvent(True, "inserted", pos, eps=std)
 
@@ -214,8 +222,14 @@ class Baseline(Strategy):
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s
-    for s in (TopologicalDerivative, RandomAtTDPosition, RandomInsertion, Net2Deeper,
-              ForwardThinking, Baseline)
+    for s in (
+        TopologicalDerivative,
+        RandomAtTDPosition,
+        RandomInsertion,
+        Net2Deeper,
+        ForwardThinking,
+        Baseline,
+    )
 }
 
 
