@@ -104,9 +104,9 @@ def test_predicted_loss_change_matches_realized_change_as_eps_shrinks(trained, m
     sens, j0 = td.sensitivity(net, x, y, mse, d2=1.0)
     assert float(sens.scores.max()) > 0
     pos = sens.best
-    phi = td.direction(sens, pos, mode)
+    phi = td.direction(sens, mode)
     assert float(phi.norm()) == pytest.approx(1.0)
-    qf = td.quadratic_form(sens, pos, phi)
+    qf = td.quadratic_form(sens, phi)
     if mode == "top1":
         assert qf == pytest.approx(float(sens.scores[pos]), rel=1e-12)
     ratios = []

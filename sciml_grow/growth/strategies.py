@@ -118,7 +118,11 @@ class TopologicalDerivative(Strategy):
 
     def _sensitivity(self, ctx: GrowthContext) -> td.Sensitivity:
         d2 = get_activation(ctx.cfg.model.insert_activation).d2_at_zero
-        sens, _ = td.sensitivity(ctx.model, ctx.x, ctx.y, ctx.loss_fn, d2)
+        x, y, cap = ctx.x, ctx.y, ctx.cfg.growth.td_samples
+        if 0 < cap < len(x):  # Q is a sample average: estimate it on a random subset
+            idx = torch.randperm(len(x), generator=ctx.rng)[:cap].to(x.device)
+            x, y = x[idx], y[idx]
+        sens, _ = td.sensitivity(ctx.model, x, y, ctx.loss_fn, d2)
         return sens
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
@@ -128,10 +132,10 @@ class TopologicalDerivative(Strategy):
         if max(scores) <= g.score_tol:
             return GrowthEvent(False, f"no score above {g.score_tol:g}", scores=scores)
         pos = sens.best
-        phi = td.direction(sens, pos, g.td_init, g.td_ratio)
+        phi = td.direction(sens, g.td_init, g.td_ratio)
         block, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         self._finish(ctx, block, phi, eps)
-        predicted = -0.5 * eps**2 * td.quadratic_form(sens, pos, phi)
+        predicted = -0.5 * eps**2 * td.quadratic_form(sens, phi)
         return GrowthEvent(True, "inserted", pos, scores, eps, predicted)
 
     def _finish(self, ctx: GrowthContext, block: nn.Module, phi: torch.Tensor, eps: float) -> None:

@@ -27,11 +27,11 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class Sensitivity:
-    """Scores and eigen-data of every candidate depth."""
+    """Scores of every candidate depth and the eigenvectors at the best one."""
 
     scores: torch.Tensor  # (L,) lambda_max(Q_l), l = 0..depth
     eigenvalues: torch.Tensor  # (L, n) top eigenvalue of each neuron block
-    eigenvectors: torch.Tensor  # (L, n, n+1) matching unit eigenvectors
+    eigenvectors: torch.Tensor  # (n, n+1) matching unit eigenvectors at the best depth
 
     @property
     def best(self) -> int:
@@ -49,43 +49,50 @@ def states_and_costates(
 
 
 def q_blocks(
-    state: torch.Tensor, costate: torch.Tensor, d2: float, chunk: int = 2048
+    state: torch.Tensor, costate: torch.Tensor, d2: float, chunk: int = 256
 ) -> torch.Tensor:
-    """The n blocks sigma''(0) sum_s p_r^(s) xt^(s) xt^(s)^T, shape (n, n+1, n+1)."""
+    """The n blocks sigma''(0) sum_s p_r^(s) xt^(s) xt^(s)^T, shape (n, n+1, n+1).
+
+    One batched matrix product per chunk of samples: (n, n+1, c) @ (c, n+1); the chunk bounds
+    the memory of the weighted copy to n (n+1) c numbers.
+    """
     m, n = state.shape
     xt = torch.cat([state, torch.ones(m, 1, dtype=state.dtype, device=state.device)], dim=1)
-    q = torch.zeros(n * (n + 1), n + 1, dtype=state.dtype, device=state.device)
+    q = torch.zeros(n, n + 1, n + 1, dtype=state.dtype, device=state.device)
     for i in range(0, m, chunk):
         xs, ps = xt[i : i + chunk], costate[i : i + chunk]
-        weighted = (ps[:, :, None] * xs[:, None, :]).reshape(len(xs), -1)  # (c, n(n+1))
-        q += weighted.T @ xs
-    q = q.reshape(n, n + 1, n + 1)
+        q += (ps.T[:, None, :] * xs.T[None, :, :]) @ xs
     return d2 * 0.5 * (q + q.transpose(1, 2))
 
 
 def sensitivity(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, d2: float
 ) -> tuple[Sensitivity, float]:
-    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state."""
+    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state.
+
+    Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
+    """
     model64 = copy.deepcopy(model).double()
     states, costates, loss = states_and_costates(model64, x.double(), y.double(), loss_fn)
-    values, vectors = [], []
+    values, best_q = [], None
     for s, p in zip(states, costates, strict=True):
-        evals, evecs = torch.linalg.eigh(q_blocks(s, p, d2))
-        values.append(evals[:, -1])
-        vectors.append(evecs[:, :, -1])
-    ev = torch.stack(values)
-    return Sensitivity(ev.max(dim=1).values, ev, torch.stack(vectors)), loss
+        q = q_blocks(s, p, d2)
+        values.append(torch.linalg.eigvalsh(q)[:, -1])
+        if best_q is None or values[-1].max() > max(v.max() for v in values[:-1]):
+            best_q = q
+    evals, evecs = torch.linalg.eigh(best_q)
+    top = torch.stack(values)
+    return Sensitivity(top.max(dim=1).values, top, evecs[:, :, -1]), loss
 
 
-def direction(sens: Sensitivity, depth: int, mode: str, ratio: float = 0.5) -> torch.Tensor:
-    """Unit init direction phi at ``depth`` as an (n, n+1) array [Phi | beta].
+def direction(sens: Sensitivity, mode: str, ratio: float = 0.5) -> torch.Tensor:
+    """Unit init direction phi at the best depth as an (n, n+1) array [Phi | beta].
 
     ``top1``: the top eigenvector of the best neuron block (one active neuron).
     ``within``: the sum of the top eigenvectors of every block whose eigenvalue is at least
     ``ratio`` times the largest (several active neurons), normalized.
     """
-    lam, vec = sens.eigenvalues[depth], sens.eigenvectors[depth]
+    lam, vec = sens.eigenvalues[sens.best], sens.eigenvectors
     phi = torch.zeros_like(vec)
     if mode == "top1":
         r = int(torch.argmax(lam))
@@ -98,9 +105,9 @@ def direction(sens: Sensitivity, depth: int, mode: str, ratio: float = 0.5) -> t
     return phi / phi.norm()
 
 
-def quadratic_form(sens: Sensitivity, depth: int, phi: torch.Tensor) -> float:
-    """phi^T Q_l phi for a direction built from block eigenvectors (exact for those)."""
-    lam, vec = sens.eigenvalues[depth], sens.eigenvectors[depth]
+def quadratic_form(sens: Sensitivity, phi: torch.Tensor) -> float:
+    """phi^T Q phi at the best depth for a direction built from its block eigenvectors."""
+    lam, vec = sens.eigenvalues[sens.best], sens.eigenvectors
     coeff = (phi * vec).sum(dim=1)  # phi's component along each block's top eigenvector
     return float((lam * coeff**2).sum())
 
