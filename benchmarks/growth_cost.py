@@ -22,7 +22,7 @@ from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableMLP
-from sciml_grow.train import mse
+from sciml_grow.objective import mse
 from sciml_grow.train_config import TrainConfig
 
 

@@ -76,6 +76,9 @@ class Dataset:
             self.x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64))
             self.y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64))
             self.problem = str(f.attrs.get("problem", "unknown"))
+            self.noise_std = (  # per-sample observation noise, where the file states it
+                torch.from_numpy(f["samples/noise_std"][()]) if "samples/noise_std" in f else None
+            )
         for name, v in (("inputs", self.x), ("targets", self.y)):
             if v.ndim < 2 or v.shape[0] != self.x.shape[0]:
                 raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")

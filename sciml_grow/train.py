@@ -22,15 +22,12 @@ from tqdm import tqdm
 from sciml_grow import __version__
 from sciml_grow.config import to_dict
 from sciml_grow.data import Dataset, relative_errors
-from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, get_strategy
-from sciml_grow.nets import build
+from sciml_grow.growth import GrowthContext, GrowthEvent, get_strategy
+from sciml_grow.nets import build, spec_depth
+from sciml_grow.physics import load_forward, noise_weighted_misfit
 from sciml_grow.predict import Predictor
 from sciml_grow.rundir import RunDir
 from sciml_grow.train_config import TrainConfig
-
-
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.mean((pred - target) ** 2)
 
 
 @dataclass
@@ -66,9 +63,10 @@ class Trainer:
         self.device = torch.device(device)
         self.dtype = getattr(torch, cfg.dtype)
         self.strategy = get_strategy(cfg.strategy)
-        self.x_tr, self.y_tr = data.tensors("train", self.dtype, self.device)
+        self.objective = self.strategy.objective(data, cfg, self.dtype, self.device)
         self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
-        self.loss_fn = mse
+        self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
+        self.parts: dict[str, float] = {}
 
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -119,6 +117,7 @@ class Trainer:
         self.opt = self._optimizer()
         self.opt.load_state_dict(ck["optimizer"])
         self.state = TrainState(**ck["state"])
+        self.objective.set_layer(self.state.phase)
         self.batch_rng = torch.Generator()
         self.batch_rng.set_state(ck["rng"]["batch"])
         self.growth_rng = torch.Generator()
@@ -129,18 +128,21 @@ class Trainer:
 
     # --- one epoch ------------------------------------------------------------------------
     def _train_epoch(self) -> float:
+        """One pass over the objective's batches; returns the mean objective value."""
         self.model.train()
-        n = len(self.x_tr)
-        bs = self.cfg.optim.batch_size or n
-        perm = torch.randperm(n, generator=self.batch_rng).to(self.device)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
+        parts: dict[str, float] = {}
+        n = 0
+        for idx in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
             self.opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.model(self.x_tr[idx]), self.y_tr[idx])
+            loss, batch_parts = self.objective.loss(self.model, idx)
             loss.backward()
             self.opt.step()
             total += loss.detach() * len(idx)
+            n += len(idx)
+            for k, v in batch_parts.items():
+                parts[k] = parts.get(k, 0.0) + v * len(idx)
+        self.parts = {k: v / n for k, v in parts.items()}
         return float(total) / n
 
     @torch.no_grad()
@@ -160,20 +162,24 @@ class Trainer:
 
     def _grow(self, val_before: float) -> GrowthEvent:
         g, s = self.cfg.growth, self.state
-        if self.model.depth >= g.max_blocks:
-            event = GrowthEvent(False, f"maximum depth {g.max_blocks} reached")
-        elif g.stop_on_stall and s.best_val >= s.best_at_phase_start * (1 - g.min_delta):
-            event = GrowthEvent(False, "validation stopped improving")
-        else:
-            ctx = GrowthContext(
-                self.model, self.x_tr, self.y_tr, self.loss_fn, self.cfg, self.growth_rng
-            )
-            event = self.strategy.grow(ctx)
+        ctx = GrowthContext(
+            self.model,
+            self.objective.x,
+            self.objective.y,
+            self.loss_fn,
+            self.cfg,
+            self.growth_rng,
+            at_max_depth=self.model.depth >= g.max_blocks,
+            stalled=g.stop_on_stall and s.best_val >= s.best_at_phase_start * (1 - g.min_delta),
+        )
+        event = self.strategy.grow(ctx)
+        self.model = ctx.model
         val_after = math.nan
         if event.inserted:
             self._rebuild_optimizer()
             val_after = self._val_loss()
             s.phase += 1
+            self.objective.set_layer(s.phase)
         else:
             s.growing, s.stop_reason = False, event.reason
         s.phase_start, s.phase_best, s.stale = s.epoch, min(val_before, val_after), 0
@@ -183,6 +189,7 @@ class Trainer:
             {
                 "epoch": s.epoch,
                 "inserted": int(event.inserted),
+                "stage": event.stage,
                 "reason": event.reason,
                 "position": "" if event.position is None else event.position,
                 "depth_after": self.model.depth,
@@ -196,6 +203,8 @@ class Trainer:
                 "n_params_before": event.n_params_before or self.model.n_params(),
                 "n_params_after": event.n_params_after or self.model.n_params(),
                 "seconds": round(event.seconds, 4),
+                "sparsity": ";".join(f"{k}={v:.4f}" for k, v in event.sparsity.items()),
+                "objective_parts": ";".join(f"{k}={v:.6g}" for k, v in self.parts.items()),
             },
         )
         return event
@@ -301,6 +310,7 @@ class Trainer:
         best = s.best or {"spec": self.model.spec(), "model": self.model.state_dict()}
         net = build(best["spec"]).to(device=self.device, dtype=self.dtype)
         net.load_state_dict(best["model"])
+        self.strategy.finalize(net, self.cfg)
         predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler).to(self.device)
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
@@ -308,6 +318,8 @@ class Trainer:
         pred = predictor(self.data.x[idx].to(self.device))
         rel = relative_errors(pred, truth)
         events = self.run.read_csv("growth_events.csv")
+        weights = [p.detach() for p in net.parameters()]
+        zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
         final = {
             "strategy": self.cfg.strategy,
             "seed": self.cfg.seed,
@@ -318,9 +330,12 @@ class Trainer:
                 "mse": float(torch.mean((pred - truth) ** 2)),
                 "n_samples": len(idx),
             },
+            "obs_misfit": self._observation_misfit(pred, idx),
+            "zero_weight_fraction": zeros,
             "best_val_loss": s.best_val,
             "best_epoch": s.best_epoch,
-            "final_depth": len(best["spec"]["blocks"]),
+            "final_depth": spec_depth(best["spec"]),
+            "srl_stages": len(best["spec"].get("members", [None])) - 1,
             "n_params": net.n_params(),
             "depth_at_end": self.model.depth,
             "epochs": s.epoch,
@@ -331,3 +346,15 @@ class Trainer:
         }
         self.run.write_json("final.json", final)
         return final
+
+    def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:
+        """Mean noise-weighted misfit of the predictions' re-simulated observations (about 1
+        at the noise level), where the file carries a forward operator."""
+        forward = load_forward(self.data.path)
+        if forward is None or self.data.noise_std is None:
+            return None
+        forward = forward.to(self.device)
+        with torch.no_grad():
+            sim = torch.cat([forward.observe(p) for p in pred.double().split(256)])
+        observed = self.data.x[idx].to(self.device)
+        return float(noise_weighted_misfit(sim, observed, self.data.noise_std[idx]).mean())

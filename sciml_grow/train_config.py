@@ -78,6 +78,39 @@ class GrowthConfig:
 
 
 @dataclass
+class LayerwiseConfig:
+    """Layerwise training and sequential residual learning (method notes, section 3).
+
+    Loss = misfit + alpha_l Phi_s + gamma_l Phi_m + tau_l Phi_p with weight_l = weight *
+    factor^l for the l-th added layer.
+    """
+
+    alpha: float = 1e-5
+    alpha_factor: float = 1.0
+    gamma: float = 1e-3
+    gamma_factor: float = 1.0
+    tau: float = 0.0
+    tau_factor: float = 1.0
+    prune_tol: float = 1e-4
+    init_std: float = 0.05
+    graph: Literal["copies", "kmeans", "knn"] = "copies"
+    copies: int = 3
+    copy_noise: float = 0.01
+    clusters: int = 10
+    neighbors: int = 5
+    srl_width: int = 10
+    srl_max_stages: int = 5
+
+    def validate(self) -> None:
+        for key in ("alpha", "gamma", "tau", "prune_tol", "copy_noise"):
+            check(getattr(self, key) >= 0, f"layerwise.{key}", "must be >= 0")
+        for key in ("alpha_factor", "gamma_factor", "tau_factor", "init_std"):
+            check(getattr(self, key) > 0, f"layerwise.{key}", "must be positive")
+        for key in ("copies", "clusters", "neighbors", "srl_width", "srl_max_stages"):
+            check(getattr(self, key) > 0, f"layerwise.{key}", "must be positive")
+
+
+@dataclass
 class TrainConfig:
     """A training run. ``epochs`` is the total budget, the same for every strategy."""
 
@@ -94,9 +127,10 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     growth: GrowthConfig = field(default_factory=GrowthConfig)
+    layerwise: LayerwiseConfig = field(default_factory=LayerwiseConfig)
 
     def validate(self) -> None:
-        from sciml_grow.growth.strategies import STRATEGIES
+        from sciml_grow.growth import STRATEGIES
 
         check(
             self.strategy in STRATEGIES,

@@ -20,20 +20,23 @@ from torch import nn
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableMLP, build
 from sciml_grow.nets.activations import get_activation
+from sciml_grow.objective import Objective
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class GrowthContext:
-    """What a strategy may look at and change when asked to grow."""
+    """What a strategy may look at and change when asked to grow (it may replace ``model``)."""
 
-    model: GrowableMLP
-    x: torch.Tensor  # standardized training inputs (the whole training split)
+    model: nn.Module
+    x: torch.Tensor  # standardized training inputs (the whole training set)
     y: torch.Tensor
-    loss_fn: LossFn  # the training objective J on (prediction, target)
+    loss_fn: LossFn  # the data misfit J on (prediction, target)
     cfg: Any  # TrainConfig
     rng: torch.Generator
+    at_max_depth: bool = False  # the network has growth.max_blocks blocks
+    stalled: bool = False  # the last phase did not improve the best validation loss
     loss_before: float = math.nan  # J of the network before this growth step
 
     @torch.no_grad()
@@ -61,6 +64,8 @@ class GrowthEvent:
     n_params_before: int = 0
     n_params_after: int = 0
     seconds: float = 0.0
+    stage: str = "insert"
+    sparsity: dict[str, float] = field(default_factory=dict)
 
 
 class Strategy:
@@ -74,7 +79,21 @@ class Strategy:
         blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
         return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
 
+    def objective(self, data: Any, cfg: Any, dtype: torch.dtype, device: Any) -> Objective:
+        """What the trainer minimizes: plain MSE on the training split unless overridden."""
+        return Objective(*data.tensors("train", dtype, device))
+
+    def finalize(self, net: nn.Module, cfg: Any) -> None:
+        """Last touch on the kept network before it is evaluated (layerwise prunes it)."""
+
     def grow(self, ctx: GrowthContext) -> GrowthEvent:
+        if ctx.at_max_depth:
+            return GrowthEvent(False, f"maximum depth {ctx.cfg.growth.max_blocks} reached")
+        if ctx.stalled:
+            return GrowthEvent(False, "validation stopped improving")
+        return self._timed(ctx)
+
+    def _timed(self, ctx: GrowthContext) -> GrowthEvent:
         start, before = time.perf_counter(), ctx.model.n_params()
         ctx.loss_before = ctx.train_loss()
         event = self._grow(ctx)
@@ -222,22 +241,3 @@ class Baseline(Strategy):
         depth = m.initial_blocks if cfg.baseline_blocks is None else cfg.baseline_blocks
         blocks = [BlockSpec(activation=m.activation, origin="baseline") for _ in range(depth)]
         return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
-
-
-STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s
-    for s in (
-        TopologicalDerivative,
-        RandomAtTDPosition,
-        RandomInsertion,
-        Net2Deeper,
-        ForwardThinking,
-        Baseline,
-    )
-}
-
-
-def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
-    return STRATEGIES[name]()

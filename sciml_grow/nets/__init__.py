@@ -7,8 +7,9 @@ from typing import Any
 from torch import nn
 
 from sciml_grow.nets.mlp import BlockSpec, GrowableMLP
+from sciml_grow.nets.sumnet import SumNet
 
-KINDS: dict[str, type[nn.Module]] = {"mlp": GrowableMLP}
+KINDS: dict[str, type[nn.Module]] = {"mlp": GrowableMLP, "sum": SumNet}
 
 
 def build(spec: dict[str, Any]) -> nn.Module:
@@ -19,4 +20,9 @@ def build(spec: dict[str, Any]) -> nn.Module:
     return KINDS[kind].from_spec(spec)
 
 
-__all__ = ["BlockSpec", "GrowableMLP", "build"]
+def spec_depth(spec: dict[str, Any]) -> int:
+    """Hidden blocks of the (base) network a spec describes."""
+    return spec_depth(spec["members"][0]) if spec["kind"] == "sum" else len(spec["blocks"])
+
+
+__all__ = ["BlockSpec", "GrowableMLP", "SumNet", "build", "spec_depth"]

@@ -127,6 +127,18 @@ class GrowableMLP(nn.Module):
             b.spec.trainable = False
             b.linear.requires_grad_(False)
 
+    def freeze(self) -> None:
+        """Freeze everything, output layer included."""
+        self.freeze_trunk()
+        self.head.requires_grad_(False)
+
+    def layers(self) -> dict[str, nn.Linear]:
+        """Every linear layer by a readable name: lift, block1.., head."""
+        out = {"lift": self.lift}
+        out.update({f"block{i + 1}": b.linear for i, b in enumerate(self.blocks)})
+        out["head"] = self.head
+        return out
+
     # --- evaluation -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, states: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Output; if ``states`` is a list, the hidden states x_1..x_T are appended to it."""

@@ -1,0 +1,189 @@
+"""Training objectives: what the one training loop minimizes, over which samples, in which
+batches.
+
+The plain objective is the mean squared misfit on the standardized training split. Layerwise
+training (method notes, section 3) adds, with per-layer weights,
+
+    alpha_l Phi_s   L1 norm of the trainable weights and biases (sparsity),
+    gamma_l Phi_m   manifold regularization of the newest block's output over a graph,
+    tau_l   Phi_p   physics: the predicted field's re-simulated observations against the
+                    observed ones, noise-weighted (through the file's torch forward operator),
+
+where weight_l = weight * factor^l for the l-th added layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from sciml_grow.physics import noise_weighted_misfit
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((pred - target) ** 2)
+
+
+class Objective:
+    """Mean squared error over the training samples, in shuffled minibatches."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+        self.layer = 0
+
+    loss_fn = staticmethod(mse)  # the data misfit on (prediction, target), used by growth
+
+    def set_layer(self, layer: int) -> None:
+        """Number of layers added so far (per-layer weight schedules)."""
+        self.layer = layer
+
+    def batches(self, rng: torch.Generator, batch_size: int) -> Iterator[torch.Tensor]:
+        n = len(self.x)
+        perm = torch.randperm(n, generator=rng).to(self.x.device)
+        step = batch_size or n
+        for i in range(0, n, step):
+            yield perm[i : i + step]
+
+    def loss(self, model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        value = mse(model(self.x[idx]), self.y[idx])
+        return value, {"data": float(value.detach())}
+
+
+class ManifoldGraph:
+    """Weights beta_ij linking training samples whose hidden features should stay close.
+
+    Group graphs (noisy copies of one input, k-means clusters) link members of a group with
+    weight 1; the k-nearest-neighbour graph uses Gaussian-kernel weights.
+    """
+
+    def __init__(self, groups: torch.Tensor | None = None, weights: sp.csr_array | None = None):
+        if (groups is None) == (weights is None):
+            raise ValueError("a manifold graph needs either groups or weights")
+        self.groups, self.weights = groups, weights
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.groups) if self.groups is not None else self.weights.shape[0]
+
+    def beta(self, idx: torch.Tensor) -> torch.Tensor:
+        """Dense (B, B) weights among the samples ``idx``."""
+        if self.groups is not None:
+            g = self.groups[idx]
+            return (g[:, None] == g[None, :]).to(torch.float64)
+        rows = idx.cpu().numpy()
+        return torch.from_numpy(self.weights[rows][:, rows].toarray())
+
+    def penalty(self, h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """(1/B^2) sum_ij beta_ij |h_i - h_j|^2 over the batch."""
+        beta = self.beta(idx).to(device=h.device, dtype=h.dtype)
+        sq = (h * h).sum(dim=1)
+        dist2 = (sq[:, None] + sq[None, :] - 2.0 * h @ h.T).clamp_min(0.0)
+        return (beta * dist2).sum() / len(idx) ** 2
+
+    @classmethod
+    def kmeans(
+        cls, x: torch.Tensor, k: int, rng: torch.Generator, iters: int = 50
+    ) -> ManifoldGraph:
+        centers = x[torch.randperm(len(x), generator=rng)[:k].to(x.device)].clone()
+        for _ in range(iters):
+            labels = torch.cdist(x, centers).argmin(dim=1)
+            for c in range(k):
+                members = x[labels == c]
+                if len(members):
+                    centers[c] = members.mean(dim=0)
+        return cls(groups=torch.cdist(x, centers).argmin(dim=1))
+
+    @classmethod
+    def knn(cls, x: torch.Tensor, k: int) -> ManifoldGraph:
+        xs = x.detach().double().cpu()
+        rows, cols, dists = [], [], []
+        for i in range(0, len(xs), 1024):
+            d = torch.cdist(xs[i : i + 1024], xs)
+            val, nbr = d.topk(k + 1, largest=False)  # the first neighbour is the point itself
+            rows.append(np.repeat(np.arange(i, i + len(d)), k))
+            cols.append(nbr[:, 1:].reshape(-1).numpy())
+            dists.append(val[:, 1:].reshape(-1).numpy())
+        r, c, dist = np.concatenate(rows), np.concatenate(cols), np.concatenate(dists)
+        bandwidth = np.median(dist) or 1.0
+        w = sp.csr_array((np.exp(-(dist**2) / (2 * bandwidth**2)), (r, c)), shape=(len(xs),) * 2)
+        return cls(weights=sp.csr_array(w.maximum(w.T)))
+
+
+@dataclass
+class PhysicsTerm:
+    """Raw-unit pieces the physics-informed term needs for every training sample."""
+
+    forward: nn.Module  # m (B, n) -> observations (B, n_sensors), float64
+    observed: torch.Tensor  # noisy observations in raw units (M, n_sensors)
+    noise_std: torch.Tensor  # (M,)
+    y_mean: torch.Tensor  # target standardization, to turn predictions into fields
+    y_std: torch.Tensor
+
+    def misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        field = pred.double() * self.y_std + self.y_mean
+        sim = self.forward.observe(field)
+        return noise_weighted_misfit(sim, self.observed[idx], self.noise_std[idx]).mean()
+
+
+class RegularizedObjective(Objective):
+    """Data misfit + alpha_l Phi_s + gamma_l Phi_m + tau_l Phi_p (see the module docstring)."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        cfg: object,  # LayerwiseConfig
+        graph: ManifoldGraph | None = None,
+        physics: PhysicsTerm | None = None,
+        group_batches: bool = False,
+    ):
+        super().__init__(x, y)
+        self.cfg, self.graph, self.physics = cfg, graph, physics
+        self.group_batches = group_batches
+
+    def weights(self) -> tuple[float, float, float]:
+        c, layer = self.cfg, self.layer
+        return (
+            c.alpha * c.alpha_factor**layer,
+            c.gamma * c.gamma_factor**layer,
+            c.tau * c.tau_factor**layer,
+        )
+
+    def batches(self, rng: torch.Generator, batch_size: int) -> Iterator[torch.Tensor]:
+        if not (self.group_batches and self.graph is not None and self.graph.groups is not None):
+            yield from super().batches(rng, batch_size)
+            return
+        # whole groups per batch, so that every noisy copy meets its siblings
+        groups = self.graph.groups
+        order = torch.randperm(int(groups.max()) + 1, generator=rng).to(groups.device)
+        members = torch.argsort(torch.argsort(order)[groups], stable=True)
+        per_group = len(groups) // (int(groups.max()) + 1)
+        step = max(per_group, (batch_size or len(groups)) // per_group * per_group)
+        for i in range(0, len(members), step):
+            yield members[i : i + step]
+
+    def loss(self, model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        alpha, gamma, tau = self.weights()
+        use_graph = gamma > 0 and self.graph is not None and hasattr(model, "blocks")
+        states: list[torch.Tensor] | None = [] if use_graph else None
+        pred = model(self.x[idx], states=states) if use_graph else model(self.x[idx])
+        data = mse(pred, self.y[idx])
+        total, parts = data, {"data": float(data.detach())}
+        if alpha > 0:
+            l1 = sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
+            total = total + alpha * l1
+            parts["sparsity"] = float(l1.detach())
+        if use_graph:
+            phi_m = self.graph.penalty(states[-1], idx)
+            total = total + gamma * phi_m
+            parts["manifold"] = float(phi_m.detach())
+        if tau > 0 and self.physics is not None:
+            phi_p = self.physics.misfit(pred, idx)
+            total = total + tau * phi_p.to(total.dtype)
+            parts["physics"] = float(phi_p.detach())
+        return total, parts

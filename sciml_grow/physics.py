@@ -1,0 +1,127 @@
+"""Forward PDE maps rebuilt in torch from a dataset file's operators (no FEniCSx needed).
+
+They are batched and differentiable, so a network's predicted parameter field can be pushed
+through the PDE during training (physics-informed loss), its observations re-simulated for
+evaluation, and a MAP estimate computed by gradient-based optimization. A file names its
+operator kind in ``operators.attrs['kind']``; :func:`load_forward` builds the matching class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from sciml_grow.h5format import open_dataset, read_csr
+
+
+class HeatForward(nn.Module):
+    """m (B, n) -> y (B, n) for -div(exp(m) grad y) = f with P1 elements (kind p1_diffusion_exp).
+
+    K(m) = sum_c (sum_q w_q exp(basis_q . m[cells_c])) G_c + Robin, assembled directly on the
+    free (non-Dirichlet) dofs as a dense batch and solved by LU; autograd gives the adjoint.
+    """
+
+    kind = "p1_diffusion_exp"
+
+    def __init__(self, ops: h5py.Group, cells: np.ndarray, observation: np.ndarray):
+        super().__init__()
+        load = ops["load"][()]
+        n = load.size
+        fixed = ops["dirichlet_dofs"][()]
+        free = np.setdiff1d(np.arange(n), fixed)
+        pos = np.full(n, -1)
+        pos[free] = np.arange(free.size)
+        rows = np.repeat(cells, 3, axis=1).reshape(-1, 3, 3)
+        cols = np.tile(cells, (1, 3)).reshape(-1, 3, 3)
+        keep = (pos[rows] >= 0) & (pos[cols] >= 0)
+        nf = free.size
+        robin = read_csr(ops, "robin_matrix").toarray()[np.ix_(free, free)]
+        t = torch.from_numpy
+        self.n, self.nf = n, nf
+        self.register_buffer("cells", t(cells.astype(np.int64)))
+        self.register_buffer("basis", t(ops["quadrature_basis"][()]))
+        self.register_buffer("weights", t(ops["quadrature_weights"][()]))
+        self.register_buffer("G", t(ops["cell_gradient_products"][()]))
+        self.register_buffer("keep", t(keep))
+        self.register_buffer("flat", t((pos[rows] * nf + pos[cols])[keep]))
+        self.register_buffer("robin", t(robin))
+        self.register_buffer("load_free", t(load[free]))
+        self.register_buffer("free", t(free))
+        self.register_buffer("B", t(observation))
+
+    def cell_weights(self, m: torch.Tensor) -> torch.Tensor:
+        """(B, n_cells): the quadrature of exp(m) over each cell (without the Jacobian)."""
+        return torch.exp(m[:, self.cells] @ self.basis.T) @ self.weights
+
+    def stiffness(self, m: torch.Tensor) -> torch.Tensor:
+        """(B, nf, nf) stiffness matrices restricted to the free dofs."""
+        k = self.cell_weights(m)
+        vals = (k[:, :, None, None] * self.G)[:, self.keep]  # (B, kept entries)
+        K = torch.zeros(len(m), self.nf * self.nf, dtype=m.dtype, device=m.device)
+        K.index_add_(1, self.flat, vals)
+        return K.view(len(m), self.nf, self.nf) + self.robin
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        """States y (B, n), zero on the Dirichlet dofs."""
+        y_free = _HeatSolve.apply(self.cell_weights(m), self)
+        y = torch.zeros(len(m), self.n, dtype=m.dtype, device=m.device)
+        return y.index_copy(1, self.free, y_free)
+
+    def observe(self, m: torch.Tensor) -> torch.Tensor:
+        """Predicted observations B y(m), (B, n_sensors)."""
+        return self(m) @ self.B.T
+
+
+class _HeatSolve(torch.autograd.Function):
+    """y_free = K(k)^{-1} f from per-cell weights k, with the adjoint as backward:
+    dJ/dk_c = -lambda_c^T G_c y_c with K lambda = dJ/dy, never forming dK (B x nf x nf)."""
+
+    @staticmethod
+    def forward(ctx, k: torch.Tensor, op: HeatForward) -> torch.Tensor:
+        vals = (k[:, :, None, None] * op.G)[:, op.keep]
+        K = torch.zeros(len(k), op.nf * op.nf, dtype=k.dtype, device=k.device)
+        K.index_add_(1, op.flat, vals)
+        chol = torch.linalg.cholesky(K.view(len(k), op.nf, op.nf) + op.robin)
+        y = torch.cholesky_solve(op.load_free.expand(len(k), -1).unsqueeze(-1), chol)
+        ctx.save_for_backward(chol, y)
+        ctx.op = op
+        return y.squeeze(-1)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor) -> tuple[torch.Tensor, None]:
+        chol, y = ctx.saved_tensors
+        op = ctx.op
+        lam = torch.cholesky_solve(grad_y.unsqueeze(-1), chol).squeeze(-1)  # K symmetric
+        full = torch.zeros(2, len(y), op.n, dtype=y.dtype, device=y.device)
+        full[0].index_copy_(1, op.free, lam)
+        full[1].index_copy_(1, op.free, y.squeeze(-1))  # zero on Dirichlet dofs
+        lam_c, y_c = full[0][:, op.cells], full[1][:, op.cells]  # (B, n_cells, 3)
+        grad_k = -torch.einsum("bci,cij,bcj->bc", lam_c, op.G, y_c)
+        return grad_k, None
+
+
+FORWARD_KINDS: dict[str, type[nn.Module]] = {HeatForward.kind: HeatForward}
+
+
+def load_forward(path: str | Path) -> nn.Module | None:
+    """The file's forward operator (float64, CPU), or None if it stores none we know."""
+    with open_dataset(path, require_tag=False) as f:
+        if "operators" not in f:
+            return None
+        cls = FORWARD_KINDS.get(str(f["operators"].attrs.get("kind")))
+        if cls is None:
+            return None
+        obs = read_csr(f["observation"], "matrix").toarray()
+        return cls(f["operators"], f["mesh/cells"][()], obs)
+
+
+def noise_weighted_misfit(
+    predicted_obs: torch.Tensor, observed: torch.Tensor, noise_std: torch.Tensor
+) -> torch.Tensor:
+    """Per-sample mean of ((B F(m) - y_obs) / sigma)^2 over the sensors: about 1 at the noise
+    level, so a misfit far below 1 means fitting the noise."""
+    return (((predicted_obs - observed) / noise_std[:, None]) ** 2).mean(dim=1)
