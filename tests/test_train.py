@@ -22,7 +22,16 @@ from sciml_grow.train_config import TrainConfig
 
 from .conftest import CLI, QUICK, run_cli
 
-STRATEGIES = ["td", "random-1", "random-2", "net2deeper", "forward-thinking", "baseline"]
+STRATEGIES = [
+    "td",
+    "random-1",
+    "random-2",
+    "net2deeper",
+    "forward-thinking",
+    "layerwise",
+    "layerwise+srl",
+    "baseline",
+]
 
 
 def quick_config(**extra: object) -> TrainConfig:
@@ -88,6 +97,7 @@ def test_every_strategy_sees_the_same_split_and_budget(runs):
         final = r.read_json("final.json")
         assert final["epochs"] == 60 and final["strategy"] == s
         assert 0 < final["test"]["rel_l2_mean"] < 1.5
+        assert final["obs_misfit"] > 0 and 0 <= final["zero_weight_fraction"] < 1
 
 
 def test_strategies_grow_as_specified(runs):
