@@ -17,6 +17,9 @@ demo: setup
 	@mkdir -p $(DEMO)
 	$(MPIEXEC) -n 2 $(CLI) generate heat --samples 2000 --out $(DEMO)/heat.h5 --seed 0
 	$(CLI) info $(DEMO)/heat.h5
+	$(MPIEXEC) -n 2 $(CLI) compare --data $(DEMO)/heat.h5 \
+		--strategies baseline,td,net2deeper,layerwise --seeds 2 \
+		--config experiments/demo/config.toml --map-samples 40 --out $(DEMO)/compare
 
 test: setup
 	$(PY) -m pytest -q

@@ -221,6 +221,87 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _world():
+    """MPI.COMM_WORLD when started under mpiexec (several ranks), else None."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from sciml_grow.compare import compare
+    from sciml_grow.growth import STRATEGIES
+    from sciml_grow.plots import all_plots
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if not strategies or unknown:
+        raise UsageError(
+            f"--strategies: unknown {', '.join(unknown) or '(none given)'} "
+            f"(choices: {', '.join(STRATEGIES)})"
+        )
+    if args.seeds <= 0:
+        raise UsageError(f"--seeds must be positive, got {args.seeds}")
+    base = _config_dict(args)
+    for key in ("strategy", "seed"):
+        if key in base:
+            raise UsageError(f"config key {key} is set by compare itself; remove it")
+    if args.epochs is not None:
+        base["epochs"] = args.epochs
+    comm = _world()
+    try:
+        rows = compare(args.data, strategies, args.seeds, args.out, base, comm, args.map_samples)
+    except BaseException:
+        if comm is None:
+            raise
+        import traceback
+
+        traceback.print_exc()
+        comm.Abort(EXIT_INTERRUPTED)
+    if comm is not None and comm.rank != 0:
+        return 0
+    from pathlib import Path
+
+    out = Path(args.out)
+    plots = [] if args.no_plots else all_plots(out, Path(args.data))
+    print()
+    print((out / "table.md").read_text())
+    print(f"{len(rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, {out / 'table.md'}")
+    if plots:
+        print("plots: " + ", ".join(str(p) for p in plots))
+    return 0
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sciml_grow.data import DataConfig, split_indices
+    from sciml_grow.h5format import open_dataset
+    from sciml_grow.mapest import map_for_dataset
+
+    with open_dataset(args.data) as f:
+        n = len(f["inputs"])
+    idx = split_indices(n, DataConfig())["test"] if args.split == "test" else np.arange(n)
+    idx = idx[: args.samples] if args.samples else idx
+    result, rel = map_for_dataset(args.data, idx)
+    print(
+        f"MAP on {len(idx)} {args.split} samples: relative L2 error mean {rel.mean():.4f} "
+        f"median {rel.median():.4f}; {result.seconds_per_sample:.3f} s per sample, "
+        f"{np.mean(result.iterations):.0f} L-BFGS iterations on average"
+    )
+    if args.out:
+        import h5py
+
+        with h5py.File(args.out, "w") as f:
+            f["fields"] = result.fields.numpy()
+            f["indices"] = idx
+            f["rel_l2"] = rel.numpy()
+        print(f"wrote MAP fields to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pde_data import PROBLEMS
 
@@ -286,6 +367,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write predictions to this HDF5 file")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare growth strategies side by side",
+        description="Train every (strategy, seed) with the same split, standardization and "
+        "epoch budget, add the MAP reference, and write results.csv, table.md and plots. Run "
+        "under 'mpiexec -n P' to spread runs over P ranks; re-run to resume.",
+    )
+    p.add_argument("--data", required=True, help="dataset HDF5 file")
+    p.add_argument(
+        "--strategies",
+        default="baseline,td,random-1,random-2,net2deeper,forward-thinking,layerwise,layerwise+srl",
+        help="comma-separated list",
+    )
+    p.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default 5)")
+    p.add_argument("--out", required=True, help="comparison directory")
+    p.add_argument("--epochs", type=int, help="epoch budget of every run")
+    p.add_argument(
+        "--map-samples",
+        type=int,
+        default=100,
+        help="test samples for the MAP reference (0: none; default 100)",
+    )
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "map",
+        help="classical MAP estimates of a dataset's samples",
+        description="Minimize noise-weighted misfit + prior by L-BFGS per sample.",
+    )
+    p.add_argument("--data", required=True, help="dataset HDF5 file")
+    p.add_argument("--split", choices=["test", "all"], default="test")
+    p.add_argument("--samples", type=int, default=0, help="at most this many (0: all)")
+    p.add_argument("--out", help="write the MAP fields to this HDF5 file")
+    p.set_defaults(func=_cmd_map)
     return parser
 
 

@@ -154,8 +154,8 @@ class Trainer:
     def _time_to_grow(self) -> bool:
         g, s = self.cfg.growth, self.state
         length = s.epoch - s.phase_start
-        if length < g.min_phase_epochs:
-            return False
+        if length < g.min_phase_epochs or self.cfg.epochs - s.epoch < g.min_phase_epochs:
+            return False  # too early in the phase, or too late to train what would be added
         if g.trigger == "schedule":
             return length >= g.every
         return s.stale >= g.patience or length >= g.every
@@ -315,7 +315,11 @@ class Trainer:
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
         truth = self.data.y[idx].to(self.device)
-        pred = predictor(self.data.x[idx].to(self.device))
+        x_test = self.data.x[idx].to(self.device)
+        predictor(x_test[:8])  # warm-up, so the timing below is the steady cost
+        t0 = time.perf_counter()
+        pred = predictor(x_test)
+        inference = (time.perf_counter() - t0) / len(idx)
         rel = relative_errors(pred, truth)
         events = self.run.read_csv("growth_events.csv")
         weights = [p.detach() for p in net.parameters()]
@@ -342,6 +346,7 @@ class Trainer:
             "insertions": sum(int(e["inserted"]) for e in events),
             "growth_stop": s.stop_reason,
             "wall_seconds": round(s.elapsed, 3),
+            "inference_seconds_per_sample": inference,
             "architecture": best["spec"],
         }
         self.run.write_json("final.json", final)

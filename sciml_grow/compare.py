@@ -1,0 +1,245 @@
+"""`sciml-grow compare`: every (strategy, seed) as an independent run, side by side.
+
+Fair by construction: every run gets the same config (split, standardization, epoch budget),
+only ``strategy`` and ``seed`` differ; a baseline trains the kept architecture of the td run of
+the same seed. Runs are spread over MPI ranks (each run on one thread, so results do not
+depend on the rank count); finished runs are skipped and interrupted ones resumed. Rank 0 then
+writes ``results.csv``, ``table.md`` and the plots; the MAP row comes from ``map.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+import statistics
+from typing import Any
+
+import numpy as np
+import torch
+
+from sciml_grow.config import from_dict
+from sciml_grow.data import Dataset
+from sciml_grow.rundir import RunDir, atomic_write_bytes
+from sciml_grow.train import Trainer
+from sciml_grow.train_config import TrainConfig
+
+RESULT_COLUMNS = [
+    "strategy",
+    "seed",
+    "rel_l2_mean",
+    "rel_l2_median",
+    "mse",
+    "obs_misfit",
+    "final_depth",
+    "srl_stages",
+    "n_params",
+    "zero_weight_fraction",
+    "insertions",
+    "wall_seconds",
+    "inference_seconds_per_sample",
+]
+# table column: (results key, header, format)
+TABLE = [
+    ("rel_l2_mean", "test rel. L2 error", "{:.4f}"),
+    ("mse", "test MSE", "{:.4g}"),
+    ("obs_misfit", "obs. misfit", "{:.3g}"),
+    ("final_depth", "depth", "{:.1f}"),
+    ("n_params", "params", "{:.0f}"),
+    ("wall_seconds", "train time (s)", "{:.1f}"),
+]
+
+
+@dataclass
+class Job:
+    strategy: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}-seed{self.seed}"
+
+
+def jobs(strategies: list[str], seeds: int) -> list[list[Job]]:
+    """Waves of jobs: the baseline needs the finished td run of its seed, so it runs later."""
+    first = [Job(s, k) for s in strategies if s != "baseline" for k in range(seeds)]
+    later = [Job("baseline", k) for k in range(seeds)] if "baseline" in strategies else []
+    return [w for w in (first, later) if w]
+
+
+def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) -> dict:
+    """Train (or resume, or just read) one run; returns its final.json."""
+    run = RunDir(out / "runs" / job.name)
+    if run.finished():
+        return run.read_json("final.json")
+    raw = {**base, "strategy": job.strategy, "seed": job.seed}
+    cfg = from_dict(TrainConfig, raw)
+    if job.strategy == "baseline" and td and cfg.baseline_blocks is None:
+        cfg.baseline_from = str(out / "runs" / Job("td", job.seed).name)
+        cfg.baseline_spec = RunDir(cfg.baseline_from).read_json("final.json")["architecture"]
+    resume = (run.path / "checkpoint.pt").exists()
+    return Trainer(cfg, data, run, progress=False).run_training(resume=resume)
+
+
+def compare(
+    data_path: str | Path,
+    strategies: list[str],
+    seeds: int,
+    out: str | Path,
+    base: dict[str, Any],
+    comm: Any = None,
+    map_samples: int = 100,
+    echo: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every (strategy, seed) and the MAP reference; rank 0 returns the result rows."""
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = from_dict(TrainConfig, {**base, "strategy": strategies[0]})  # validates the config
+    data = Dataset(data_path, cfg.data)
+    torch.set_num_threads(1)  # the same arithmetic on any number of ranks
+    for wave in jobs(strategies, seeds):
+        for job in wave[rank::size]:
+            final = run_job(job, data, base, out, "td" in strategies)
+            if echo:
+                print(
+                    f"[rank {rank}] {job.name}: test rel. L2 error "
+                    f"{final['test']['rel_l2_mean']:.4f}",
+                    flush=True,
+                )
+        if comm is not None:
+            comm.barrier()
+    _map_reference(data, out, map_samples, comm)
+    if rank != 0:
+        return []
+    rows = [
+        result_row(RunDir(out / "runs" / j.name).read_json("final.json"))
+        for wave in jobs(strategies, seeds)
+        for j in wave
+    ]
+    write_results(out, rows)
+    return rows
+
+
+def _map_reference(data: Dataset, out: Path, n: int, comm: Any) -> None:
+    """MAP on the first ``n`` test samples (spread over ranks) -> map.json and map_fields.npy."""
+    from sciml_grow.mapest import map_for_dataset
+    from sciml_grow.physics import load_forward
+
+    if n <= 0 or (out / "map.json").exists() or load_forward(data.path) is None:
+        return
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    idx = data.splits["test"][:n]
+    mine = idx[rank::size]
+    result, rel = map_for_dataset(data.path, mine)
+    part = (mine, result.fields.numpy(), rel.numpy(), result.seconds_per_sample)
+    parts = comm.gather(part, root=0) if comm is not None else [part]
+    if rank != 0:
+        return
+    order = np.concatenate([p[0] for p in parts])
+    fields = np.concatenate([p[1] for p in parts])[np.argsort(order)]
+    errors = np.concatenate([p[2] for p in parts])[np.argsort(order)]
+    np.save(out / "map_fields.npy", fields)
+    summary = {
+        "indices": np.sort(order).tolist(),
+        "rel_l2_mean": float(errors.mean()),
+        "rel_l2_std": float(errors.std()),
+        "rel_l2_median": float(np.median(errors)),
+        "seconds_per_sample": float(np.mean([p[3] for p in parts])),
+    }
+    atomic_write_bytes(out / "map.json", json.dumps(summary, indent=2).encode())
+
+
+def result_row(final: dict[str, Any]) -> dict[str, Any]:
+    t = final["test"]
+    return {
+        "strategy": final["strategy"],
+        "seed": final["seed"],
+        "rel_l2_mean": t["rel_l2_mean"],
+        "rel_l2_median": t["rel_l2_median"],
+        "mse": t["mse"],
+        "obs_misfit": final["obs_misfit"],
+        "final_depth": final["final_depth"],
+        "srl_stages": final["srl_stages"],
+        "n_params": final["n_params"],
+        "zero_weight_fraction": final["zero_weight_fraction"],
+        "insertions": final["insertions"],
+        "wall_seconds": final["wall_seconds"],
+        "inference_seconds_per_sample": final["inference_seconds_per_sample"],
+    }
+
+
+def write_results(out: Path, rows: list[dict[str, Any]]) -> None:
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    mapref = json.loads((out / "map.json").read_text()) if (out / "map.json").exists() else None
+    (out / "table.md").write_text(table(rows, mapref))
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        for k, v in r.items():
+            if k != "strategy":
+                r[k] = float(v) if v not in ("", "None") else math.nan
+    return rows
+
+
+def table(rows: list[dict[str, Any]], mapref: dict[str, Any] | None = None) -> str:
+    """Markdown table: one row per strategy, mean ± std over seeds; the best mean per column
+    (lowest) in bold; error and inference time relative to MAP where MAP ran."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    stats: dict[str, dict[str, tuple[float, float]]] = {}
+    for s in strategies:
+        mine = [r for r in rows if r["strategy"] == s]
+        stats[s] = {}
+        for key, _, _ in TABLE + [("inference_seconds_per_sample", "", "")]:
+            vals = [float(r[key]) for r in mine if r[key] is not None and not _nan(r[key])]
+            mean = statistics.fmean(vals) if vals else math.nan
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            stats[s][key] = (mean, std)
+    best = {
+        key: min((stats[s][key][0] for s in strategies), default=math.nan) for key, _, _ in TABLE
+    }
+    seeds = len({r["seed"] for r in rows})
+    head = ["strategy", *(h for _, h, _ in TABLE)]
+    if mapref:
+        head += ["error / MAP", "inference time / MAP"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in strategies:
+        cells = [s]
+        for key, _, fmt in TABLE:
+            mean, std = stats[s][key]
+            text = fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else "")
+            cells.append(f"**{text}**" if mean == best[key] else text)
+        if mapref:
+            cells.append(f"{stats[s]['rel_l2_mean'][0] / mapref['rel_l2_mean']:.3f}")
+            ratio = stats[s]["inference_seconds_per_sample"][0] / mapref["seconds_per_sample"]
+            cells.append(f"{ratio:.1e}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if mapref:
+        n = len(mapref["indices"])
+        cells = ["MAP (L-BFGS)", f"{mapref['rel_l2_mean']:.4f} ± {mapref['rel_l2_std']:.4f}"]
+        cells += [""] * (len(TABLE) - 1) + ["1", "1"]
+        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(
+            f"MAP: {n} test samples, {mapref['seconds_per_sample']:.3f} s per sample "
+            "(± is the spread over samples)."
+        )
+    lines.append("")
+    lines.append(
+        f"Mean ± std over {seeds} seeds; bold: lowest mean per column. Obs. misfit: "
+        "noise-weighted mean squared misfit of the re-simulated observations (1 = "
+        "noise level)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
