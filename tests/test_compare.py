@@ -1,0 +1,180 @@
+"""`sciml-grow compare`: fairness, resume, rank invariance, and the table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from sciml_grow.compare import read_results, table, write_results
+from sciml_grow.rundir import RunDir
+
+from .conftest import run_cli
+
+ARGS = [
+    "--strategies",
+    "baseline,td,net2deeper",
+    "--seeds",
+    "2",
+    "--epochs",
+    "40",
+    "--map-samples",
+    "4",
+    "--set",
+    "model.width=12",
+    "--set",
+    "growth.min_phase_epochs=8",
+    "--set",
+    "growth.every=12",
+    "--set",
+    "growth.max_blocks=4",
+    "--set",
+    "optim.lr=3e-3",
+    "--set",
+    "growth.stop_on_stall=false",
+    "--set",
+    "optim.batch_size=64",
+]
+
+
+def results(path) -> list[dict]:
+    with open(path / "results.csv") as fh:
+        return [{k: v for k, v in r.items() if "seconds" not in k} for r in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory, heat_train_file):
+    out = tmp_path_factory.mktemp("cmp") / "serial"
+    r = run_cli("compare", "--data", str(heat_train_file), "--out", str(out), *ARGS)
+    assert r.returncode == 0, r.stderr
+    return out, r.stdout
+
+
+def test_compare_writes_results_table_and_plots(serial):
+    out, stdout = serial
+    rows = results(out)
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        ("td", "0"),
+        ("td", "1"),
+        ("net2deeper", "0"),
+        ("net2deeper", "1"),
+        ("baseline", "0"),
+        ("baseline", "1"),
+    ]
+    text = (out / "table.md").read_text()
+    assert "| td |" in text and "MAP (L-BFGS)" in text and text.strip() in stdout
+    for name in ("learning_curves.png", "td_sensitivity.png", "errors.png", "fields.png"):
+        assert (out / name).stat().st_size > 10_000, name
+
+
+def test_runs_are_fair(serial):
+    out, _ = serial
+    records = [RunDir(p).read_json("config.json") for p in sorted((out / "runs").iterdir())]
+    configs = [r["config"] for r in records]
+    for c in configs:
+        c.pop("strategy"), c.pop("seed"), c.pop("baseline_from"), c.pop("baseline_spec")
+    assert all(c == configs[0] for c in configs)  # same split, budget, optimizer, growth rules
+    assert len({json.dumps(r["split_sizes"]) for r in records}) == 1
+    for p in (out / "runs").iterdir():
+        assert len(RunDir(p).read_csv("metrics.csv")) == 40
+    # each baseline trained the architecture td kept for the same seed
+    for seed in (0, 1):
+        td = RunDir(out / "runs" / f"td-seed{seed}").read_json("final.json")["architecture"]
+        base = RunDir(out / "runs" / f"baseline-seed{seed}").read_json("final.json")
+        assert [b["activation"] for b in base["architecture"]["blocks"]] == [
+            b["activation"] for b in td["blocks"]
+        ]
+
+
+@pytest.mark.mpi
+def test_two_ranks_give_the_serial_results(serial, heat_train_file, tmp_path):
+    out, _ = serial
+    r = run_cli(
+        "compare", "--data", str(heat_train_file), "--out", str(tmp_path / "p2"), *ARGS, ranks=2
+    )
+    assert r.returncode == 0, r.stderr
+    assert results(tmp_path / "p2") == results(out)
+    assert (
+        json.loads((tmp_path / "p2" / "map.json").read_text())["rel_l2_mean"]
+        == (json.loads((out / "map.json").read_text())["rel_l2_mean"])
+    )
+
+
+def test_interrupted_compare_resumes_and_skips_finished_runs(serial, heat_train_file, tmp_path):
+    out, _ = serial
+    cut = tmp_path / "cut"
+    shutil.copytree(out, cut)
+    # as if killed: one run unfinished (checkpoint only), one never started, no summary yet
+    (cut / "runs" / "net2deeper-seed1" / "final.json").unlink()
+    shutil.rmtree(cut / "runs" / "baseline-seed1")
+    for name in ("results.csv", "table.md"):
+        (cut / name).unlink()
+    finished = cut / "runs" / "td-seed0" / "final.json"
+    stamp = finished.stat().st_mtime_ns
+    r = run_cli("compare", "--data", str(heat_train_file), "--out", str(cut), *ARGS, "--no-plots")
+    assert r.returncode == 0, r.stderr
+    assert finished.stat().st_mtime_ns == stamp  # skipped
+    assert results(cut) == results(out)
+
+
+def test_table_from_a_fixture_results_file(tmp_path):
+    rows = [
+        {
+            "strategy": s,
+            "seed": k,
+            "rel_l2_mean": e,
+            "rel_l2_median": e,
+            "mse": 2 * e,
+            "obs_misfit": 3.0,
+            "final_depth": d,
+            "srl_stages": 0,
+            "n_params": 100 * d,
+            "zero_weight_fraction": 0.0,
+            "insertions": d - 2,
+            "wall_seconds": 1.0 + k,
+            "inference_seconds_per_sample": 1e-5,
+        }
+        for s, errs, d in (("td", (0.30, 0.40), 4), ("baseline", (0.50, 0.60), 4))
+        for k, e in enumerate(errs)
+    ]
+    (tmp_path / "map.json").write_text(
+        json.dumps(
+            {
+                "indices": [1, 2],
+                "rel_l2_mean": 0.25,
+                "rel_l2_std": 0.01,
+                "rel_l2_median": 0.25,
+                "seconds_per_sample": 0.1,
+            }
+        )
+    )
+    write_results(tmp_path, rows)
+    back = read_results(tmp_path / "results.csv")
+    assert [r["rel_l2_mean"] for r in back] == [0.30, 0.40, 0.50, 0.60]
+    text = table(back, json.loads((tmp_path / "map.json").read_text()))
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
+    assert "**0.3500 ± 0.0707**" in lines["td"]  # mean ± sample std, best marked
+    assert "0.5500 ± 0.0707" in lines["baseline"] and "**0.5500" not in lines["baseline"]
+    assert "| 1.400 |" in lines["td"]  # 0.35 / MAP's 0.25
+    assert "| 1.0e-04 |" in lines["td"]  # inference 1e-5 s vs MAP's 0.1 s
+    assert "0.2500 ± 0.0100" in lines["MAP (L-BFGS)"]
+
+
+def test_compare_rejects_bad_input(heat_train_file, tmp_path):
+    r = run_cli(
+        "compare",
+        "--data",
+        str(heat_train_file),
+        "--out",
+        str(tmp_path / "x"),
+        "--strategies",
+        "td,grow-fast",
+    )
+    assert r.returncode == 2 and "unknown grow-fast" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli(
+        "compare", "--data", str(heat_train_file), "--out", str(tmp_path / "x"), "--seeds", "0"
+    )
+    assert r.returncode == 2 and "--seeds must be positive" in r.stderr
