@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 import shutil
@@ -61,22 +62,30 @@ def heat_train_file(tmp_path_factory) -> Path:
 
 
 # Small, fast training settings under which every strategy grows a few times.
-QUICK = [
-    "--set",
-    "model.width=12",
-    "--set",
-    "growth.min_phase_epochs=8",
-    "--set",
-    "growth.every=12",
-    "--set",
-    "growth.max_blocks=5",
-    "--set",
-    "optim.lr=3e-3",
-    "--set",
-    "dtype=float64",
-    "--set",
-    "optim.batch_size=32",
-    "--set",
-    "growth.stop_on_stall=false",
-    "--no-progress",
-]
+QUICK_SETTINGS = {
+    "model.width": 12,
+    "growth.min_phase_epochs": 8,
+    "growth.every": 12,
+    "growth.max_blocks": 5,
+    "optim.lr": 3e-3,
+    "dtype": "float64",
+    "optim.batch_size": 32,
+    "growth.stop_on_stall": False,
+}
+
+
+def set_args(settings: dict) -> list[str]:
+    """``--set key=value`` arguments for a settings dict."""
+    return [a for k, v in settings.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+
+
+QUICK = [*set_args(QUICK_SETTINGS), "--no-progress"]
+
+
+def quick_config(**extra: object):
+    """The quick settings as a TrainConfig, with ``extra`` keys (dotted) on top."""
+    from sciml_grow.config import apply_overrides, from_dict
+    from sciml_grow.train_config import TrainConfig
+
+    settings = {**QUICK_SETTINGS, **extra}
+    return from_dict(TrainConfig, apply_overrides({}, set_args(settings)[1::2]))

@@ -11,7 +11,7 @@ import pytest
 from sciml_grow.compare import read_results, table, write_results
 from sciml_grow.rundir import RunDir
 
-from .conftest import run_cli
+from .conftest import QUICK_SETTINGS, run_cli, set_args
 
 ARGS = [
     "--strategies",
@@ -22,20 +22,9 @@ ARGS = [
     "40",
     "--map-samples",
     "4",
-    "--set",
-    "model.width=12",
-    "--set",
-    "growth.min_phase_epochs=8",
-    "--set",
-    "growth.every=12",
-    "--set",
-    "growth.max_blocks=4",
-    "--set",
-    "optim.lr=3e-3",
-    "--set",
-    "growth.stop_on_stall=false",
-    "--set",
-    "optim.batch_size=64",
+    *set_args(
+        {**QUICK_SETTINGS, "growth.max_blocks": 4, "optim.batch_size": 64, "dtype": "float32"}
+    ),
 ]
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from sciml_grow.config import apply_overrides, from_dict
 from sciml_grow.data import Dataset
 from sciml_grow.growth import GrowthContext, get_strategy
 from sciml_grow.growth.layerwise import prune, sparsity
@@ -15,18 +12,12 @@ from sciml_grow.nets import SumNet
 from sciml_grow.objective import ManifoldGraph
 from sciml_grow.rundir import RunDir
 from sciml_grow.train import Trainer
-from sciml_grow.train_config import TrainConfig
 
-from .conftest import QUICK
-
-
-def config(**extra: object) -> TrainConfig:
-    overrides = [a for a in QUICK if "=" in a] + [f"{k}={json.dumps(v)}" for k, v in extra.items()]
-    return from_dict(TrainConfig, apply_overrides({}, overrides))
+from .conftest import quick_config
 
 
 def trainer(path, tmp_path, **extra) -> Trainer:
-    cfg = config(**extra)
+    cfg = quick_config(**extra)
     return Trainer(cfg, Dataset(path, cfg.data), RunDir(tmp_path / "run"), progress=False)
 
 
@@ -150,7 +141,7 @@ def test_pruned_entries_stay_zero(heat_train_file, tmp_path):
 
 
 def test_prune_only_touches_small_entries():
-    net = get_strategy("layerwise").initial_model(3, 2, config())
+    net = get_strategy("layerwise").initial_model(3, 2, quick_config())
     with torch.no_grad():
         net.lift.weight.copy_(torch.tensor([[1e-5, 0.5, -2e-5]] * net.width))
     prune(net, 1e-4, only_trainable=False)

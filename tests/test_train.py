@@ -13,14 +13,12 @@ import pytest
 import torch
 
 from sciml_grow.cli import main
-from sciml_grow.config import apply_overrides, from_dict
 from sciml_grow.data import Dataset
 from sciml_grow.predict import Predictor
 from sciml_grow.rundir import RunDir
 from sciml_grow.train import Trainer
-from sciml_grow.train_config import TrainConfig
 
-from .conftest import CLI, QUICK, run_cli
+from .conftest import CLI, QUICK, quick_config, run_cli
 
 STRATEGIES = [
     "td",
@@ -32,11 +30,6 @@ STRATEGIES = [
     "layerwise+srl",
     "baseline",
 ]
-
-
-def quick_config(**extra: object) -> TrainConfig:
-    overrides = [a for a in QUICK if "=" in a] + [f"{k}={json.dumps(v)}" for k, v in extra.items()]
-    return from_dict(TrainConfig, apply_overrides({}, overrides))
 
 
 def train(tmp_path, data, strategy: str, *more: str, epochs: int = 60) -> RunDir:
