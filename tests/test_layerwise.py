@@ -21,6 +21,14 @@ def trainer(path, tmp_path, **extra) -> Trainer:
     return Trainer(cfg, Dataset(path, cfg.data), RunDir(tmp_path / "run"), progress=False)
 
 
+def trained(path, tmp_path, **extra) -> tuple[Trainer, torch.Tensor]:
+    """A finished short run without pruning, and its validation outputs."""
+    t = trainer(path, tmp_path, **{"layerwise.prune_tol": 0.0, **extra})
+    t.run_training()
+    with torch.no_grad():
+        return t, t.model(t.x_val)
+
+
 def grow(t: Trainer) -> None:
     t.state.growing = True
     event = t._grow(t._val_loss())
@@ -81,16 +89,9 @@ def test_noisy_copy_graph_has_the_configured_size(heat_train_file, tmp_path):
 
 
 def test_adding_a_layer_keeps_the_function_and_freezes_earlier_layers(heat_train_file, tmp_path):
-    t = trainer(
-        heat_train_file,
-        tmp_path,
-        strategy="layerwise",
-        epochs=15,
-        **{"layerwise.alpha": 1e-3, "layerwise.prune_tol": 0.0},
+    t, before = trained(
+        heat_train_file, tmp_path, strategy="layerwise", epochs=15, **{"layerwise.alpha": 1e-3}
     )
-    t.run_training()
-    with torch.no_grad():
-        before = t.model(t.x_val)
     grow(t)
     with torch.no_grad():
         assert torch.equal(t.model(t.x_val), before)  # the zero block is the identity
@@ -149,16 +150,7 @@ def test_prune_only_touches_small_entries():
 
 
 def test_srl_stage_keeps_the_prediction_and_trains_only_the_new_net(heat_train_file, tmp_path):
-    t = trainer(
-        heat_train_file,
-        tmp_path,
-        strategy="layerwise+srl",
-        epochs=10,
-        **{"layerwise.prune_tol": 0.0},
-    )
-    t.run_training()
-    with torch.no_grad():
-        before = t.model(t.x_val)
+    t, before = trained(heat_train_file, tmp_path, strategy="layerwise+srl", epochs=10)
     ctx = GrowthContext(
         t.model, t.objective.x, t.objective.y, t.loss_fn, t.cfg, t.growth_rng, stalled=True
     )
