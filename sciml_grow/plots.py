@@ -71,6 +71,7 @@ def td_sensitivity(out: Path) -> Path | None:
     ax.set(
         xticks=range(len(events)),
         xticklabels=[f"ep {e['epoch']}" for e in events],
+        yticks=range(grid.shape[0]),
         xlabel="insertion",
         ylabel="candidate position (hidden state l)",
         title="TD sensitivity lambda_max(Q_l) (star: chosen)",
@@ -90,7 +91,8 @@ def error_spread(out: Path) -> Path:
         ax.errorbar(i + 0.15, vals.mean(), yerr=vals.std(), fmt="s", color="k", capsize=4)
     if (out / "map.json").exists():
         mapref = json.loads((out / "map.json").read_text())
-        ax.axhline(mapref["rel_l2_mean"], color="gray", ls="--", label="MAP")
+        n_map = len(mapref["indices"])
+        ax.axhline(mapref["rel_l2_mean"], color="gray", ls="--", label=f"MAP ({n_map} samples)")
         ax.legend()
     ax.set(
         xticks=range(len(strategies)),

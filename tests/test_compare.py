@@ -124,6 +124,7 @@ def test_table_from_a_fixture_results_file(tmp_path):
             "insertions": d - 2,
             "wall_seconds": 1.0 + k,
             "inference_seconds_per_sample": 1e-5,
+            "rel_l2_on_map_samples": e,
         }
         for s, errs, d in (("td", (0.30, 0.40), 4), ("baseline", (0.50, 0.60), 4))
         for k, e in enumerate(errs)
