@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib
 
-PROBLEMS = {"heat": "pde_data.heat:HeatProblem"}
+PROBLEMS = {
+    "heat": "pde_data.heat:HeatProblem",
+    "navier_stokes": "pde_data.navier_stokes:NavierStokesProblem",
+}
 
 
 def require_fenicsx() -> str:

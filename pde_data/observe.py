@@ -6,6 +6,7 @@ serves every problem and every dimension."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,11 +18,13 @@ _PRIMES = (2, 3, 5, 7, 11, 13)
 
 @dataclass
 class SensorConfig:
-    """Sensor layout: explicit ``points`` or ``count`` Halton points inside the domain margin."""
+    """Sensor layout: explicit ``points``, ``count`` Halton points inside the domain margin, or
+    (``layout = "grid"``) a regular grid of ``count`` points per side strictly inside."""
 
     count: int = 10
     points: list[list[float]] | None = None
     margin: float = 0.1
+    layout: Literal["halton", "grid"] = "halton"
 
     def validate(self) -> None:
         check(self.count > 0, "sensors.count", "must be positive")
@@ -66,6 +69,10 @@ def sensor_points(cfg: SensorConfig, lower: np.ndarray, upper: np.ndarray) -> np
             raise ValueError(f"sensors.points: expected {lower.size} coordinates per point")
         return pts
     span = upper - lower
+    if cfg.layout == "grid":
+        ticks = np.arange(1, cfg.count + 1) / (cfg.count + 1)
+        mesh = np.meshgrid(*([ticks] * lower.size), indexing="xy")
+        return lower + span * np.column_stack([m.ravel() for m in mesh])
     return lower + span * (cfg.margin + (1 - 2 * cfg.margin) * halton(cfg.count, lower.size))
 
 

@@ -1,0 +1,134 @@
+"""Navier–Stokes vorticity solver: exact decay, convergence, enstrophy, and the dataset."""
+
+from __future__ import annotations
+
+from mpi4py import MPI  # noqa: F401  (before dolfinx)
+from dolfinx import fem
+import h5py
+import numpy as np
+import pytest
+import ufl
+
+from pde_data.fem import locate_points
+from pde_data.generate import generate
+from pde_data.navier_stokes import SinePriorConfig, VorticityModel, sine_series
+from sciml_grow.h5format import read_csr
+
+NU, T = 0.05, 0.5
+
+
+def decay_error(n: int, steps: int) -> tuple[float, np.ndarray, VorticityModel]:
+    """Max error against exp(-nu pi^2 (k^2 + l^2) t) for the (1, 2) sine mode, no advection."""
+    model = VorticityModel(n, nu=NU, dt=T / steps, steps=steps, forcing=0.0, advection=False)
+    x = model.V.tabulate_dof_coordinates()
+    w0 = np.sin(np.pi * x[:, 0]) * np.sin(2 * np.pi * x[:, 1])
+    wT = model.run(w0)
+    return float(np.abs(wT - np.exp(-NU * np.pi**2 * 5 * T) * w0).max()), wT, model
+
+
+def test_sine_modes_decay_at_the_exact_rate_with_second_order_in_space():
+    errors = [decay_error(n, 200)[0] for n in (8, 16, 32)]
+    rates = np.log2(np.array(errors[:-1]) / errors[1:])
+    assert np.all(rates > 1.9), (errors, rates)
+
+
+def test_crank_nicolson_is_second_order_in_time():
+    sols = [decay_error(16, steps)[1] for steps in (5, 10, 20, 40)]
+    diffs = [np.abs(a - b).max() for a, b in zip(sols[:-1], sols[1:], strict=True)]
+    rates = np.log2(np.array(diffs[:-1]) / diffs[1:])
+    assert np.all(rates > 1.9), (diffs, rates)
+
+
+def random_w0(model: VorticityModel, scale: float, seed: int = 0) -> np.ndarray:
+    cfg = SinePriorConfig(modes=8)
+    coeffs = cfg.coefficient_std() * np.random.default_rng(seed).standard_normal((8, 8))
+    return scale * sine_series(coeffs, model.V.tabulate_dof_coordinates()[:, :2])
+
+
+def test_enstrophy_never_increases_without_forcing():
+    model = VorticityModel(24, nu=1e-3, dt=0.05, steps=60, forcing=0.0)
+    w0 = random_w0(model, scale=20.0)  # strong advection: max |v| of order 1
+    mass = fem.form(model.w * model.w * ufl.dx)
+    values = [None]
+
+    def record(step: int) -> None:
+        values.append(fem.assemble_scalar(mass))
+
+    model.w.x.array[:] = w0
+    values[0] = fem.assemble_scalar(mass)
+    model.run(w0, on_step=record)
+    values = np.array(values)
+    assert np.all(np.diff(values) <= 1e-12 * values[0]), np.diff(values).max()
+    assert values[-1] < values[0]
+
+
+def test_nonlinear_problem_self_converges():
+    points = np.array([[(i + 1) / 8, (j + 1) / 8] for i in range(7) for j in range(7)])
+    pts3 = np.column_stack([points, np.zeros(len(points))])
+    finals = []
+    for n in (16, 32, 64):
+        model = VorticityModel(n, nu=1e-3, dt=0.4 / n, steps=n // 4, forcing=0.1)  # T = 0.1
+        model.run(random_w0(model, scale=20.0, seed=3))
+        finals.append(model.w.eval(pts3, locate_points(model.mesh, points))[:, 0])
+    e1, e2 = np.abs(finals[0] - finals[1]).max(), np.abs(finals[1] - finals[2]).max()
+    assert e1 / e2 > 3.0, (e1, e2)
+
+
+@pytest.fixture(scope="module")
+def ns_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ns") / "ns.h5"
+    cfg = {"mesh_cells": 16, "grid": 8, "prior": {"modes": 8}, "final_time": 0.5, "time_step": 0.05}
+    generate("navier_stokes", 6, path, seed=2, config=cfg, progress=False)
+    return path, cfg
+
+
+def test_dataset_contents_are_consistent(ns_file):
+    path, _ = ns_file
+    with h5py.File(path) as f:
+        assert f["inputs"].shape == (6, 49) and f["targets"].shape == (6, 64)
+        w0_vertices = f["samples/w0_vertices"][()]
+        coords = f["mesh/coordinates"][()]
+        std = f["prior/coefficient_std"][()]
+        grid_matrix = read_csr(f["grid"], "matrix")
+        clean, noisy = f["samples/obs_clean"][()], f["inputs"][()]
+        # targets are the same random field as the vertex values, evaluated on the grid:
+        # P1 interpolation of the vertex values approximates it to the mesh's accuracy
+        err = np.abs(w0_vertices @ grid_matrix.T - f["targets"][()]).max()
+        assert err < 0.05 * np.abs(f["targets"][()]).max()
+        assert std.shape == (8, 8)
+        assert np.allclose(w0_vertices[:, np.isclose(coords[:, 0], 0)], 0, atol=1e-12)
+    rel = np.abs(noisy - clean).max(axis=1) / np.abs(clean).max(axis=1)
+    assert np.all(rel < 0.05) and np.all(rel > 0)
+
+
+@pytest.mark.mpi
+def test_navier_stokes_file_is_the_same_on_two_ranks(ns_file, tmp_path):
+    from .conftest import run_cli
+
+    path, cfg = ns_file
+    args = [
+        "generate",
+        "navier_stokes",
+        "--samples",
+        "6",
+        "--seed",
+        "2",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "p2.h5"),
+        "--set",
+        "mesh_cells=16",
+        "--set",
+        "grid=8",
+        "--set",
+        "prior.modes=8",
+        "--set",
+        "final_time=0.5",
+        "--set",
+        "time_step=0.05",
+    ]
+    r = run_cli(*args, ranks=2)
+    assert r.returncode == 0, r.stderr
+    with h5py.File(path) as a, h5py.File(tmp_path / "p2.h5") as b:
+        for key in ("inputs", "targets", "samples/w0_vertices"):
+            assert np.array_equal(a[key][()], b[key][()]), key
