@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 bench: setup
-	$(PY) benchmarks/heat_generation.py
+	$(PY) benchmarks/generation.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

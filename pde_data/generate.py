@@ -116,7 +116,9 @@ def generate(
     todo = np.flatnonzero(~done) if comm.rank == 0 else None
     todo = comm.bcast(todo, root=0)
     already = n_samples - len(todo)
-    blocks = [todo[i : i + block_size] for i in range(0, len(todo), block_size)]
+    # at least 4 blocks per rank, so slow problems with few samples still use every rank
+    block = max(1, min(block_size, -(-len(todo) // (4 * comm.size))))
+    blocks = [todo[i : i + block] for i in range(0, len(todo), block)]
 
     bar = tqdm(
         total=n_samples,

@@ -107,10 +107,15 @@ def error_spread(out: Path) -> Path:
 def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> Path | None:
     """True field, the best strategies' and MAP's predictions, and their errors on the mesh."""
     with open_dataset(data_path, require_tag=False) as f:
-        if "mesh" not in f or f["mesh/cells"].shape[1] != 3:
-            return None
-        coords, cells = f["mesh/coordinates"][()], f["mesh/cells"][()]
         x_all, y_all = f["inputs"][()], f["targets"][()]
+        grid = int(f["grid"].attrs["size"]) if "grid" in f else 0
+        on_mesh = "mesh" in f and f["mesh/cells"].shape[1] == 3
+        if on_mesh and f["mesh/coordinates"].shape[0] == y_all.shape[1]:
+            coords, cells = f["mesh/coordinates"][()], f["mesh/cells"][()]
+        elif grid * grid == y_all.shape[1]:
+            coords = cells = None  # targets on a uniform grid (x fastest): drawn as images
+        else:
+            return None
     rows = read_results(out / "results.csv")
     means = {}
     for r in rows:
@@ -132,7 +137,7 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
         preds[s] = p(torch.from_numpy(x_all[idx])).numpy()
     if map_fields is not None:
         preds["MAP"] = map_fields
-    tri = Triangulation(coords[:, 0], coords[:, 1], cells)
+    tri = Triangulation(coords[:, 0], coords[:, 1], cells) if coords is not None else None
     cols = 1 + 2 * len(preds)
     fig, axes = plt.subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
     for i, sample in enumerate(idx):
@@ -144,7 +149,17 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
             panels.append((f"|error| {name}", np.abs(pred[i] - truth), "magma", lim))
         for ax, (title, values, cmap, vmax) in zip(axes[i], panels, strict=True):
             vmin = 0 if cmap == "magma" else -vmax
-            ax.tripcolor(tri, values, shading="gouraud", cmap=cmap, vmin=vmin, vmax=vmax)
+            if tri is not None:
+                ax.tripcolor(tri, values, shading="gouraud", cmap=cmap, vmin=vmin, vmax=vmax)
+            else:
+                ax.imshow(
+                    values.reshape(grid, grid),
+                    origin="lower",
+                    extent=(0, 1, 0, 1),
+                    cmap=cmap,
+                    vmin=vmin,
+                    vmax=vmax,
+                )
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,11 +1,13 @@
-"""Heat dataset generation speed: samples/s on 1 and 2 ranks, the 2-rank speed-up, and the ratio
-to a plain dolfinx loop that builds the problem afresh for every sample.
+"""Dataset generation speed: samples/s on 1 and 2 ranks, the 2-rank speed-up, and (heat) the
+ratio to a plain dolfinx loop that builds the problem afresh for every sample.
 
 All figures come from one run of this script, side by side (machines are noisy). Rates count
 the sample loop only (the file's ``runs`` record), not interpreter start-up and setup, which
-are reported separately. Targets (issue 2): >= 1,000 samples/s per core, 2-rank speed-up >= 1.8.
+are reported separately. Targets: heat >= 1,000 samples/s per core (issue 2); 2-rank speed-up
+>= 1.8 for every problem.
 
-    .venv/bin/python benchmarks/heat_generation.py [--samples 40000] [--plain 300]
+    .venv/bin/python benchmarks/generation.py [--problem heat] [--samples 40000] [--plain 300]
+    .venv/bin/python benchmarks/generation.py --problem navier_stokes --samples 40 --plain 0
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ from pde_data.prior import MaternSPDEPrior
 BIN = Path(sys.executable).parent
 
 
-def generated_rate(ranks: int, samples: int, workdir: Path) -> tuple[float, float, float]:
+def generated_rate(
+    problem: str, ranks: int, samples: int, workdir: Path
+) -> tuple[float, float, float]:
     """(loop samples/s, loop seconds, wall seconds) of one `sciml-grow generate` run."""
-    out = workdir / f"heat_{ranks}.h5"
+    out = workdir / f"{problem}_{ranks}.h5"
     cmd = [
         str(BIN / "mpiexec"),
         "-n",
         str(ranks),
         str(BIN / "sciml-grow"),
         "generate",
-        "heat",
+        problem,
         "--samples",
         str(samples),
         "--out",
@@ -88,22 +92,27 @@ def plain_dolfinx_rate(samples: int) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--problem", default="heat")
     p.add_argument("--samples", type=int, default=40000)
-    p.add_argument("--plain", type=int, default=300, help="samples for the plain loop")
+    p.add_argument("--plain", type=int, default=300, help="samples for the plain loop (heat)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        r1, s1, w1 = generated_rate(1, args.samples, Path(tmp))
-        r2, s2, w2 = generated_rate(2, args.samples, Path(tmp))
-    plain = plain_dolfinx_rate(args.plain)
-    print(f"heat 16x16, {args.samples} samples (loop time; wall time incl. start-up in brackets)")
-    print(f"  1 rank : {r1:8.0f} samples/s  ({s1:.2f} s loop, {w1:.2f} s wall)")
+        r1, s1, w1 = generated_rate(args.problem, 1, args.samples, Path(tmp))
+        r2, s2, w2 = generated_rate(args.problem, 2, args.samples, Path(tmp))
     print(
-        f"  2 ranks: {r2:8.0f} samples/s  ({s2:.2f} s loop, {w2:.2f} s wall)"
-        f"  = {r2 / 2:.0f} samples/s per core"
+        f"{args.problem}, default config, {args.samples} samples "
+        "(loop time; wall time incl. start-up in brackets)"
+    )
+    print(f"  1 rank : {r1:8.1f} samples/s  ({s1:.2f} s loop, {w1:.2f} s wall)")
+    print(
+        f"  2 ranks: {r2:8.1f} samples/s  ({s2:.2f} s loop, {w2:.2f} s wall)"
+        f"  = {r2 / 2:.1f} samples/s per core"
     )
     print(f"  2-rank speed-up             : {r2 / r1:.2f}x   (target >= 1.8)")
-    print(f"  plain dolfinx loop, 1 rank  : {plain:8.1f} samples/s")
-    print(f"  generator / plain loop      : {r1 / plain:.1f}x")
+    if args.problem == "heat" and args.plain > 0:
+        plain = plain_dolfinx_rate(args.plain)
+        print(f"  plain dolfinx loop, 1 rank  : {plain:8.1f} samples/s")
+        print(f"  generator / plain loop      : {r1 / plain:.1f}x")
 
 
 if __name__ == "__main__":
