@@ -187,6 +187,7 @@ class NavierStokesConfig:
     time_step: float = 0.02
     grid: int = 64
     store_final_field: bool = True
+    advection: bool = True
     prior: SinePriorConfig = field(default_factory=SinePriorConfig)
     sensors: SensorConfig = field(default_factory=lambda: SensorConfig(count=7, layout="grid"))
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -218,7 +219,7 @@ class NavierStokesProblem(Problem):
         cfg = config
         steps = max(1, round(cfg.final_time / cfg.time_step))
         self.model = VorticityModel(
-            cfg.mesh_cells, cfg.nu, cfg.final_time / steps, steps, cfg.forcing
+            cfg.mesh_cells, cfg.nu, cfg.final_time / steps, steps, cfg.forcing, cfg.advection
         )
         V = self.model.V
         self.perm = canonical_permutation(V)

@@ -132,3 +132,38 @@ def test_navier_stokes_file_is_the_same_on_two_ranks(ns_file, tmp_path):
     with h5py.File(path) as a, h5py.File(tmp_path / "p2.h5") as b:
         for key in ("inputs", "targets", "samples/w0_vertices"):
             assert np.array_equal(a[key][()], b[key][()]), key
+
+
+def test_stored_operators_reproduce_the_linear_stokes_map(tmp_path):
+    """Without advection the stepper is linear; the file's mass, stiffness and forcing alone
+    (scipy) reproduce FEniCSx's w(T) on the grid."""
+    import scipy.sparse.linalg as spla
+
+    path = tmp_path / "stokes.h5"
+    cfg = {
+        "mesh_cells": 8,
+        "grid": 4,
+        "prior": {"modes": 4},
+        "final_time": 0.2,
+        "time_step": 0.05,
+        "advection": False,
+        "nu": 0.05,
+    }
+    generate("navier_stokes", 2, path, seed=0, config=cfg, progress=False)
+    with h5py.File(path) as f:
+        ops = f["operators"]
+        M, K = read_csr(ops, "mass"), read_csr(ops, "stiffness")
+        forcing, fixed = ops["forcing"][()], ops["dirichlet_dofs"][()]
+        nu, dt, steps = (ops.attrs[k] for k in ("nu", "dt", "steps"))
+        w0, wT_grid = f["samples/w0_vertices"][()], f["samples/wT_grid"][()]
+        G = read_csr(f["grid"], "matrix")
+    free = np.setdiff1d(np.arange(M.shape[0]), fixed)
+    lhs = (M + 0.5 * dt * nu * K)[free][:, free].tocsc()
+    rhs = (M - 0.5 * dt * nu * K)[free][:, free]
+    for s in range(2):
+        w = w0[s][free]
+        for _ in range(int(steps)):
+            w = spla.spsolve(lhs, rhs @ w + dt * forcing[free])
+        full = np.zeros(M.shape[0])
+        full[free] = w
+        np.testing.assert_allclose(G @ full, wT_grid[s], rtol=1e-9, atol=1e-12)
