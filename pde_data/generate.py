@@ -116,8 +116,9 @@ def generate(
     todo = np.flatnonzero(~done) if comm.rank == 0 else None
     todo = comm.bcast(todo, root=0)
     already = n_samples - len(todo)
-    # at least 4 blocks per rank, so slow problems with few samples still use every rank
-    block = max(1, min(block_size, -(-len(todo) // (4 * comm.size))))
+    # at least 16 blocks per rank: slow problems with few samples still use every rank, and
+    # the file (and the progress bar) advance often enough to lose little to an interruption
+    block = max(1, min(block_size, -(-len(todo) // (16 * comm.size))))
     blocks = [todo[i : i + block] for i in range(0, len(todo), block)]
 
     bar = tqdm(
