@@ -209,19 +209,22 @@ class Trainer:
         )
         return event
 
-    def _describe(self, event: GrowthEvent, val_before: float) -> str:
+    def _describe(self, event: GrowthEvent) -> str:
+        """The one-line summary printed for a growth event."""
         if not event.inserted:
             return f"[{self.cfg.strategy}] epoch {self.state.epoch}: growth stops ({event.reason})"
-        change = (
-            f"train {event.train_loss_before:.4g} -> {event.train_loss_after:.4g} "
-            f"(predicted {event.predicted_change:+.3g})"
-            if not math.isnan(event.predicted_change)
-            else f"train {event.train_loss_before:.4g} -> {event.train_loss_after:.4g}"
+        change = f"train {event.train_loss_before:.4g} -> {event.train_loss_after:.4g}"
+        if not math.isnan(event.predicted_change):
+            change += f" (predicted {event.predicted_change:+.3g})"
+        what = (
+            f"residual stage {event.position}"
+            if event.stage == "srl"
+            else f"block at position {event.position} -> depth {self.model.depth}"
         )
         return (
-            f"[{self.cfg.strategy}] epoch {self.state.epoch}: block at position "
-            f"{event.position} -> depth {self.model.depth}, eps {event.eps:.3g}, {change}, "
-            f"{event.n_params_before} -> {event.n_params_after} params, {event.seconds:.2f} s"
+            f"[{self.cfg.strategy}] epoch {self.state.epoch}: {what}, eps {event.eps:.3g}, "
+            f"{change}, {event.n_params_before} -> {event.n_params_after} params, "
+            f"{event.seconds:.2f} s"
         )
 
     # --- the loop -------------------------------------------------------------------------
@@ -270,7 +273,8 @@ class Trainer:
             if s.growing and self._time_to_grow():
                 event = self._grow(val)
                 bar.close()
-                tqdm.write(self._describe(event, val)) if self.progress else None
+                if self.progress:
+                    tqdm.write(self._describe(event))
                 bar, grew = self._bar(), True
             elif not s.growing and cfg.early_stopping and s.stale >= cfg.early_stopping:
                 s.stop_reason += f"; early stop at epoch {s.epoch}"
