@@ -235,6 +235,9 @@ def table(rows: list[dict[str, Any]], mapref: dict[str, Any] | None = None) -> s
         cells = [s]
         for key, _, fmt in TABLE:
             mean, std = stats[s][key]
+            if math.isnan(mean):  # e.g. no forward operator for this problem
+                cells.append("n/a")
+                continue
             text = fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else "")
             cells.append(f"**{text}**" if mean == best[key] else text)
         if mapref:

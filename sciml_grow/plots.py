@@ -143,7 +143,7 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
     for i, sample in enumerate(idx):
         truth = y_all[sample]
         lim = np.abs(truth).max()
-        panels = [("true m", truth, "RdBu_r", lim)]
+        panels = [("truth", truth, "RdBu_r", lim)]
         for name, pred in preds.items():
             panels.append((name, pred[i], "RdBu_r", lim))
             panels.append((f"|error| {name}", np.abs(pred[i] - truth), "magma", lim))
@@ -166,7 +166,10 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
             if i == 0:
                 ax.set_title(title, fontsize=8)
         axes[i][0].set_ylabel(f"test sample {sample}", fontsize=8)
-    fig.suptitle("Parameter fields: truth, best strategies (seed 0) and MAP")
+    fig.suptitle(
+        "Target fields: truth and the best strategies (seed 0)"
+        + (" and MAP" if "MAP" in preds else "")
+    )
     return _save(fig, out / "fields.png")
 
 
