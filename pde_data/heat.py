@@ -208,12 +208,7 @@ class HeatProblem(Problem):
                 "matrix": self.B,
                 "observed": "state",
             },
-            "noise": {
-                "kind": "additive_gaussian",
-                "relative_level": cfg.noise.relative_level,
-                "reference": "max_abs_clean_observation_per_sample",
-                "per_sample_std": "samples/noise_std",
-            },
+            "noise": cfg.noise.metadata(),
             "prior": self.prior.metadata(),
             "operators": {
                 "kind": "p1_diffusion_exp",

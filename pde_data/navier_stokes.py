@@ -284,12 +284,7 @@ class NavierStokesProblem(Problem):
             "mesh": {"coordinates": self.coords, "cells": self.cells, "cell_type": "triangle"},
             "observation": {"points": self.points, "matrix": self.B, "observed": "w(T)"},
             "grid": {"points": self.grid_points, "matrix": self.grid_matrix, "size": cfg.grid},
-            "noise": {
-                "kind": "additive_gaussian",
-                "relative_level": cfg.noise.relative_level,
-                "reference": "max_abs_clean_observation_per_sample",
-                "per_sample_std": "samples/noise_std",
-            },
+            "noise": cfg.noise.metadata(),
             "prior": {
                 "kind": "sine_series_grf",
                 "description": "w0 = sum_kl xi_kl std_kl sin(k pi x) sin(l pi y), xi ~ N(0, 1)",

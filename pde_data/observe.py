@@ -44,6 +44,15 @@ class NoiseConfig:
     def validate(self) -> None:
         check(self.relative_level >= 0.0, "noise.relative_level", "must be >= 0")
 
+    def metadata(self) -> dict:
+        """What the dataset file says about the noise model (attrs of ``/noise``)."""
+        return {
+            "kind": "additive_gaussian",
+            "relative_level": self.relative_level,
+            "reference": "max_abs_clean_observation_per_sample",
+            "per_sample_std": "samples/noise_std",
+        }
+
 
 def halton(n: int, dim: int) -> np.ndarray:
     """First ``n`` points (skipping the origin) of the Halton sequence in [0, 1)^dim."""
