@@ -143,9 +143,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
         run = RunDir(args.out)
         if run.exists() and not args.force:
-            state = "finished" if run.finished() else "unfinished"
+            state = "a finished" if run.finished() else "an unfinished"
             hint = "" if run.finished() else f"continue it with --resume {run.path}, or "
-            raise UsageError(f"{run.path} holds an {state} run; {hint}pass --force to replace it")
+            raise UsageError(f"{run.path} holds {state} run; {hint}pass --force to replace it")
         raw = _config_dict(args)
         for key in ("strategy", "seed", "epochs"):
             if getattr(args, key) is not None:

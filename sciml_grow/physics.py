@@ -57,13 +57,16 @@ class HeatForward(nn.Module):
         """(B, n_cells): the quadrature of exp(m) over each cell (without the Jacobian)."""
         return torch.exp(m[:, self.cells] @ self.basis.T) @ self.weights
 
-    def stiffness(self, m: torch.Tensor) -> torch.Tensor:
-        """(B, nf, nf) stiffness matrices restricted to the free dofs."""
-        k = self.cell_weights(m)
+    def assemble(self, k: torch.Tensor) -> torch.Tensor:
+        """(B, nf, nf) stiffness matrices on the free dofs from per-cell weights k (B, n_cells)."""
         vals = (k[:, :, None, None] * self.G)[:, self.keep]  # (B, kept entries)
-        K = torch.zeros(len(m), self.nf * self.nf, dtype=m.dtype, device=m.device)
+        K = torch.zeros(len(k), self.nf * self.nf, dtype=k.dtype, device=k.device)
         K.index_add_(1, self.flat, vals)
-        return K.view(len(m), self.nf, self.nf) + self.robin
+        return K.view(len(k), self.nf, self.nf) + self.robin
+
+    def stiffness(self, m: torch.Tensor) -> torch.Tensor:
+        """(B, nf, nf) stiffness matrices K(m) restricted to the free dofs."""
+        return self.assemble(self.cell_weights(m))
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         """States y (B, n), zero on the Dirichlet dofs."""
@@ -82,10 +85,7 @@ class _HeatSolve(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, k: torch.Tensor, op: HeatForward) -> torch.Tensor:
-        vals = (k[:, :, None, None] * op.G)[:, op.keep]
-        K = torch.zeros(len(k), op.nf * op.nf, dtype=k.dtype, device=k.device)
-        K.index_add_(1, op.flat, vals)
-        chol = torch.linalg.cholesky(K.view(len(k), op.nf, op.nf) + op.robin)
+        chol = torch.linalg.cholesky(op.assemble(k))
         y = torch.cholesky_solve(op.load_free.expand(len(k), -1).unsqueeze(-1), chol)
         ctx.save_for_backward(chol, y)
         ctx.op = op

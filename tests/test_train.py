@@ -266,4 +266,4 @@ def test_bad_training_input(heat_train_file, tmp_path, capsys):
 def test_existing_run_directory_is_not_overwritten(runs, heat_train_file, capsys):
     args = ["train", "--data", str(heat_train_file), "--out", str(runs["td"].path)]
     assert main(args) == 2
-    assert "holds an finished run" in _error(capsys) or "finished run" in capsys.readouterr().err
+    assert "holds a finished run; pass --force" in _error(capsys)

@@ -8,7 +8,6 @@ the training loop. Method notes, sections 2 and 5.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 import math
 import time
@@ -22,7 +21,7 @@ from sciml_grow.nets import BlockSpec, GrowableMLP, build
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.objective import Objective
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = td.LossFn
 
 
 @dataclass
