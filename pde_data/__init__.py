@@ -11,6 +11,7 @@ import importlib
 PROBLEMS = {
     "heat": "pde_data.heat:HeatProblem",
     "navier_stokes": "pde_data.navier_stokes:NavierStokesProblem",
+    "wind": "pde_data.wind:WindProblem",
 }
 
 
