@@ -19,7 +19,7 @@ demo: setup
 	$(CLI) info $(DEMO)/heat.h5
 	$(MPIEXEC) -n 2 $(CLI) compare --data $(DEMO)/heat.h5 \
 		--strategies baseline,td,net2deeper,layerwise --seeds 2 \
-		--config experiments/demo/config.toml --map-samples 40 --out $(DEMO)/compare
+		--config experiments/demo/config.toml --reference-samples 40 --out $(DEMO)/compare
 
 test: setup
 	$(PY) -m pytest -q
@@ -30,6 +30,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/generation.py --problem wind --samples 1000
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -8,6 +8,10 @@ are reported separately. Targets: heat >= 1,000 samples/s per core (issue 2); 2-
 
     .venv/bin/python benchmarks/generation.py [--problem heat] [--samples 40000] [--plain 300]
     .venv/bin/python benchmarks/generation.py --problem navier_stokes --samples 40 --plain 0
+    .venv/bin/python benchmarks/generation.py --problem wind --samples 1000
+
+Problems that store ``samples/iterations`` (wind: CG + GAMG) also get their solver iterations
+per sample.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ BIN = Path(sys.executable).parent
 
 def generated_rate(
     problem: str, ranks: int, samples: int, workdir: Path
-) -> tuple[float, float, float]:
-    """(loop samples/s, loop seconds, wall seconds) of one `sciml-grow generate` run."""
+) -> tuple[float, float, float, np.ndarray | None]:
+    """(loop samples/s, loop seconds, wall seconds, solver iterations per sample or None) of
+    one `sciml-grow generate` run."""
     out = workdir / f"{problem}_{ranks}.h5"
     cmd = [
         str(BIN / "mpiexec"),
@@ -57,7 +62,8 @@ def generated_rate(
     wall = time.perf_counter() - t0
     with h5py.File(out) as f:
         run = json.loads(f.attrs["runs"])[-1]
-    return samples / run["seconds"], run["seconds"], wall
+        its = f["samples/iterations"][()] if "iterations" in f["samples"] else None
+    return samples / run["seconds"], run["seconds"], wall, its
 
 
 def plain_dolfinx_rate(samples: int) -> float:
@@ -97,8 +103,8 @@ def main() -> None:
     p.add_argument("--plain", type=int, default=300, help="samples for the plain loop (heat)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        r1, s1, w1 = generated_rate(args.problem, 1, args.samples, Path(tmp))
-        r2, s2, w2 = generated_rate(args.problem, 2, args.samples, Path(tmp))
+        r1, s1, w1, its = generated_rate(args.problem, 1, args.samples, Path(tmp))
+        r2, s2, w2, _ = generated_rate(args.problem, 2, args.samples, Path(tmp))
     print(
         f"{args.problem}, default config, {args.samples} samples "
         "(loop time; wall time incl. start-up in brackets)"
@@ -109,6 +115,11 @@ def main() -> None:
         f"  = {r2 / 2:.1f} samples/s per core"
     )
     print(f"  2-rank speed-up             : {r2 / r1:.2f}x   (target >= 1.8)")
+    if its is not None:
+        print(
+            f"  solver iterations per sample: mean {its.mean():.1f}, "
+            f"min {its.min():.0f}, max {its.max():.0f}"
+        )
     if args.problem == "heat" and args.plain > 0:
         plain = plain_dolfinx_rate(args.plain)
         print(f"  plain dolfinx loop, 1 rank  : {plain:8.1f} samples/s")

@@ -252,7 +252,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         base["epochs"] = args.epochs
     comm = _world()
     try:
-        rows = compare(args.data, strategies, args.seeds, args.out, base, comm, args.map_samples)
+        rows = compare(
+            args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
+        )
     except BaseException:
         if comm is None:
             raise
@@ -372,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare growth strategies side by side",
         description="Train every (strategy, seed) with the same split, standardization and "
-        "epoch budget, add the MAP reference, and write results.csv, table.md and plots. Run "
+        "epoch budget, add the classical reference (MAP for heat, POD least squares for wind), "
+        "and write results.csv, table.md and plots. Run "
         "under 'mpiexec -n P' to spread runs over P ranks; re-run to resume.",
     )
     p.add_argument("--data", required=True, help="dataset HDF5 file")
@@ -385,10 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="comparison directory")
     p.add_argument("--epochs", type=int, help="epoch budget of every run")
     p.add_argument(
+        "--reference-samples",
         "--map-samples",
+        dest="reference_samples",
         type=int,
         default=100,
-        help="test samples for the MAP reference (0: none; default 100)",
+        help="test samples for the classical reference (0: none; default 100)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _add_config_args(p)

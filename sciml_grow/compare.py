@@ -4,25 +4,25 @@ Fair by construction: every run gets the same config (split, standardization, ep
 only ``strategy`` and ``seed`` differ; a baseline trains the kept architecture of the td run of
 the same seed. Runs are spread over MPI ranks (each run on one thread, so results do not
 depend on the rank count); finished runs are skipped and interrupted ones resumed. Rank 0 then
-writes ``results.csv``, ``table.md`` and the plots; the MAP row comes from ``map.json``.
+writes ``results.csv``, ``table.md`` and the plots; the classical reference row (MAP, POD; see
+:mod:`sciml_grow.references`) comes from ``reference.json``.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-import json
 import math
 from pathlib import Path
 import statistics
 from typing import Any
 
-import numpy as np
 import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset
-from sciml_grow.rundir import RunDir, atomic_write_bytes
+from sciml_grow.references import read_reference, run_reference
+from sciml_grow.rundir import RunDir
 from sciml_grow.train import Trainer
 from sciml_grow.train_config import TrainConfig
 
@@ -40,7 +40,7 @@ RESULT_COLUMNS = [
     "insertions",
     "wall_seconds",
     "inference_seconds_per_sample",
-    "rel_l2_on_map_samples",
+    "rel_l2_on_reference_samples",
 ]
 # table column: (results key, header, format)
 TABLE = [
@@ -91,10 +91,11 @@ def compare(
     out: str | Path,
     base: dict[str, Any],
     comm: Any = None,
-    map_samples: int = 100,
+    reference_samples: int = 100,
     echo: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run every (strategy, seed) and the MAP reference; rank 0 returns the result rows."""
+    """Run every (strategy, seed) and the classical reference; rank 0 returns the result
+    rows."""
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def compare(
                 )
         if comm is not None:
             comm.barrier()
-    _map_reference(data, out, map_samples, comm)
+    run_reference(data, out, reference_samples, comm)
     if rank != 0:
         return []
     rows = [
@@ -120,55 +121,25 @@ def compare(
         for wave in jobs(strategies, seeds)
         for j in wave
     ]
-    _errors_on_map_samples(rows, data, out)
+    _errors_on_reference_samples(rows, data, out)
     write_results(out, rows)
     return rows
 
 
-def _map_reference(data: Dataset, out: Path, n: int, comm: Any) -> None:
-    """MAP on the first ``n`` test samples (spread over ranks) -> map.json and map_fields.npy."""
-    from sciml_grow.mapest import map_for_dataset
-    from sciml_grow.physics import load_forward
-
-    if n <= 0 or (out / "map.json").exists() or load_forward(data.path) is None:
-        return
-    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
-    idx = data.splits["test"][:n]
-    mine = idx[rank::size]
-    result, rel = map_for_dataset(data.path, mine)
-    part = (mine, result.fields.numpy(), rel.numpy(), result.seconds_per_sample)
-    parts = comm.gather(part, root=0) if comm is not None else [part]
-    if rank != 0:
-        return
-    order = np.concatenate([p[0] for p in parts])
-    fields = np.concatenate([p[1] for p in parts])[np.argsort(order)]
-    errors = np.concatenate([p[2] for p in parts])[np.argsort(order)]
-    np.save(out / "map_fields.npy", fields)
-    summary = {
-        "indices": np.sort(order).tolist(),
-        "rel_l2_mean": float(errors.mean()),
-        "rel_l2_std": float(errors.std()),
-        "rel_l2_median": float(np.median(errors)),
-        "seconds_per_sample": float(np.mean([p[3] for p in parts])),
-    }
-    atomic_write_bytes(out / "map.json", json.dumps(summary, indent=2).encode())
-
-
-def _errors_on_map_samples(rows: list[dict[str, Any]], data: Dataset, out: Path) -> None:
-    """Each run's mean error on exactly the test samples MAP solved, for a like-for-like
-    ratio (MAP may cover only part of the test split)."""
+def _errors_on_reference_samples(rows: list[dict[str, Any]], data: Dataset, out: Path) -> None:
+    """Each run's mean error on exactly the test samples the reference solved, for a
+    like-for-like ratio (the reference may cover only part of the test split)."""
     from sciml_grow.data import relative_errors
     from sciml_grow.predict import Predictor
 
-    idx = None
-    if (out / "map.json").exists():
-        idx = torch.tensor(json.loads((out / "map.json").read_text())["indices"])
+    ref = read_reference(out)
+    idx = torch.tensor(ref["indices"]) if ref else None
     for row in rows:
-        row["rel_l2_on_map_samples"] = None
+        row["rel_l2_on_reference_samples"] = None
         if idx is not None:
             predictor = Predictor.from_run(out / "runs" / Job(row["strategy"], row["seed"]).name)
             rel = relative_errors(predictor(data.x[idx]), data.y[idx])
-            row["rel_l2_on_map_samples"] = float(rel.mean())
+            row["rel_l2_on_reference_samples"] = float(rel.mean())
 
 
 def result_row(final: dict[str, Any]) -> dict[str, Any]:
@@ -195,8 +166,7 @@ def write_results(out: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    mapref = json.loads((out / "map.json").read_text()) if (out / "map.json").exists() else None
-    (out / "table.md").write_text(table(rows, mapref))
+    (out / "table.md").write_text(table(rows, read_reference(out)))
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -209,15 +179,16 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def table(rows: list[dict[str, Any]], mapref: dict[str, Any] | None = None) -> str:
+def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
     """Markdown table: one row per strategy, mean ± std over seeds; the best mean per column
-    (lowest) in bold; error and inference time relative to MAP where MAP ran."""
+    (lowest) in bold; error and inference time relative to the classical reference where it
+    ran."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     stats: dict[str, dict[str, tuple[float, float]]] = {}
     for s in strategies:
         mine = [r for r in rows if r["strategy"] == s]
         stats[s] = {}
-        extra = [("inference_seconds_per_sample", "", ""), ("rel_l2_on_map_samples", "", "")]
+        extra = [("inference_seconds_per_sample", "", ""), ("rel_l2_on_reference_samples", "", "")]
         for key, _, _ in TABLE + extra:
             vals = [float(r[key]) for r in mine if r[key] is not None and not _nan(r[key])]
             mean = statistics.fmean(vals) if vals else math.nan
@@ -228,8 +199,9 @@ def table(rows: list[dict[str, Any]], mapref: dict[str, Any] | None = None) -> s
     }
     seeds = len({r["seed"] for r in rows})
     head = ["strategy", *(h for _, h, _ in TABLE)]
-    if mapref:
-        head += ["error / MAP", "inference time / MAP"]
+    short = ref.get("short", ref["label"]) if ref else ""
+    if ref:
+        head += [f"error / {short}", f"inference time / {short}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in strategies:
         cells = [s]
@@ -240,21 +212,21 @@ def table(rows: list[dict[str, Any]], mapref: dict[str, Any] | None = None) -> s
                 continue
             text = fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else "")
             cells.append(f"**{text}**" if mean == best[key] else text)
-        if mapref:
-            cells.append(f"{stats[s]['rel_l2_on_map_samples'][0] / mapref['rel_l2_mean']:.3f}")
-            ratio = stats[s]["inference_seconds_per_sample"][0] / mapref["seconds_per_sample"]
-            cells.append(f"{ratio:.1e}")
+        if ref:
+            error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
+            ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
+            cells += [f"{error:.3f}", f"{ratio:.1e}"]
         lines.append("| " + " | ".join(cells) + " |")
-    if mapref:
-        n = len(mapref["indices"])
-        cells = ["MAP (L-BFGS)", f"{mapref['rel_l2_mean']:.4f} ± {mapref['rel_l2_std']:.4f}"]
+    if ref:
+        n = len(ref["indices"])
+        cells = [ref["label"], f"{ref['rel_l2_mean']:.4f} ± {ref['rel_l2_std']:.4f}"]
         cells += [""] * (len(TABLE) - 1) + ["1", "1"]
         lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(
-            f"MAP: {n} test samples, {mapref['seconds_per_sample']:.3f} s per sample "
-            "(± is the spread over samples); error / MAP compares mean errors on those same "
-            "samples."
+            f"{ref['label']}: {n} test samples, {ref['seconds_per_sample']:.3g} s per sample "
+            f"(± is the spread over samples); error / {short} compares mean errors on those "
+            "same samples."
         )
     lines.append("")
     lines.append(

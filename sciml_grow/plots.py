@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ import torch  # noqa: E402
 from sciml_grow.compare import read_results  # noqa: E402
 from sciml_grow.h5format import open_dataset  # noqa: E402
 from sciml_grow.predict import Predictor  # noqa: E402
+from sciml_grow.references import read_reference  # noqa: E402
 from sciml_grow.rundir import RunDir  # noqa: E402
 
 
@@ -81,7 +81,8 @@ def td_sensitivity(out: Path) -> Path | None:
 
 
 def error_spread(out: Path) -> Path:
-    """Test relative L2 error per strategy: every seed, mean and std; MAP as a line."""
+    """Test relative L2 error per strategy: every seed, mean and std; the classical
+    reference as a line."""
     rows = read_results(out / "results.csv")
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
@@ -89,10 +90,10 @@ def error_spread(out: Path) -> Path:
         vals = np.array([r["rel_l2_mean"] for r in rows if r["strategy"] == s])
         ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=f"C{i}")
         ax.errorbar(i + 0.15, vals.mean(), yerr=vals.std(), fmt="s", color="k", capsize=4)
-    if (out / "map.json").exists():
-        mapref = json.loads((out / "map.json").read_text())
-        n_map = len(mapref["indices"])
-        ax.axhline(mapref["rel_l2_mean"], color="gray", ls="--", label=f"MAP ({n_map} samples)")
+    ref = read_reference(out)
+    if ref:
+        label = f"{ref['label']} ({len(ref['indices'])} samples)"
+        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=label)
         ax.legend()
     ax.set(
         xticks=range(len(strategies)),
@@ -105,7 +106,12 @@ def error_spread(out: Path) -> Path:
 
 
 def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> Path | None:
-    """True field, the best strategies' and MAP's predictions, and their errors on the mesh."""
+    """True field, the best strategies' and the reference's predictions, and their errors on
+    the mesh."""
+    with open_dataset(data_path, require_tag=False) as f:
+        three_d = "grid/shape" in f and len(f["grid/shape"]) == 3
+    if three_d:
+        return wind_fields(out, data_path)
     with open_dataset(data_path, require_tag=False) as f:
         x_all, y_all = f["inputs"][()], f["targets"][()]
         grid = int(f["grid"].attrs["size"]) if "grid" in f else 0
@@ -116,27 +122,7 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
             coords = cells = None  # targets on a uniform grid (x fastest): drawn as images
         else:
             return None
-    rows = read_results(out / "results.csv")
-    means = {}
-    for r in rows:
-        means.setdefault(r["strategy"], []).append(r["rel_l2_mean"])
-    best = sorted(means, key=lambda s: np.mean(means[s]))[:n_best]
-    map_path = out / "map.json"
-    if map_path.exists():
-        idx = np.array(json.loads(map_path.read_text())["indices"][:n_samples])
-        map_fields = np.load(out / "map_fields.npy")[:n_samples]
-    else:
-        cfg = RunDir(out / "runs" / f"{best[0]}-seed0").read_json("config.json")
-        from sciml_grow.data import DataConfig, split_indices
-
-        idx = split_indices(len(x_all), DataConfig(**cfg["config"]["data"]))["test"][:n_samples]
-        map_fields = None
-    preds = {}
-    for s in best:
-        p = Predictor.from_run(out / "runs" / f"{s}-seed0")
-        preds[s] = p(torch.from_numpy(x_all[idx])).numpy()
-    if map_fields is not None:
-        preds["MAP"] = map_fields
+    idx, preds = _estimates(out, x_all, n_samples, n_best)
     tri = Triangulation(coords[:, 0], coords[:, 1], cells) if coords is not None else None
     cols = 1 + 2 * len(preds)
     fig, axes = plt.subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
@@ -166,10 +152,89 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
             if i == 0:
                 ax.set_title(title, fontsize=8)
         axes[i][0].set_ylabel(f"test sample {sample}", fontsize=8)
+    ref = read_reference(out)
     fig.suptitle(
         "Target fields: truth and the best strategies (seed 0)"
-        + (" and MAP" if "MAP" in preds else "")
+        + (f" and {ref['label']}" if ref else "")
     )
+    return _save(fig, out / "fields.png")
+
+
+def _estimates(
+    out: Path, x_all: np.ndarray, n_samples: int, n_best: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Test samples to show (those the reference solved, else the first test samples) and the
+    estimates of the ``n_best`` strategies (seed 0) and of the reference, by name."""
+    rows = read_results(out / "results.csv")
+    means: dict[str, list[float]] = {}
+    for r in rows:
+        means.setdefault(r["strategy"], []).append(r["rel_l2_mean"])
+    best = sorted(means, key=lambda s: np.mean(means[s]))[:n_best]
+    ref = read_reference(out)
+    if ref:
+        idx = np.array(ref["indices"][:n_samples])
+    else:
+        from sciml_grow.data import DataConfig, split_indices
+
+        cfg = RunDir(out / "runs" / f"{best[0]}-seed0").read_json("config.json")
+        idx = split_indices(len(x_all), DataConfig(**cfg["config"]["data"]))["test"][:n_samples]
+    preds = {}
+    for s in best:
+        p = Predictor.from_run(out / "runs" / f"{s}-seed0")
+        preds[s] = p(torch.from_numpy(x_all[idx])).numpy()
+    if ref:
+        preds[ref["label"]] = np.load(out / "reference_fields.npy")[:n_samples]
+    return idx, preds
+
+
+def wind_fields(out: Path, data_path: Path, n_best: int = 1) -> Path:
+    """One test sample of a 3-D wind dataset: wind speed draped over the terrain at the lowest
+    and a middle grid level (3-D, truth beside the best strategy and the reference), and below
+    maps of the lowest level with arrows and the speed error."""
+    with open_dataset(data_path, require_tag=False) as f:
+        x_all = f["inputs"][()]
+        gz, gy, gx = (int(v) for v in f["grid/shape"][()])
+        points = f["grid/points"][()].reshape(gz, gy, gx, 3)
+        idx, preds = _estimates(out, x_all, 1, n_best)
+        truth = f["targets"][int(idx[0])]
+        ground = f["mesh/coordinates"][()]
+    panels = {"truth": truth, **{k: v[0] for k, v in preds.items()}}
+    comps = {k: v.reshape(3, gz, gy, gx) for k, v in panels.items()}
+    speed = {k: np.linalg.norm(v, axis=0) for k, v in comps.items()}
+    vmax = max(float(v.max()) for v in speed.values())
+    norm = plt.Normalize(0, vmax)
+    err_norm = plt.Normalize(
+        0, max(float(np.abs(v[0] - speed["truth"][0]).max()) for v in speed.values())
+    )
+    cmap = plt.get_cmap("viridis")
+    levels = sorted({0, gz // 2})
+    n = len(panels)
+    fig = plt.figure(figsize=(4.2 * n, 8.4))
+    for j, (name, sp) in enumerate(speed.items()):
+        ax = fig.add_subplot(2, n, j + 1, projection="3d")
+        for k in levels:
+            X, Y, Z = points[k, :, :, 0], points[k, :, :, 1], points[k, :, :, 2]
+            ax.plot_surface(X, Y, Z, facecolors=cmap(norm(sp[k])), shade=False, lw=0)
+        ax.set(xlabel="x (m)", ylabel="y (m)", zlabel="z (m)", zlim=(0, ground[:, 2].max()))
+        ax.view_init(elev=28, azim=-60)
+        ax.set_title(f"{name}: speed at levels {', '.join(str(k) for k in levels)}", fontsize=9)
+        ax2 = fig.add_subplot(2, n, n + j + 1)
+        X, Y = points[0, :, :, 0], points[0, :, :, 1]
+        if name == "truth":
+            im = ax2.pcolormesh(X, Y, sp[0], cmap=cmap, norm=norm, shading="auto")
+            u, v = comps[name][0, 0], comps[name][1, 0]
+            step = max(1, gx // 12)
+            sl = (slice(None, None, step), slice(None, None, step))
+            ax2.quiver(X[sl], Y[sl], u[sl], v[sl], color="w", scale=vmax * 14, width=0.004)
+            ax2.set_title("truth: lowest level, speed and direction", fontsize=9)
+            fig.colorbar(im, ax=ax2, label="speed (m/s)")
+        else:
+            err = np.abs(sp[0] - speed["truth"][0])
+            im = ax2.pcolormesh(X, Y, err, cmap="magma", norm=err_norm, shading="auto")
+            ax2.set_title(f"|speed error| {name}, lowest level", fontsize=9)
+            fig.colorbar(im, ax=ax2, label="m/s")
+        ax2.set_aspect("equal")
+    fig.suptitle(f"Wind over terrain, test sample {int(idx[0])} (networks: seed 0)")
     return _save(fig, out / "fields.png")
 
 

@@ -20,7 +20,7 @@ ARGS = [
     "2",
     "--epochs",
     "40",
-    "--map-samples",
+    "--reference-samples",
     "4",
     *set_args(
         {**QUICK_SETTINGS, "growth.max_blocks": 4, "optim.batch_size": 64, "dtype": "float32"}
@@ -86,8 +86,8 @@ def test_two_ranks_give_the_serial_results(serial, heat_train_file, tmp_path):
     assert r.returncode == 0, r.stderr
     assert results(tmp_path / "p2") == results(out)
     assert (
-        json.loads((tmp_path / "p2" / "map.json").read_text())["rel_l2_mean"]
-        == (json.loads((out / "map.json").read_text())["rel_l2_mean"])
+        json.loads((tmp_path / "p2" / "reference.json").read_text())["rel_l2_mean"]
+        == (json.loads((out / "reference.json").read_text())["rel_l2_mean"])
     )
 
 
@@ -124,14 +124,17 @@ def test_table_from_a_fixture_results_file(tmp_path):
             "insertions": d - 2,
             "wall_seconds": 1.0 + k,
             "inference_seconds_per_sample": 1e-5,
-            "rel_l2_on_map_samples": e,
+            "rel_l2_on_reference_samples": e,
         }
         for s, errs, d in (("td", (0.30, 0.40), 4), ("baseline", (0.50, 0.60), 4))
         for k, e in enumerate(errs)
     ]
-    (tmp_path / "map.json").write_text(
+    (tmp_path / "reference.json").write_text(
         json.dumps(
             {
+                "name": "map",
+                "label": "MAP (L-BFGS)",
+                "short": "MAP",
                 "indices": [1, 2],
                 "rel_l2_mean": 0.25,
                 "rel_l2_std": 0.01,
@@ -143,7 +146,7 @@ def test_table_from_a_fixture_results_file(tmp_path):
     write_results(tmp_path, rows)
     back = read_results(tmp_path / "results.csv")
     assert [r["rel_l2_mean"] for r in back] == [0.30, 0.40, 0.50, 0.60]
-    text = table(back, json.loads((tmp_path / "map.json").read_text()))
+    text = table(back, json.loads((tmp_path / "reference.json").read_text()))
     lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
     assert "**0.3500 ± 0.0707**" in lines["td"]  # mean ± sample std, best marked
     assert "0.5500 ± 0.0707" in lines["baseline"] and "**0.5500" not in lines["baseline"]

@@ -1,0 +1,192 @@
+"""Classical reconstructions reported beside the networks in a comparison.
+
+Each reference says from the dataset file whether it applies, fits what it needs on the
+training split (tuning on the validation split, never the test split) and estimates test
+fields from the noisy inputs:
+
+- ``map``: the MAP estimate with the file's forward operator and prior (heat).
+- ``pod``: linear reconstruction on a POD basis of the training targets (gappy POD), for files
+  whose clean observations are a linear (or affine) function of the field the targets sample
+  (wind). The modes' sensor signatures come from the training samples' clean observations,
+  so no mesh or forward solver is needed.
+
+The first reference that applies runs; ``reference.json`` and ``reference_fields.npy`` in the
+comparison directory hold its result.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import json
+from pathlib import Path
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.h5format import open_dataset
+from sciml_grow.rundir import atomic_write_bytes
+
+
+class Reference(ABC):
+    """A classical estimator of the targets from the inputs."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]  # row title in tables and plots
+    short: ClassVar[str]  # in column headers: "error / MAP"
+    parallel: ClassVar[bool]  # worth spreading the test samples over MPI ranks
+
+    def __init__(self, data: Dataset):
+        self.data = data
+        self.details: dict[str, Any] = {}
+
+    @staticmethod
+    @abstractmethod
+    def applies(path: Path) -> bool:
+        """Whether the file holds what this reference needs."""
+
+    @abstractmethod
+    def estimate(self, indices: np.ndarray) -> np.ndarray:
+        """Estimated targets (len(indices), n) of the samples ``indices``."""
+
+
+class MapReference(Reference):
+    """MAP by L-BFGS with the file's torch forward operator and prior (see mapest)."""
+
+    name, label, short, parallel = "map", "MAP (L-BFGS)", "MAP", True
+
+    @staticmethod
+    def applies(path: Path) -> bool:
+        from sciml_grow.physics import load_forward
+
+        with open_dataset(path, require_tag=False) as f:
+            has_prior = "prior/precision_factor" in f
+        return has_prior and load_forward(path) is not None
+
+    def estimate(self, indices: np.ndarray) -> np.ndarray:
+        from sciml_grow.mapest import map_for_dataset
+
+        result, _ = map_for_dataset(self.data.path, indices)
+        return result.fields.numpy()
+
+
+class PodReference(Reference):
+    """Tikhonov-regularized least squares for the coefficients of a POD basis of the training
+    targets, fitted to the observations:
+
+        c = argmin |Psi c - (d - o_mean)|^2 + beta sum_k c_k^2 / var_k,   field = y_mean + Phi c
+
+    with Phi the leading ``rank`` POD modes, var_k their coefficient variances over the
+    training set and Psi the modes' clean sensor values. ``rank`` and ``beta`` minimize the
+    mean relative error on the validation split.
+    """
+
+    name, label, short, parallel = "pod", "POD least squares", "POD", False
+    RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    BETAS = tuple(10.0**k for k in range(-6, 3))
+
+    @staticmethod
+    def applies(path: Path) -> bool:
+        with open_dataset(path, require_tag=False) as f:
+            linear = (
+                bool(f["observation"].attrs.get("linear", False)) if "observation" in f else False
+            )
+            return linear and "samples/obs_clean" in f
+
+    def __init__(self, data: Dataset):
+        super().__init__(data)
+        start = time.perf_counter()
+        train = data.splits["train"]
+        with open_dataset(data.path, require_tag=False) as f:
+            clean = np.asarray(f["samples/obs_clean"][()][train], dtype=np.float64)
+        Y = data.y[train].numpy()
+        self.y_mean, self.o_mean = Y.mean(axis=0), clean.mean(axis=0)
+        U, s, Vt = np.linalg.svd(Y - self.y_mean, full_matrices=False)
+        keep = s > s[0] * 1e-10
+        U, s = U[:, keep], s[keep]
+        self.modes = Vt[keep].T  # (n, r) orthonormal columns
+        self.signatures = ((clean - self.o_mean).T @ U) / s  # (k, r) sensor values of modes
+        self.variances = s**2 / max(1, len(train) - 1)
+        val = data.splits["val"]
+        x_val, y_val = data.x[val].numpy(), data.y[val]
+        best = (np.inf, 1, 1.0)
+        for rank in self.candidate_ranks():
+            for beta in self.BETAS:
+                pred = torch.from_numpy(self._solve(x_val, rank, beta))
+                err = float(relative_errors(pred, y_val).mean())
+                best = min(best, (err, rank, beta))
+        _, self.rank, self.beta = best
+        self.details = {
+            "rank": self.rank,
+            "beta": self.beta,
+            "validation_rel_l2": best[0],
+            "fit_seconds": time.perf_counter() - start,
+        }
+
+    def candidate_ranks(self) -> list[int]:
+        """The rank grid below the number of modes, and all the modes."""
+        n = len(self.variances)
+        return [r for r in self.RANKS if r < n] + [min(n, self.RANKS[-1])]
+
+    def _solve(self, inputs: np.ndarray, rank: int, beta: float) -> np.ndarray:
+        Psi = self.signatures[:, :rank]
+        lhs = Psi.T @ Psi + beta * np.diag(1.0 / self.variances[:rank])
+        coeffs = np.linalg.solve(lhs, Psi.T @ (inputs - self.o_mean).T)  # (rank, S)
+        return self.y_mean + (self.modes[:, :rank] @ coeffs).T
+
+    def estimate(self, indices: np.ndarray) -> np.ndarray:
+        return self._solve(self.data.x[indices].numpy(), self.rank, self.beta)
+
+
+REFERENCES: tuple[type[Reference], ...] = (MapReference, PodReference)
+
+
+def reference_for(path: Path) -> type[Reference] | None:
+    """The first reference that applies to the dataset file, or None."""
+    return next((r for r in REFERENCES if r.applies(path)), None)
+
+
+def run_reference(data: Dataset, out: Path, n: int, comm: Any = None) -> None:
+    """The file's reference on the first ``n`` test samples -> reference.json and
+    reference_fields.npy in ``out`` (skipped if done, if ``n`` is 0 or if none applies)."""
+    cls = reference_for(data.path)
+    if n <= 0 or cls is None or (out / "reference.json").exists():
+        return
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    if not cls.parallel and rank != 0:
+        return
+    idx = data.splits["test"][:n]
+    mine = idx[rank::size] if cls.parallel else idx
+    ref = cls(data)
+    start = time.perf_counter()
+    fields = ref.estimate(mine)
+    seconds = (time.perf_counter() - start) / max(1, len(mine))
+    part = (mine, fields, seconds)
+    parts = comm.gather(part, root=0) if comm is not None and cls.parallel else [part]
+    if rank != 0:
+        return
+    order = np.concatenate([p[0] for p in parts])
+    fields = np.concatenate([p[1] for p in parts])[np.argsort(order)]
+    order = np.sort(order)
+    errors = relative_errors(torch.from_numpy(fields), data.y[order]).numpy()
+    np.save(out / "reference_fields.npy", fields)
+    summary = {
+        "name": cls.name,
+        "label": cls.label,
+        "short": cls.short,
+        "indices": order.tolist(),
+        "rel_l2_mean": float(errors.mean()),
+        "rel_l2_std": float(errors.std()),
+        "rel_l2_median": float(np.median(errors)),
+        "seconds_per_sample": float(np.mean([p[2] for p in parts])),
+        "details": ref.details,
+    }
+    atomic_write_bytes(out / "reference.json", json.dumps(summary, indent=2).encode())
+
+
+def read_reference(out: Path) -> dict[str, Any] | None:
+    """A comparison's reference.json, or None."""
+    path = out / "reference.json"
+    return json.loads(path.read_text()) if path.exists() else None
