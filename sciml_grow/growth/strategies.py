@@ -212,7 +212,7 @@ class ForwardThinking(Strategy):
         ref = model.head.weight
         head = nn.Linear(model.width, model.out_dim).to(device=ref.device, dtype=ref.dtype)
         with torch.no_grad():
-            for p in (block.linear.weight, block.linear.bias):
+            for p in (block.layer.weight, block.layer.bias):
                 p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
             bound = 1.0 / math.sqrt(model.width)  # nn.Linear's default, from our generator
             for p in (head.weight, head.bias):

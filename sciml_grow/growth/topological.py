@@ -11,6 +11,16 @@ where p = -dJ/dx_l is the costate of x_l in the current network (at eps = 0 the 
 output is x_l). One forward and one backward pass give all states and costates; each Q_l is n
 symmetric blocks of size n+1, built by one matrix product per sample chunk and solved by one
 batched eigh, never as the dense n(n+1) x n(n+1) matrix. Everything here runs in float64.
+
+The same formula serves every growable network through its ``td_rows(state, costate)``: a row
+is one place the new block's weights act on, with its input features u and the costates p of
+its outputs. MLP: one row per sample (u = x_l). CNN (block x + sigma(K * x), same padding): one
+row per sample and pixel, u = the im2col patch (C k k values), p = the costates of the C output
+channels there; Q is block diagonal over output channels. ViT token-wise path: one row per
+sample and token. Q_l = sigma''(0) blockdiag_r(sum_rows p_r u~ u~^T), u~ = [u; 1].
+J is a mean over samples, so the costates of a chunk of samples are those of the whole set
+(scaled by the chunk's share): states and costates are computed chunk by chunk and never held
+for the whole set at once.
 """
 
 from __future__ import annotations
@@ -39,54 +49,79 @@ class Sensitivity:
 
 
 def states_and_costates(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, share: float = 1.0
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
-    """Hidden states x_l and costates p_l = -dJ/dx_l over the whole set, and J."""
+    """Hidden states x_l and costates p_l = -dJ/dx_l of a set of samples, and J; ``share``
+    scales J when the set is a chunk of a larger one (J is a mean over samples)."""
     states: list[torch.Tensor] = []
-    loss = loss_fn(model(x, states=states), y)
+    loss = share * loss_fn(model(x, states=states), y)
     grads = torch.autograd.grad(loss, states)
     return [s.detach() for s in states], [-g for g in grads], float(loss.detach())
 
 
 def q_blocks(
-    state: torch.Tensor, costate: torch.Tensor, d2: float, chunk: int = 256
+    rows: torch.Tensor, costate: torch.Tensor, d2: float, chunk: int | None = None
 ) -> torch.Tensor:
-    """The n blocks sigma''(0) sum_s p_r^(s) xt^(s) xt^(s)^T, shape (n, n+1, n+1).
+    """The blocks sigma''(0) sum_i p_ir u~_i u~_i^T, shape (n_out, n_in+1, n_in+1), for rows
+    u (R, n_in) and costates p (R, n_out).
 
-    One batched matrix product per chunk of samples: (n, n+1, c) @ (c, n+1); the chunk bounds
-    the memory of the weighted copy to n (n+1) c numbers.
+    One batched matrix product per chunk of rows: (n_out, n_in+1, c) @ (c, n_in+1); the chunk
+    bounds the weighted copy to about 4 M numbers.
     """
-    m, n = state.shape
-    xt = torch.cat([state, torch.ones(m, 1, dtype=state.dtype, device=state.device)], dim=1)
-    q = torch.zeros(n, n + 1, n + 1, dtype=state.dtype, device=state.device)
+    m, n_in = rows.shape
+    n_out = costate.shape[1]
+    chunk = chunk or max(64, (1 << 22) // (n_out * (n_in + 1)))
+    ut = torch.cat([rows, torch.ones(m, 1, dtype=rows.dtype, device=rows.device)], dim=1)
+    q = torch.zeros(n_out, n_in + 1, n_in + 1, dtype=rows.dtype, device=rows.device)
     for i in range(0, m, chunk):
-        xs, ps = xt[i : i + chunk], costate[i : i + chunk]
-        q += (ps.T[:, None, :] * xs.T[None, :, :]) @ xs
+        us, ps = ut[i : i + chunk], costate[i : i + chunk]
+        q += (ps.T[:, None, :] * us.T[None, :, :]) @ us
     return d2 * 0.5 * (q + q.transpose(1, 2))
 
 
+def _rows(model: nn.Module, state: torch.Tensor, costate: torch.Tensor):
+    """The network's rows (u, p) for a block reading ``state`` (an MLP's state as is)."""
+    fn = getattr(model, "td_rows", None)
+    return fn(state, costate) if fn is not None else (state, costate)
+
+
 def sensitivity(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, d2: float
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    d2: float,
+    chunk: int = 1024,
 ) -> tuple[Sensitivity, float]:
-    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state.
+    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state,
+    and J, over the samples ``x`` taken ``chunk`` at a time.
 
     Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
     """
     model64 = copy.deepcopy(model).double()
-    states, costates, loss = states_and_costates(model64, x.double(), y.double(), loss_fn)
-    values, best_q = [], None
-    for s, p in zip(states, costates, strict=True):
-        q = q_blocks(s, p, d2)
-        values.append(torch.linalg.eigvalsh(q)[:, -1])
-        if best_q is None or values[-1].max() > max(v.max() for v in values[:-1]):
-            best_q = q
-    evals, evecs = torch.linalg.eigh(best_q)
-    top = torch.stack(values)
-    return Sensitivity(top.max(dim=1).values, top, evecs[:, :, -1]), loss
+    y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
+    qs: list[torch.Tensor] = []
+    loss = 0.0
+    for i in range(0, len(x), chunk):
+        xb, yb = x[i : i + chunk].double(), y64[i : i + chunk]
+        states, costates, part = states_and_costates(
+            model64, xb, yb, loss_fn, share=len(xb) / len(x)
+        )
+        loss += part
+        for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
+            q = q_blocks(*_rows(model64, s, p), d2)
+            if depth < len(qs):
+                qs[depth] += q
+            else:
+                qs.append(q)
+    top = torch.stack([torch.linalg.eigvalsh(q)[:, -1] for q in qs])
+    scores = top.max(dim=1).values
+    _, evecs = torch.linalg.eigh(qs[int(torch.argmax(scores))])
+    return Sensitivity(scores, top, evecs[:, :, -1]), loss
 
 
 def direction(sens: Sensitivity, mode: str, ratio: float = 0.5) -> torch.Tensor:
-    """Unit init direction phi at the best depth as an (n, n+1) array [Phi | beta].
+    """Unit init direction phi at the best depth as an (n_out, n_in+1) array [Phi | beta].
 
     ``top1``: the top eigenvector of the best neuron block (one active neuron).
     ``within``: the sum of the top eigenvectors of every block whose eigenvalue is at least
@@ -113,11 +148,13 @@ def quadratic_form(sens: Sensitivity, phi: torch.Tensor) -> float:
 
 
 def set_block_params(block: nn.Module, phi: torch.Tensor, eps: float) -> None:
-    """W = eps Phi, b = eps beta for phi = [Phi | beta]."""
-    lin = block.linear
+    """Weights = eps Phi, bias = eps beta for phi = [Phi | beta] (n_out, n_in+1); the block's
+    weight tensor may have more dimensions (a convolution's (C, C, k, k)), filled row-major
+    as im2col orders a patch."""
+    layer = block.layer
     with torch.no_grad():
-        lin.weight.copy_(eps * phi[:, :-1].to(lin.weight))
-        lin.bias.copy_(eps * phi[:, -1].to(lin.bias))
+        layer.weight.copy_(eps * phi[:, :-1].reshape(layer.weight.shape).to(layer.weight))
+        layer.bias.copy_(eps * phi[:, -1].to(layer.bias))
 
 
 @torch.no_grad()

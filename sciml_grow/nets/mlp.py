@@ -43,6 +43,11 @@ class Block(nn.Module):
         self.act = get_activation(spec.activation).fn
         self.linear.requires_grad_(spec.trainable)
 
+    @property
+    def layer(self) -> nn.Linear:
+        """The parametrized operation (what growth initializes and sparsity prunes)."""
+        return self.linear
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.act(self.linear(x))
         return x + z if self.spec.residual else z
