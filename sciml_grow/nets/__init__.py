@@ -6,10 +6,12 @@ from typing import Any
 
 from torch import nn
 
-from sciml_grow.nets.mlp import BlockSpec, GrowableMLP
+from sciml_grow.nets.base import BlockSpec, GrowableNet
+from sciml_grow.nets.cnn import GrowableCNN
+from sciml_grow.nets.mlp import GrowableMLP
 from sciml_grow.nets.sumnet import SumNet
 
-KINDS: dict[str, type[nn.Module]] = {"mlp": GrowableMLP, "sum": SumNet}
+KINDS: dict[str, type[nn.Module]] = {"mlp": GrowableMLP, "cnn": GrowableCNN, "sum": SumNet}
 
 
 def build(spec: dict[str, Any]) -> nn.Module:
@@ -25,4 +27,12 @@ def spec_depth(spec: dict[str, Any]) -> int:
     return spec_depth(spec["members"][0]) if spec["kind"] == "sum" else len(spec["blocks"])
 
 
-__all__ = ["BlockSpec", "GrowableMLP", "SumNet", "build", "spec_depth"]
+__all__ = [
+    "BlockSpec",
+    "GrowableCNN",
+    "GrowableMLP",
+    "GrowableNet",
+    "SumNet",
+    "build",
+    "spec_depth",
+]
