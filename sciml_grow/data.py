@@ -2,15 +2,24 @@
 
 The split depends only on ``split_seed`` and the file, never on the strategy or training seed,
 so every strategy of a comparison sees the same samples; the test part is touched only by the
-final evaluation. Inputs and targets are standardized per feature with training statistics,
-which are stored with the model.
+final evaluation. Inputs and (for regression) targets are standardized per feature with
+training statistics, which are stored with the model.
+
+Regression maps inputs to a field; classification (integer targets, e.g. the digits data set)
+maps them to class scores, trained with cross-entropy. Image inputs, for CNNs and ViTs, keep
+their (channels, height, width) shape in ``in_shape``: from the file's ``image_shape``
+attribute, the array's own shape, or a square single-channel image when the flat length is a
+perfect square.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+import math
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch import nn
@@ -27,6 +36,8 @@ class DataConfig:
     val_fraction: float = 0.1
     split_seed: int = 0
     max_train: int | None = None
+    inputs: str = "inputs"  # what the network maps from, e.g. "samples/wT_grid" (the field)
+    targets: str = "targets"
 
     def validate(self) -> None:
         check(0 < self.test_fraction < 1, "data.test_fraction", "must lie in (0, 1)")
@@ -67,14 +78,37 @@ def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (prediction, target) -> J
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((pred - target) ** 2)
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits, labels)
+
+
 class Dataset:
-    """Inputs and targets of one file (float64, original units), split and standardizers."""
+    """Inputs and targets of one file (float64, original units; integer class labels for
+    classification), split and standardizers."""
 
     def __init__(self, path: str | Path, cfg: DataConfig):
         self.path = Path(path)
         with open_dataset(self.path, require_tag=False) as f:
-            self.x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64))
-            self.y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64))
+            for key in (cfg.inputs, cfg.targets):
+                if key not in f:
+                    raise DatasetError(f"{self.path}: has no '{key}' dataset (data.inputs/targets)")
+            raw_x, raw_y = f[cfg.inputs], f[cfg.targets]
+            self.task = "classification" if raw_y.dtype.kind in "iu" else "regression"
+            self.in_shape = _image_shape(raw_x)
+            self.x = torch.from_numpy(np.asarray(raw_x[()], dtype=np.float64))
+            if self.task == "classification":
+                self.y = torch.from_numpy(np.asarray(raw_y[()], dtype=np.int64)).reshape(-1)
+                self.classes = int(raw_y.attrs.get("classes", int(self.y.max()) + 1))
+            else:
+                self.y = torch.from_numpy(np.asarray(raw_y[()], dtype=np.float64))
+                self.classes = 0
             self.problem = str(f.attrs.get("problem", "unknown"))
             self.noise_std = (  # per-sample observation noise, where the file states it
                 torch.from_numpy(f["samples/noise_std"][()]) if "samples/noise_std" in f else None
@@ -89,11 +123,17 @@ class Dataset:
                     f"(first: sample {int(torch.nonzero(bad)[0])})"
                 )
         self.x = self.x.reshape(len(self.x), -1)
-        self.y = self.y.reshape(len(self.y), -1)
         self.splits = split_indices(len(self.x), cfg)
         train = torch.from_numpy(self.splits["train"])
         self.x_scaler = Standardizer.fit(self.x[train])
-        self.y_scaler = Standardizer.fit(self.y[train])
+        if self.task == "classification":
+            if int(self.y.min()) < 0 or int(self.y.max()) >= self.classes:
+                raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
+            ones = torch.ones(self.classes, dtype=torch.float64)
+            self.y_scaler = Standardizer(0 * ones, ones)  # the network's logits, as they are
+        else:
+            self.y = self.y.reshape(len(self.y), -1)
+            self.y_scaler = Standardizer.fit(self.y[train])
 
     @property
     def in_dim(self) -> int:
@@ -101,15 +141,35 @@ class Dataset:
 
     @property
     def out_dim(self) -> int:
-        return self.y.shape[1]
+        return self.classes if self.task == "classification" else self.y.shape[1]
+
+    @property
+    def loss_fn(self) -> LossFn:
+        """The data misfit: MSE of standardized fields, or cross-entropy of class scores."""
+        return cross_entropy if self.task == "classification" else mse
 
     def tensors(
         self, split: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardized (x, y) of a split."""
+        """Standardized x and the targets (standardized fields or class labels) of a split."""
         idx = torch.from_numpy(self.splits[split])
-        x, y = self.x_scaler(self.x[idx]), self.y_scaler(self.y[idx])
-        return x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
+        x = self.x_scaler(self.x[idx]).to(device=device, dtype=dtype)
+        if self.task == "classification":
+            return x, self.y[idx].to(device)
+        return x, self.y_scaler(self.y[idx]).to(device=device, dtype=dtype)
+
+
+def _image_shape(inputs: h5py.Dataset) -> list[int] | None:
+    """(channels, height, width) of image inputs, or None."""
+    if "image_shape" in inputs.attrs:
+        return [int(v) for v in inputs.attrs["image_shape"]]
+    shape = inputs.shape[1:]
+    if len(shape) == 3:
+        return list(shape)
+    if len(shape) == 2:
+        return [1, *shape]
+    side = math.isqrt(shape[0]) if len(shape) == 1 else 0
+    return [1, side, side] if side > 1 and side * side == shape[0] else None
 
 
 def relative_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:

@@ -22,21 +22,18 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sciml_grow.data import LossFn, mse
 from sciml_grow.physics import noise_weighted_misfit
 
 
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.mean((pred - target) ** 2)
-
-
 class Objective:
-    """Mean squared error over the training samples, in shuffled minibatches."""
+    """The data misfit (MSE, or cross-entropy for classes) over the training samples, in
+    shuffled minibatches."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = mse):
         self.x, self.y = x, y
+        self.loss_fn = loss_fn  # the data misfit on (prediction, target), used by growth
         self.layer = 0
-
-    loss_fn = staticmethod(mse)  # the data misfit on (prediction, target), used by growth
 
     def set_layer(self, layer: int) -> None:
         """Number of layers added so far (per-layer weight schedules)."""
@@ -50,7 +47,7 @@ class Objective:
             yield perm[i : i + step]
 
     def loss(self, model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        value = mse(model(self.x[idx]), self.y[idx])
+        value = self.loss_fn(model(self.x[idx]), self.y[idx])
         return value, {"data": float(value.detach())}
 
 
@@ -141,8 +138,9 @@ class RegularizedObjective(Objective):
         graph: ManifoldGraph | None = None,
         physics: PhysicsTerm | None = None,
         group_batches: bool = False,
+        loss_fn: LossFn = mse,
     ):
-        super().__init__(x, y)
+        super().__init__(x, y, loss_fn)
         self.cfg, self.graph, self.physics = cfg, graph, physics
         self.group_batches = group_batches
 
@@ -172,7 +170,7 @@ class RegularizedObjective(Objective):
         use_graph = gamma > 0 and self.graph is not None and hasattr(model, "blocks")
         states: list[torch.Tensor] | None = [] if use_graph else None
         pred = model(self.x[idx], states=states) if use_graph else model(self.x[idx])
-        data = mse(pred, self.y[idx])
+        data = self.loss_fn(pred, self.y[idx])
         total, parts = data, {"data": float(data.detach())}
         if alpha > 0:
             l1 = sum(p.abs().sum() for p in model.parameters() if p.requires_grad)

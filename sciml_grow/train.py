@@ -71,7 +71,7 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
         torch.manual_seed(self.cfg.seed)
-        net = self.strategy.initial_model(self.data.in_dim, self.data.out_dim, self.cfg)
+        net = self.strategy.initial_model(self.data, self.cfg)
         self.model = net.to(device=self.device, dtype=self.dtype)
         self.opt = self._optimizer()
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)

@@ -15,14 +15,17 @@ class ModelConfig:
     """Starting network: width, initial depth and activations (``insert_activation`` is the
     one the topological derivative needs: sigma(0) = sigma'(0) = 0, sigma''(0) != 0)."""
 
-    width: int = 32
+    kind: Literal["mlp", "cnn"] = "mlp"
+    width: int = 32  # hidden units (mlp) or channels (cnn)
     initial_blocks: int = 2
     activation: str = "tanh"
     lift_activation: str = "tanh"
     insert_activation: str = "silu2-tanh"
+    kernel: int = 3  # cnn: k x k convolutions, same padding
 
     def validate(self) -> None:
         check(self.width > 0, "model.width", "must be positive")
+        check(self.kernel > 0 and self.kernel % 2 == 1, "model.kernel", "must be odd and > 0")
         check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
         for key in ("activation", "lift_activation", "insert_activation"):
             check(
@@ -138,6 +141,11 @@ class TrainConfig:
             f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}",
         )
         check(self.epochs > 0, "epochs", "must be positive")
+        check(
+            self.model.kind == "mlp" or not self.strategy.startswith("layerwise"),
+            "strategy",
+            f"{self.strategy} grows MLPs only (model.kind = mlp)",
+        )
         check(self.seed >= 0, "seed", "must be >= 0")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -142,7 +144,8 @@ def test_pruned_entries_stay_zero(heat_train_file, tmp_path):
 
 
 def test_prune_only_touches_small_entries():
-    net = get_strategy("layerwise").initial_model(3, 2, quick_config())
+    shapes = SimpleNamespace(in_dim=3, out_dim=2)
+    net = get_strategy("layerwise").initial_model(shapes, quick_config())
     with torch.no_grad():
         net.lift.weight.copy_(torch.tensor([[1e-5, 0.5, -2e-5]] * net.width))
     prune(net, 1e-4, only_trainable=False)

@@ -60,8 +60,8 @@ class Layerwise(Strategy):
 
     name = "layerwise"
 
-    def initial_model(self, in_dim: int, out_dim: int, cfg: Any) -> GrowableMLP:
-        net = GrowableMLP(in_dim, out_dim, cfg.model.width, [BlockSpec("elu")], "elu")
+    def initial_model(self, data: Any, cfg: Any) -> GrowableMLP:
+        net = GrowableMLP(data.in_dim, data.out_dim, cfg.model.width, [BlockSpec("elu")], "elu")
         _gaussian_init(net, cfg.layerwise.init_std)
         return net
 
@@ -79,11 +79,14 @@ class Layerwise(Strategy):
             k = lw.copies
             noise = torch.randn((k, *x_raw.shape), generator=rng, dtype=x_raw.dtype)
             x_raw = torch.cat([x_raw, (x_raw + lw.copy_noise * x_raw.abs() * noise).flatten(0, 1)])
-            y_raw = y_raw.repeat(k + 1, 1)
+            y_raw = y_raw.repeat(k + 1, *([1] * (y_raw.ndim - 1)))
             std = std.repeat(k + 1) if std is not None else None
             graph = ManifoldGraph(groups=torch.arange(len(idx)).repeat(k + 1).to(device))
         x = data.x_scaler(x_raw).to(device=device, dtype=dtype)
-        y = data.y_scaler(y_raw).to(device=device, dtype=dtype)
+        if data.task == "classification":
+            y = y_raw.to(device)
+        else:
+            y = data.y_scaler(y_raw).to(device=device, dtype=dtype)
         if lw.gamma > 0 and lw.graph == "kmeans":
             graph = ManifoldGraph.kmeans(x, lw.clusters, rng)
         elif lw.gamma > 0 and lw.graph == "knn":
@@ -102,7 +105,9 @@ class Layerwise(Strategy):
                 data.y_scaler.mean.to(device),
                 data.y_scaler.std.to(device),
             )
-        return RegularizedObjective(x, y, lw, graph, physics, group_batches=copies)
+        return RegularizedObjective(
+            x, y, lw, graph, physics, group_batches=copies, loss_fn=data.loss_fn
+        )
 
     def finalize(self, net: nn.Module, cfg: Any) -> None:
         base = net.members[0] if isinstance(net, SumNet) else net

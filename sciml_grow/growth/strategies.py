@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sciml_grow.growth import topological as td
-from sciml_grow.nets import BlockSpec, GrowableMLP, build
+from sciml_grow.nets import BlockSpec, GrowableNet, build, new_network
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.objective import Objective
 
@@ -73,14 +73,14 @@ class Strategy:
     name: ClassVar[str]
     grows: ClassVar[bool] = True
 
-    def initial_model(self, in_dim: int, out_dim: int, cfg: Any) -> GrowableMLP:
+    def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         m = cfg.model
         blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
-        return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
+        return new_network(m, data, blocks)
 
     def objective(self, data: Any, cfg: Any, dtype: torch.dtype, device: Any) -> Objective:
         """What the trainer minimizes: plain MSE on the training split unless overridden."""
-        return Objective(*data.tensors("train", dtype, device))
+        return Objective(*data.tensors("train", dtype, device), data.loss_fn)
 
     def finalize(self, net: nn.Module, cfg: Any) -> None:
         """Last touch on the kept network before it is evaluated (layerwise prunes it)."""
@@ -176,9 +176,8 @@ class RandomInsertion(Strategy):
     name = "random-2"
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
-        width = ctx.model.width
         pos = int(torch.randint(0, ctx.model.depth + 1, (1,), generator=ctx.rng))
-        phi = _random_direction(torch.Size((width, width + 1)), ctx.rng)
+        phi = _random_direction(ctx.model.direction_shape(), ctx.rng)
         _, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         return GrowthEvent(True, "inserted", pos, eps=eps)
 
@@ -209,12 +208,12 @@ class ForwardThinking(Strategy):
         pos = model.depth
         spec = BlockSpec(activation=ctx.cfg.model.activation, residual=False, origin=self.name)
         block = model.insert_block(pos, spec)
-        ref = model.head.weight
-        head = nn.Linear(model.width, model.out_dim).to(device=ref.device, dtype=ref.dtype)
+        ref = next(model.head.parameters())
+        head = model.make_head().to(device=ref.device, dtype=ref.dtype)
         with torch.no_grad():
             for p in (block.layer.weight, block.layer.bias):
                 p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
-            bound = 1.0 / math.sqrt(model.width)  # nn.Linear's default, from our generator
+            bound = 1.0 / math.sqrt(head.weight[0].numel())  # PyTorch's default, our generator
             for p in (head.weight, head.bias):
                 p.copy_(
                     (2 * torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64) - 1) * bound
@@ -229,7 +228,7 @@ class Baseline(Strategy):
     name = "baseline"
     grows = False
 
-    def initial_model(self, in_dim: int, out_dim: int, cfg: Any) -> GrowableMLP:
+    def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         if cfg.baseline_spec is not None:
             spec = dict(cfg.baseline_spec)
             for b in spec["blocks"]:
@@ -239,4 +238,4 @@ class Baseline(Strategy):
         m = cfg.model
         depth = m.initial_blocks if cfg.baseline_blocks is None else cfg.baseline_blocks
         blocks = [BlockSpec(activation=m.activation, origin="baseline") for _ in range(depth)]
-        return GrowableMLP(in_dim, out_dim, m.width, blocks, m.lift_activation)
+        return new_network(m, data, blocks)

@@ -22,6 +22,23 @@ def build(spec: dict[str, Any]) -> nn.Module:
     return KINDS[kind].from_spec(spec)
 
 
+def new_network(
+    model: Any, data: Any, blocks: list[BlockSpec], lift_activation: str | None = None
+) -> GrowableNet:
+    """A fresh network of kind ``model.kind`` (a ModelConfig) for the data's shapes and task:
+    image inputs for a CNN, a class head for classification, a field head otherwise."""
+    lift = lift_activation or model.lift_activation
+    if model.kind == "mlp":
+        return GrowableMLP(data.in_dim, data.out_dim, model.width, blocks, lift)
+    if data.in_shape is None:
+        raise ValueError(
+            f"model.kind = {model.kind} needs image inputs; {data.path} gives {data.in_dim} "
+            "values per sample (set an 'image_shape' attribute on the inputs)"
+        )
+    head = "classes" if data.task == "classification" else "field"
+    return GrowableCNN(data.in_shape, data.out_dim, model.width, blocks, model.kernel, head, lift)
+
+
 def spec_depth(spec: dict[str, Any]) -> int:
     """Hidden blocks of the (base) network a spec describes."""
     return spec_depth(spec["members"][0]) if spec["kind"] == "sum" else len(spec["blocks"])
