@@ -108,6 +108,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from sciml_grow.datasets import import_dataset
+    from sciml_grow.info import describe
+
+    out = import_dataset(args.name, args.out, args.path)
+    print(describe(out))
+    return 0
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -122,7 +131,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from sciml_grow.config import from_dict
     from sciml_grow.data import Dataset
     from sciml_grow.rundir import RunDir
-    from sciml_grow.train import Trainer
+    from sciml_grow.train import Trainer, headline
     from sciml_grow.train_config import TrainConfig
 
     device = _device(args.device)
@@ -164,10 +173,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     final = Trainer(cfg, data, run, device, progress=not args.no_progress).run_training(
         resume=bool(args.resume)
     )
-    t = final["test"]
     print(
-        f"{cfg.strategy} seed {cfg.seed}: test relative L2 error {t['rel_l2_mean']:.4f} "
-        f"(median {t['rel_l2_median']:.4f}), depth {final['final_depth']}, "
+        f"{cfg.strategy} seed {cfg.seed}: {headline(final)}, depth {final['final_depth']}, "
         f"{final['n_params']} params, {final['wall_seconds']:.1f} s -> {run.path}"
     )
     return 0
@@ -325,6 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--block-size", type=int, default=128, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "import",
+        help="write an image-classification data set as a dataset file",
+        description="digits (ships with scikit-learn), or MNIST IDX / CIFAR-10 python batches "
+        "from a local folder (nothing is downloaded).",
+    )
+    p.add_argument("name", help="digits, mnist or cifar10")
+    p.add_argument("--out", required=True, help="output HDF5 file")
+    p.add_argument("--path", help="folder with the local files (mnist, cifar10)")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser(
         "info",

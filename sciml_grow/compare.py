@@ -23,7 +23,7 @@ from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset
 from sciml_grow.references import read_reference, run_reference
 from sciml_grow.rundir import RunDir
-from sciml_grow.train import Trainer
+from sciml_grow.train import Trainer, headline
 from sciml_grow.train_config import TrainConfig
 
 RESULT_COLUMNS = [
@@ -32,6 +32,8 @@ RESULT_COLUMNS = [
     "rel_l2_mean",
     "rel_l2_median",
     "mse",
+    "accuracy",
+    "cross_entropy",
     "obs_misfit",
     "final_depth",
     "srl_stages",
@@ -43,14 +45,23 @@ RESULT_COLUMNS = [
     "rel_l2_on_reference_samples",
 ]
 # table column: (results key, header, format)
-TABLE = [
-    ("rel_l2_mean", "test rel. L2 error", "{:.4f}"),
-    ("mse", "test MSE", "{:.4g}"),
-    ("obs_misfit", "obs. misfit", "{:.3g}"),
+SHARED = [
     ("final_depth", "depth", "{:.1f}"),
     ("n_params", "params", "{:.0f}"),
     ("wall_seconds", "train time (s)", "{:.1f}"),
 ]
+TABLE = [
+    ("rel_l2_mean", "test rel. L2 error", "{:.4f}"),
+    ("mse", "test MSE", "{:.4g}"),
+    ("obs_misfit", "obs. misfit", "{:.3g}"),
+    *SHARED,
+]
+CLASS_TABLE = [
+    ("accuracy", "test accuracy", "{:.4f}"),
+    ("cross_entropy", "test cross-entropy", "{:.4g}"),
+    *SHARED,
+]
+HIGHER_IS_BETTER = {"accuracy"}
 
 
 @dataclass
@@ -106,11 +117,7 @@ def compare(
         for job in wave[rank::size]:
             final = run_job(job, data, base, out, "td" in strategies)
             if echo:
-                print(
-                    f"[rank {rank}] {job.name}: test rel. L2 error "
-                    f"{final['test']['rel_l2_mean']:.4f}",
-                    flush=True,
-                )
+                print(f"[rank {rank}] {job.name}: {headline(final)}", flush=True)
         if comm is not None:
             comm.barrier()
     run_reference(data, out, reference_samples, comm)
@@ -147,9 +154,8 @@ def result_row(final: dict[str, Any]) -> dict[str, Any]:
     return {
         "strategy": final["strategy"],
         "seed": final["seed"],
-        "rel_l2_mean": t["rel_l2_mean"],
-        "rel_l2_median": t["rel_l2_median"],
-        "mse": t["mse"],
+        **{k: t.get(k) for k in ("rel_l2_mean", "rel_l2_median", "mse")},
+        **{k: t.get(k) for k in ("accuracy", "cross_entropy")},
         "obs_misfit": final["obs_misfit"],
         "final_depth": final["final_depth"],
         "srl_stages": final["srl_stages"],
@@ -181,31 +187,36 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
     """Markdown table: one row per strategy, mean ± std over seeds; the best mean per column
-    (lowest) in bold; error and inference time relative to the classical reference where it
-    ran."""
+    (lowest; highest accuracy) in bold; error and inference time relative to the classical
+    reference where it ran. Fields get error columns, classes accuracy columns."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    classes = any(not _nan(r.get("accuracy")) and r.get("accuracy") is not None for r in rows)
+    columns = CLASS_TABLE if classes else TABLE
     stats: dict[str, dict[str, tuple[float, float]]] = {}
     for s in strategies:
         mine = [r for r in rows if r["strategy"] == s]
         stats[s] = {}
         extra = [("inference_seconds_per_sample", "", ""), ("rel_l2_on_reference_samples", "", "")]
-        for key, _, _ in TABLE + extra:
+        for key, _, _ in columns + extra:
             vals = [float(r[key]) for r in mine if r[key] is not None and not _nan(r[key])]
             mean = statistics.fmean(vals) if vals else math.nan
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
             stats[s][key] = (mean, std)
     best = {
-        key: min((stats[s][key][0] for s in strategies), default=math.nan) for key, _, _ in TABLE
+        key: (max if key in HIGHER_IS_BETTER else min)(
+            (stats[s][key][0] for s in strategies), default=math.nan
+        )
+        for key, _, _ in columns
     }
     seeds = len({r["seed"] for r in rows})
-    head = ["strategy", *(h for _, h, _ in TABLE)]
+    head = ["strategy", *(h for _, h, _ in columns)]
     short = ref.get("short", ref["label"]) if ref else ""
     if ref:
         head += [f"error / {short}", f"inference time / {short}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in strategies:
         cells = [s]
-        for key, _, fmt in TABLE:
+        for key, _, fmt in columns:
             mean, std = stats[s][key]
             if math.isnan(mean):  # e.g. no forward operator for this problem
                 cells.append("n/a")
@@ -220,7 +231,7 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
     if ref:
         n = len(ref["indices"])
         cells = [ref["label"], f"{ref['rel_l2_mean']:.4f} ± {ref['rel_l2_std']:.4f}"]
-        cells += [""] * (len(TABLE) - 1) + ["1", "1"]
+        cells += [""] * (len(columns) - 1) + ["1", "1"]
         lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(
@@ -230,7 +241,7 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
         )
     lines.append("")
     lines.append(
-        f"Mean ± std over {seeds} seeds; bold: lowest mean per column. Obs. misfit: "
+        f"Mean ± std over {seeds} seeds; bold: best mean per column. Obs. misfit: "
         "noise-weighted mean squared misfit of the re-simulated observations (1 = "
         "noise level)."
     )

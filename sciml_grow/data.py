@@ -114,7 +114,8 @@ class Dataset:
                 torch.from_numpy(f["samples/noise_std"][()]) if "samples/noise_std" in f else None
             )
         for name, v in (("inputs", self.x), ("targets", self.y)):
-            if v.ndim < 2 or v.shape[0] != self.x.shape[0]:
+            flat_ok = name == "targets" and self.task == "classification"
+            if (v.ndim < 2 and not flat_ok) or v.shape[0] != self.x.shape[0]:
                 raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
             bad = ~torch.isfinite(v.reshape(len(v), -1)).all(dim=1)
             if bad.any():

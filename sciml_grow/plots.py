@@ -81,13 +81,14 @@ def td_sensitivity(out: Path) -> Path | None:
 
 
 def error_spread(out: Path) -> Path:
-    """Test relative L2 error per strategy: every seed, mean and std; the classical
-    reference as a line."""
+    """Test relative L2 error (or accuracy) per strategy: every seed, mean and std; the
+    classical reference as a line."""
     rows = read_results(out / "results.csv")
+    key, label = _metric(rows)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
     for i, s in enumerate(strategies):
-        vals = np.array([r["rel_l2_mean"] for r in rows if r["strategy"] == s])
+        vals = np.array([r[key] for r in rows if r["strategy"] == s])
         ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=f"C{i}")
         ax.errorbar(i + 0.15, vals.mean(), yerr=vals.std(), fmt="s", color="k", capsize=4)
     ref = read_reference(out)
@@ -98,11 +99,18 @@ def error_spread(out: Path) -> Path:
     ax.set(
         xticks=range(len(strategies)),
         xticklabels=strategies,
-        ylabel="test relative L2 error",
-        title="Error per strategy (dots: seeds)",
+        ylabel=label,
+        title=f"{label.capitalize()} per strategy (dots: seeds)",
     )
     plt.setp(ax.get_xticklabels(), rotation=25, ha="right")
     return _save(fig, out / "errors.png")
+
+
+def _metric(rows: list[dict]) -> tuple[str, str]:
+    """The results column that ranks runs, and its axis label."""
+    if any(np.isfinite(r.get("accuracy", np.nan)) for r in rows):
+        return "accuracy", "test accuracy"
+    return "rel_l2_mean", "test relative L2 error"
 
 
 def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> Path | None:
@@ -110,6 +118,8 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
     the mesh."""
     with open_dataset(data_path, require_tag=False) as f:
         three_d = "grid/shape" in f and len(f["grid/shape"]) == 3
+        if f["targets"].dtype.kind in "iu":
+            return None  # class labels: no field to draw
     if three_d:
         return wind_fields(out, data_path)
     with open_dataset(data_path, require_tag=False) as f:

@@ -67,6 +67,7 @@ class Trainer:
         self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
         self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
         self.parts: dict[str, float] = {}
+        self.val_accuracy = math.nan  # classification only
 
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -148,7 +149,10 @@ class Trainer:
     @torch.no_grad()
     def _val_loss(self) -> float:
         self.model.eval()
-        return float(self.loss_fn(self.model(self.x_val), self.y_val))
+        out = self.model(self.x_val)
+        if self.data.task == "classification":
+            self.val_accuracy = float((out.argmax(dim=1) == self.y_val).double().mean())
+        return float(self.loss_fn(out, self.y_val))
 
     # --- growth ---------------------------------------------------------------------------
     def _time_to_grow(self) -> bool:
@@ -261,6 +265,11 @@ class Trainer:
                     "epoch": s.epoch,
                     "train_loss": train_loss,
                     "val_loss": val,
+                    **(
+                        {"val_accuracy": self.val_accuracy}
+                        if self.data.task == "classification"
+                        else {}
+                    ),
                     "depth": self.model.depth,
                     "n_params": self.model.n_params(),
                     "lr": self.opt.param_groups[0]["lr"],
@@ -324,21 +333,17 @@ class Trainer:
         t0 = time.perf_counter()
         pred = predictor(x_test)
         inference = (time.perf_counter() - t0) / len(idx)
-        rel = relative_errors(pred, truth)
         events = self.run.read_csv("growth_events.csv")
         weights = [p.detach() for p in net.parameters()]
         zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
         final = {
             "strategy": self.cfg.strategy,
             "seed": self.cfg.seed,
-            "test": {
-                "rel_l2_mean": float(rel.mean()),
-                "rel_l2_median": float(rel.median()),
-                "rel_l2_std": float(rel.std()),
-                "mse": float(torch.mean((pred - truth) ** 2)),
-                "n_samples": len(idx),
-            },
-            "obs_misfit": self._observation_misfit(pred, idx),
+            "task": self.data.task,
+            "test": evaluate_predictions(pred, truth, self.data.task),
+            "obs_misfit": (
+                self._observation_misfit(pred, idx) if self.data.task == "regression" else None
+            ),
             "zero_weight_fraction": zeros,
             "best_val_loss": s.best_val,
             "best_epoch": s.best_epoch,
@@ -367,3 +372,30 @@ class Trainer:
             sim = torch.cat([forward.observe(p) for p in pred.double().split(256)])
         observed = self.data.x[idx].to(self.device)
         return float(noise_weighted_misfit(sim, observed, self.data.noise_std[idx]).mean())
+
+
+def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[str, Any]:
+    """Test-split summary: relative L2 errors and MSE of fields, or accuracy and cross-entropy
+    of class scores."""
+    if task == "classification":
+        return {
+            "accuracy": float((pred.argmax(dim=1) == truth).double().mean()),
+            "cross_entropy": float(torch.nn.functional.cross_entropy(pred, truth)),
+            "n_samples": len(truth),
+        }
+    rel = relative_errors(pred, truth)
+    return {
+        "rel_l2_mean": float(rel.mean()),
+        "rel_l2_median": float(rel.median()),
+        "rel_l2_std": float(rel.std()),
+        "mse": float(torch.mean((pred - truth) ** 2)),
+        "n_samples": len(truth),
+    }
+
+
+def headline(final: dict[str, Any]) -> str:
+    """The test result of a run in a few words."""
+    t = final["test"]
+    if "accuracy" in t:
+        return f"test accuracy {t['accuracy']:.4f} (cross-entropy {t['cross_entropy']:.4f})"
+    return f"test relative L2 error {t['rel_l2_mean']:.4f} (median {t['rel_l2_median']:.4f})"

@@ -42,6 +42,6 @@ else
   if has_dolfinx "$VENV/bin/python"; then FENICS=(); else FENICS=("dolfinx-solver-real>=0.10"); fi
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "${FENICS[@]}" -e ".[dev]"
+"$VENV/bin/python" -m pip install -q "${FENICS[@]}" -e ".[dev,datasets]"
 "$VENV/bin/python" -c "from mpi4py import MPI; import dolfinx, torch, h5py; print('setup: dolfinx', dolfinx.__version__, '| torch', torch.__version__, '| h5py', h5py.__version__)"
 touch "$STAMP"

@@ -1,0 +1,159 @@
+"""Image-classification data sets written as sciml_grow dataset files (``sciml-grow import``).
+
+- ``digits``: scikit-learn's 8 x 8 handwritten digits (1,797 images, shipped with the package,
+  no download).
+- ``mnist``: the MNIST (or Fashion-MNIST) IDX files in a local folder: train-images-idx3-ubyte,
+  train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally gzipped.
+- ``cifar10``: the CIFAR-10 python batches in a local folder (data_batch_1..5, test_batch).
+
+Nothing is downloaded. The file holds ``inputs`` (N, C H W) scaled to [0, 1] with an
+``image_shape`` attribute, integer ``targets`` with a ``classes`` attribute, and the usual
+format tag and provenance; the original train/test files are concatenated (the toolkit makes
+its own seeded split).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+import gzip
+import json
+import os
+from pathlib import Path
+import pickle
+from typing import Any
+
+import h5py
+import numpy as np
+
+from sciml_grow import __version__
+from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION
+
+
+class DataImportError(ValueError):
+    """A data set cannot be imported; the message says why."""
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """scikit-learn's digits: images (N, 1, 8, 8) in [0, 1], labels, provenance."""
+    try:
+        import sklearn
+        from sklearn.datasets import load_digits as sk_digits
+    except ImportError:
+        raise DataImportError(
+            "the digits data set ships with scikit-learn, which is not installed "
+            "(pip install scikit-learn, or run 'make setup')"
+        ) from None
+    d = sk_digits()
+    images = d.images[:, None, :, :] / 16.0
+    return (
+        images,
+        d.target,
+        {"source": "sklearn.datasets.load_digits", "sklearn": sklearn.__version__},
+    )
+
+
+def _idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format: big-endian magic, dimensions, unsigned bytes)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataImportError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != np.prod(dims):
+        raise DataImportError(f"{path}: {data.size} values for dimensions {dims.tolist()}")
+    return data.reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / name).exists():
+            return folder / name
+    raise DataImportError(f"{folder}: no {stem}[.gz]")
+
+
+def load_mnist(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """MNIST-style IDX files in ``folder``: images (N, 1, 28, 28) in [0, 1], labels."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataImportError(f"{folder}: no such folder (MNIST IDX files expected there)")
+    images, labels = [], []
+    for part in ("train", "t10k"):
+        x = _idx(_find(folder, f"{part}-images-idx3-ubyte"))
+        y = _idx(_find(folder, f"{part}-labels-idx1-ubyte"))
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DataImportError(f"{folder}: {part} images {x.shape} and labels {y.shape} differ")
+        images.append(x[:, None] / 255.0)
+        labels.append(y)
+    return np.concatenate(images), np.concatenate(labels), {"source": f"IDX files in {folder}"}
+
+
+def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """CIFAR-10 python batches in ``folder``: images (N, 3, 32, 32) in [0, 1], labels."""
+    folder = Path(folder)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise DataImportError(f"{folder}: missing CIFAR-10 batch files {', '.join(missing)}")
+    images, labels = [], []
+    for name in names:
+        with open(folder / name, "rb") as fh:
+            try:
+                batch = pickle.load(fh, encoding="bytes")
+            except Exception as exc:
+                raise DataImportError(f"{folder / name}: not a CIFAR-10 batch ({exc})") from None
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        images.append(data.reshape(-1, 3, 32, 32) / 255.0)
+        labels.append(np.asarray(batch[b"labels"]))
+    return (
+        np.concatenate(images),
+        np.concatenate(labels),
+        {"source": f"CIFAR-10 batches in {folder}"},
+    )
+
+
+LOADERS = {"digits": load_digits, "mnist": load_mnist, "cifar10": load_cifar10}
+
+
+def import_dataset(name: str, out: str | Path, path: str | None = None) -> Path:
+    """Write data set ``name`` (from ``path`` for local files) to the dataset file ``out``."""
+    if name not in LOADERS:
+        raise DataImportError(f"unknown data set {name!r} (available: {', '.join(LOADERS)})")
+    if name != "digits" and path is None:
+        raise DataImportError(f"{name} is read from local files: pass --path FOLDER")
+    images, labels, provenance = LOADERS[name]() if name == "digits" else LOADERS[name](path)
+    out = Path(out)
+    if out.is_dir() or not out.parent.is_dir():
+        raise DataImportError(f"cannot write {out}: not a file in an existing folder")
+    tmp = out.with_name(out.name + ".importing")
+    n = len(labels)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(
+                {
+                    "format": FORMAT_NAME,
+                    "format_version": FORMAT_VERSION,
+                    "problem": name,
+                    "n_samples": n,
+                    "seed": 0,
+                    "config": json.dumps(provenance, sort_keys=True),
+                    "versions": json.dumps({"sciml_grow": __version__, "numpy": np.__version__}),
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "complete": True,
+                    "runs": "[]",
+                    "description": f"{name}: inputs = images scaled to [0, 1] (flat, "
+                    "channels x height x width), targets = class labels",
+                }
+            )
+            x = f.create_dataset("inputs", data=images.reshape(n, -1).astype(np.float32))
+            x.attrs["image_shape"] = np.asarray(images.shape[1:], dtype=np.int64)
+            y = f.create_dataset("targets", data=labels.astype(np.int64))
+            y.attrs["classes"] = int(labels.max()) + 1
+            f.create_dataset("samples/done", data=np.ones(n, dtype=np.uint8))
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataImportError(f"cannot write {out}: {exc}") from None
+    return out
