@@ -15,17 +15,22 @@ class ModelConfig:
     """Starting network: width, initial depth and activations (``insert_activation`` is the
     one the topological derivative needs: sigma(0) = sigma'(0) = 0, sigma''(0) != 0)."""
 
-    kind: Literal["mlp", "cnn"] = "mlp"
-    width: int = 32  # hidden units (mlp) or channels (cnn)
+    kind: Literal["mlp", "cnn", "vit"] = "mlp"
+    width: int = 32  # hidden units (mlp), channels (cnn) or token dimension (vit)
     initial_blocks: int = 2
     activation: str = "tanh"
     lift_activation: str = "tanh"
     insert_activation: str = "silu2-tanh"
     kernel: int = 3  # cnn: k x k convolutions, same padding
+    patch: int = 4  # vit: P x P patches
+    heads: int = 4  # vit: attention heads (width must be a multiple)
+    mlp_ratio: int = 2  # vit: hidden size of a transformer block's MLP / width
 
     def validate(self) -> None:
         check(self.width > 0, "model.width", "must be positive")
         check(self.kernel > 0 and self.kernel % 2 == 1, "model.kernel", "must be odd and > 0")
+        for key in ("patch", "heads", "mlp_ratio"):
+            check(getattr(self, key) > 0, f"model.{key}", "must be positive")
         check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
         for key in ("activation", "lift_activation", "insert_activation"):
             check(

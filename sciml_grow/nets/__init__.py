@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
@@ -10,8 +11,14 @@ from sciml_grow.nets.base import BlockSpec, GrowableNet
 from sciml_grow.nets.cnn import GrowableCNN
 from sciml_grow.nets.mlp import GrowableMLP
 from sciml_grow.nets.sumnet import SumNet
+from sciml_grow.nets.vit import TRANSFORMER, GrowableViT
 
-KINDS: dict[str, type[nn.Module]] = {"mlp": GrowableMLP, "cnn": GrowableCNN, "sum": SumNet}
+KINDS: dict[str, type[nn.Module]] = {
+    "mlp": GrowableMLP,
+    "cnn": GrowableCNN,
+    "vit": GrowableViT,
+    "sum": SumNet,
+}
 
 
 def build(spec: dict[str, Any]) -> nn.Module:
@@ -36,6 +43,18 @@ def new_network(
             "values per sample (set an 'image_shape' attribute on the inputs)"
         )
     head = "classes" if data.task == "classification" else "field"
+    if model.kind == "vit":  # standard transformer blocks to start with
+        blocks = [replace(b, form=b.form or TRANSFORMER) for b in blocks]
+        return GrowableViT(
+            data.in_shape,
+            data.out_dim,
+            model.width,
+            blocks,
+            model.patch,
+            model.heads,
+            model.mlp_ratio,
+            head,
+        )
     return GrowableCNN(data.in_shape, data.out_dim, model.width, blocks, model.kernel, head, lift)
 
 
@@ -49,6 +68,7 @@ __all__ = [
     "GrowableCNN",
     "GrowableMLP",
     "GrowableNet",
+    "GrowableViT",
     "SumNet",
     "build",
     "spec_depth",

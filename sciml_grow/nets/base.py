@@ -25,12 +25,14 @@ from torch import nn
 @dataclass
 class BlockSpec:
     """One hidden block: its activation, whether it adds a skip connection, whether it trains,
-    and which strategy put it there (for reports)."""
+    which strategy put it there (for reports), and its form where a network has several
+    ("" = the network's growth block; a ViT's standard blocks are "transformer")."""
 
     activation: str = "tanh"
     residual: bool = True
     trainable: bool = True
     origin: str = "initial"
+    form: str = ""
 
 
 class GrowableNet(nn.Module):
@@ -104,13 +106,19 @@ class GrowableNet(nn.Module):
     def insert_block(self, position: int, spec: BlockSpec) -> nn.Module:
         """Insert a new block reading hidden state ``position`` (0..depth); returns it.
 
-        Its parameters start at zero (with sigma(0) = 0 a residual block is then the identity);
-        callers set them. Existing parameters keep their identity, so optimizer state survives.
+        Its parameters start at zero (with sigma(0) = 0 a residual block is then the identity),
+        or, for a block with a ``to_identity`` method, those that make it the identity; callers
+        set them. Existing parameters keep their identity, so optimizer state survives.
         """
         if not 0 <= position <= self.depth:
             raise ValueError(f"insert position {position} outside 0..{self.depth}")
         ref = next(self.head.parameters())
-        block = zero_(self.make_block(spec)).to(device=ref.device, dtype=ref.dtype)
+        block = self.make_block(spec)
+        if hasattr(block, "to_identity"):
+            block.to_identity()
+        else:
+            zero_(block)
+        block = block.to(device=ref.device, dtype=ref.dtype)
         self.blocks.insert(position, block)
         return block
 
