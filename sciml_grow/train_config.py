@@ -67,7 +67,8 @@ class GrowthConfig:
     min_phase_epochs: int = 20
     stop_on_stall: bool = True
     score_tol: float = 0.0
-    td_samples: int = 0
+    td_samples: int = 0  # estimate Q on a random subset of this many samples (0 = all)
+    td_rows: int = 0  # ... and of about this many rows (samples x pixels or tokens; 0 = all)
     td_init: Literal["within", "top1"] = "within"
     td_ratio: float = 0.5
     eps_step: float = 0.25
@@ -81,6 +82,7 @@ class GrowthConfig:
         check(self.min_delta >= 0, "growth.min_delta", "must be >= 0")
         check(0 < self.td_ratio <= 1, "growth.td_ratio", "must lie in (0, 1]")
         check(self.td_samples >= 0, "growth.td_samples", "must be >= 0 (0 = all)")
+        check(self.td_rows >= 0, "growth.td_rows", "must be >= 0 (0 = all)")
         check(self.eps_step > 0, "growth.eps_step", "must be positive")
         check(self.eps_max_steps > 0, "growth.eps_max_steps", "must be positive")
 

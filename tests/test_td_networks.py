@@ -128,3 +128,21 @@ def test_predicted_change_matches_the_realized_one_as_eps_shrinks(case):
             ratios.append((float(loss_fn(grown(x), y)) - j0) / (-0.5 * eps**2 * qf))
     errors = [abs(r - 1) for r in ratios]
     assert errors[-1] < 0.01 and errors[-1] < 0.2 * errors[0], ratios  # O(eps) convergence
+
+
+def test_row_subsampled_scores_estimate_the_exact_ones():
+    """A CNN's Q sums over samples x pixels; a random third of the rows (rescaled) gives
+    scores close to the exact ones on average, and all rows give the exact ones."""
+    net, x, y, loss_fn = make_case("cnn-field")
+    exact, _ = td.sensitivity(net, x, y, loss_fn, d2=1.0)
+    rows = len(x) * 30
+    same, _ = td.sensitivity(net, x, y, loss_fn, d2=1.0, max_rows=rows)
+    torch.testing.assert_close(same.scores, exact.scores, rtol=1e-12, atol=0)
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack(
+        [
+            td.sensitivity(net, x, y, loss_fn, d2=1.0, max_rows=rows // 3, rng=gen)[0].scores
+            for _ in range(40)
+        ]
+    )
+    torch.testing.assert_close(draws.mean(0), exact.scores, rtol=0.15, atol=0)

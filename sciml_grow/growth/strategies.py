@@ -140,7 +140,9 @@ class TopologicalDerivative(Strategy):
         if 0 < cap < len(x):  # Q is a sample average: estimate it on a random subset
             idx = torch.randperm(len(x), generator=ctx.rng)[:cap].to(x.device)
             x, y = x[idx], y[idx]
-        sens, _ = td.sensitivity(ctx.model, x, y, ctx.loss_fn, d2)
+        sens, _ = td.sensitivity(
+            ctx.model, x, y, ctx.loss_fn, d2, max_rows=ctx.cfg.growth.td_rows, rng=ctx.rng
+        )
         return sens
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:

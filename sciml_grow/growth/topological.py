@@ -92,16 +92,21 @@ def sensitivity(
     loss_fn: LossFn,
     d2: float,
     chunk: int = 1024,
+    max_rows: int = 0,
+    rng: torch.Generator | None = None,
 ) -> tuple[Sensitivity, float]:
     """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state,
     and J, over the samples ``x`` taken ``chunk`` at a time.
 
+    Q_l is a sum over rows (samples x pixels for a CNN); with ``max_rows`` > 0 it is estimated
+    from a uniformly random subset of about that many rows per depth, rescaled, so the
+    estimate is unbiased (the cost that dominates a CNN's decision is linear in the rows).
     Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
     """
     model64 = copy.deepcopy(model).double()
     y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
     qs: list[torch.Tensor] = []
-    loss = 0.0
+    loss, keep = 0.0, 1.0
     for i in range(0, len(x), chunk):
         xb, yb = x[i : i + chunk].double(), y64[i : i + chunk]
         states, costates, part = states_and_costates(
@@ -109,7 +114,13 @@ def sensitivity(
         )
         loss += part
         for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
-            q = q_blocks(*_rows(model64, s, p), d2)
+            u, pr = _rows(model64, s, p)
+            if max_rows > 0:
+                keep = min(1.0, max_rows / (len(u) * len(x) / len(xb)))
+                if keep < 1.0:
+                    mask = torch.rand(len(u), generator=rng).to(u.device) < keep
+                    u, pr = u[mask], pr[mask] / keep
+            q = q_blocks(u, pr, d2)
             if depth < len(qs):
                 qs[depth] += q
             else:
