@@ -85,7 +85,7 @@ def _rows(model: nn.Module, state: torch.Tensor, costate: torch.Tensor):
     return fn(state, costate) if fn is not None else (state, costate)
 
 
-def sensitivity(
+def q_matrices(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -94,14 +94,13 @@ def sensitivity(
     chunk: int = 1024,
     max_rows: int = 0,
     rng: torch.Generator | None = None,
-) -> tuple[Sensitivity, float]:
-    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state,
-    and J, over the samples ``x`` taken ``chunk`` at a time.
+) -> tuple[list[torch.Tensor], float]:
+    """Q_l (as blocks) after every hidden state and J, over the samples ``x`` taken ``chunk``
+    at a time.
 
     Q_l is a sum over rows (samples x pixels for a CNN); with ``max_rows`` > 0 it is estimated
     from a uniformly random subset of about that many rows per depth, rescaled, so the
     estimate is unbiased (the cost that dominates a CNN's decision is linear in the rows).
-    Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
     """
     model64 = copy.deepcopy(model).double()
     y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
@@ -125,6 +124,27 @@ def sensitivity(
                 qs[depth] += q
             else:
                 qs.append(q)
+    return qs, loss
+
+
+def sensitivity(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    d2: float,
+    chunk: int = 1024,
+    max_rows: int = 0,
+    rng: torch.Generator | None = None,
+) -> tuple[Sensitivity, float]:
+    """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state,
+    and J (arguments as for :func:`q_matrices`).
+
+    Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
+    (From a row subset the top eigenvalues are biased upwards, as a maximum of noisy
+    estimates is; the decision only compares depths.)
+    """
+    qs, loss = q_matrices(model, x, y, loss_fn, d2, chunk, max_rows, rng)
     top = torch.stack([torch.linalg.eigvalsh(q)[:, -1] for q in qs])
     scores = top.max(dim=1).values
     _, evecs = torch.linalg.eigh(qs[int(torch.argmax(scores))])
