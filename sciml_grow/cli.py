@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import json
 import os
 import sys
 
@@ -106,6 +107,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     print(describe(args.file))
     return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    """``train`` with strategy finetune: the options fill finetune.* and the few-shot split."""
+    if args.samples is not None and args.samples <= 0:
+        raise UsageError(f"--samples must be positive, got {args.samples}")
+    sets = [
+        "strategy=finetune",
+        f"finetune.pretrained={json.dumps(str(args.run))}",
+        f"finetune.method={args.method}",
+        f"finetune.adapters={args.adapters}",
+    ]
+    if args.samples is not None:  # validate on as many samples as there are to train on
+        sets += [f"data.max_train={args.samples}", f"data.max_val={args.samples}"]
+    args.set = sets + list(args.set or [])
+    args.strategy, args.baseline_from, args.resume = None, None, None
+    return _cmd_train(args)
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -332,6 +350,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--block-size", type=int, default=128, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "finetune",
+        help="adapt a pretrained run to a (small) target data set",
+        description="Transfer learning: start from a finished run's best network; td-adapters "
+        "inserts topological-derivative-initialized blocks into the frozen network and trains "
+        "them and the head; compare with random-init-adapters, random-adapters, head, full.",
+    )
+    p.add_argument("--run", required=True, help="pretrained run directory")
+    p.add_argument("--data", required=True, help="target dataset HDF5 file")
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument(
+        "--method",
+        default="td-adapters",
+        choices=["td-adapters", "random-init-adapters", "random-adapters", "head", "full"],
+    )
+    p.add_argument("--adapters", type=int, default=2, help="blocks to insert (default 2)")
+    p.add_argument(
+        "--samples", type=int, help="train on N target samples and validate on N (few-shot)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--epochs", type=int, help="epoch budget")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_config_args(p)
+    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser(
         "import",

@@ -35,7 +35,8 @@ class DataConfig:
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     split_seed: int = 0
-    max_train: int | None = None
+    max_train: int | None = None  # train on the first N of the training split (few-shot)
+    max_val: int | None = None  # validate on the first N of the validation split
     inputs: str = "inputs"  # what the network maps from, e.g. "samples/wT_grid" (the field)
     targets: str = "targets"
 
@@ -43,6 +44,7 @@ class DataConfig:
         check(0 < self.test_fraction < 1, "data.test_fraction", "must lie in (0, 1)")
         check(0 < self.val_fraction < 1, "data.val_fraction", "must lie in (0, 1)")
         check(self.max_train is None or self.max_train > 0, "data.max_train", "must be > 0")
+        check(self.max_val is None or self.max_val > 0, "data.max_val", "must be > 0")
 
 
 class Standardizer(nn.Module):
@@ -75,6 +77,8 @@ def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
     test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
     if cfg.max_train is not None:
         train = train[: cfg.max_train]
+    if cfg.max_val is not None:
+        val = val[: cfg.max_val]
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 

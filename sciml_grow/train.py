@@ -63,6 +63,7 @@ class Trainer:
         self.device = torch.device(device)
         self.dtype = getattr(torch, cfg.dtype)
         self.strategy = get_strategy(cfg.strategy)
+        self.strategy.prepare(data, cfg)
         self.objective = self.strategy.objective(data, cfg, self.dtype, self.device)
         self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
         self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
@@ -350,6 +351,7 @@ class Trainer:
             "final_depth": spec_depth(best["spec"]),
             "srl_stages": len(best["spec"].get("members", [None])) - 1,
             "n_params": net.n_params(),
+            "n_trainable": sum(p.numel() for p in net.parameters() if p.requires_grad),
             "depth_at_end": self.model.depth,
             "epochs": s.epoch,
             "insertions": sum(int(e["inserted"]) for e in events),

@@ -121,6 +121,20 @@ class LayerwiseConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Strategy ``finetune``: adapt a pretrained run to new data (sciml_grow.growth.finetune)."""
+
+    pretrained: str | None = None  # run directory of the pretrained network
+    method: Literal["td-adapters", "random-init-adapters", "random-adapters", "head", "full"] = (
+        "td-adapters"
+    )
+    adapters: int = 2
+
+    def validate(self) -> None:
+        check(self.adapters > 0, "finetune.adapters", "must be positive")
+
+
+@dataclass
 class TrainConfig:
     """A training run. ``epochs`` is the total budget, the same for every strategy."""
 
@@ -138,6 +152,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     growth: GrowthConfig = field(default_factory=GrowthConfig)
     layerwise: LayerwiseConfig = field(default_factory=LayerwiseConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> None:
         from sciml_grow.growth import STRATEGIES
@@ -148,6 +163,11 @@ class TrainConfig:
             f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}",
         )
         check(self.epochs > 0, "epochs", "must be positive")
+        check(
+            self.strategy != "finetune" or bool(self.finetune.pretrained),
+            "finetune.pretrained",
+            "strategy finetune needs the pretrained run directory",
+        )
         check(
             self.model.kind == "mlp" or not self.strategy.startswith("layerwise"),
             "strategy",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sciml_grow.growth.finetune import FineTune
 from sciml_grow.growth.layerwise import Layerwise, LayerwiseSRL
 from sciml_grow.growth.strategies import (
     Baseline,
@@ -26,6 +27,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         ForwardThinking,
         Layerwise,
         LayerwiseSRL,
+        FineTune,
     )
 }
 

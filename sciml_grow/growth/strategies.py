@@ -73,6 +73,9 @@ class Strategy:
     name: ClassVar[str]
     grows: ClassVar[bool] = True
 
+    def prepare(self, data: Any, cfg: Any) -> None:
+        """Adjust the data before training starts (fine-tuning keeps a pretrained scaling)."""
+
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         m = cfg.model
         blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
@@ -107,12 +110,12 @@ class Strategy:
         raise NotImplementedError
 
 
-def _random_direction(shape: torch.Size, rng: torch.Generator) -> torch.Tensor:
+def random_direction(shape: torch.Size, rng: torch.Generator) -> torch.Tensor:
     phi = torch.randn(shape, generator=rng, dtype=torch.float64)
     return phi / phi.norm()
 
 
-def _searched_insert(
+def searched_insert(
     ctx: GrowthContext, position: int, phi: torch.Tensor, origin: str, loss0: float
 ) -> tuple[nn.Module, float]:
     """Insert a growth-activation block at ``position`` along ``phi``; eps by line search."""
@@ -153,7 +156,7 @@ class TopologicalDerivative(Strategy):
             return GrowthEvent(False, f"no score above {g.score_tol:g}", scores=scores)
         pos = sens.best
         phi = td.direction(sens, g.td_init, g.td_ratio)
-        block, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
+        block, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         self._finish(ctx, block, phi, eps)
         predicted = -0.5 * eps**2 * td.quadratic_form(sens, phi)
         return GrowthEvent(True, "inserted", pos, scores, eps, predicted)
@@ -169,7 +172,7 @@ class RandomAtTDPosition(TopologicalDerivative):
 
     def _finish(self, ctx: GrowthContext, block: nn.Module, phi: torch.Tensor, eps: float) -> None:
         block.spec.origin = self.name
-        td.set_block_params(block, _random_direction(phi.shape, ctx.rng), eps)
+        td.set_block_params(block, random_direction(phi.shape, ctx.rng), eps)
 
 
 class RandomInsertion(Strategy):
@@ -179,8 +182,8 @@ class RandomInsertion(Strategy):
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
         pos = int(torch.randint(0, ctx.model.depth + 1, (1,), generator=ctx.rng))
-        phi = _random_direction(ctx.model.direction_shape(), ctx.rng)
-        _, eps = _searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
+        phi = random_direction(ctx.model.direction_shape(), ctx.rng)
+        _, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         return GrowthEvent(True, "inserted", pos, eps=eps)
 
 

@@ -102,7 +102,8 @@ def q_matrices(
     from a uniformly random subset of about that many rows per depth, rescaled, so the
     estimate is unbiased (the cost that dominates a CNN's decision is linear in the rows).
     """
-    model64 = copy.deepcopy(model).double()
+    model64 = copy.deepcopy(model).double().requires_grad_(True)  # frozen layers too: the
+    # costates must flow through them (only the copy is touched)
     y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
     qs: list[torch.Tensor] = []
     loss, keep = 0.0, 1.0

@@ -1,0 +1,93 @@
+"""Transfer learning from a pretrained run, with few target samples (method notes, section 2).
+
+Methods, all on the same trainer, run directory and validation-based selection:
+
+- ``td-adapters``: freeze the pretrained network, compute the topological derivative on the
+  target training set, insert a block at the most sensitive depth initialized along its
+  eigenvectors (eps by line search), repeat for ``adapters`` blocks; train only the new blocks
+  and the head.
+- ``random-init-adapters``: the same depths and eps, random directions (is TD's init worth it?).
+- ``random-adapters``: random depths and random directions (is TD's placement worth it?).
+- ``head``: train the output layer only.
+- ``full``: train every parameter.
+
+The adapter methods train exactly the same number of parameters. The network keeps the
+pretrained run's standardization of inputs and outputs (it was trained to expect it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from sciml_grow.data import Standardizer
+from sciml_grow.growth import topological as td
+from sciml_grow.growth.strategies import (
+    GrowthContext,
+    Strategy,
+    random_direction,
+    searched_insert,
+)
+from sciml_grow.nets import GrowableNet, build
+from sciml_grow.nets.activations import get_activation
+from sciml_grow.rundir import RunDir
+
+METHODS = ("td-adapters", "random-init-adapters", "random-adapters", "head", "full")
+
+
+class FineTune(Strategy):
+    """Start from a pretrained run's best network and adapt it (no growth while training)."""
+
+    name: ClassVar[str] = "finetune"
+    grows = False
+
+    def prepare(self, data: Any, cfg: Any) -> None:
+        """Load the pretrained bundle and give the data its standardization."""
+        run = RunDir(cfg.finetune.pretrained)
+        if not (run.path / "best.pt").exists():
+            raise ValueError(f"finetune.pretrained {run.path}: not a finished training run")
+        self.bundle = run.load("best.pt")
+        x_st, y_st = self.bundle["x_scaler"], self.bundle["y_scaler"]
+        if len(x_st["mean"]) != data.in_dim or len(y_st["mean"]) != data.out_dim:
+            raise ValueError(
+                f"the pretrained network maps {len(x_st['mean'])} -> {len(y_st['mean'])} values, "
+                f"the target data {data.in_dim} -> {data.out_dim}"
+            )
+        data.x_scaler = Standardizer(x_st["mean"], x_st["std"])
+        data.y_scaler = Standardizer(y_st["mean"], y_st["std"])
+
+    def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
+        net = build(self.bundle["spec"]).double()  # before loading: no float32 round trip
+        if not isinstance(net, GrowableNet):
+            raise ValueError("finetune needs a growable network (not a sum of networks)")
+        net.load_state_dict(self.bundle["model"])
+        method = cfg.finetune.method
+        if method == "full":
+            for b in net.blocks:
+                b.spec.trainable = True
+            net.requires_grad_(True)
+            return net
+        net.freeze()
+        net.head.requires_grad_(True)
+        if method != "head":
+            self._insert_adapters(net, data, cfg, method)
+        return net
+
+    def _insert_adapters(self, net: GrowableNet, data: Any, cfg: Any, method: str) -> None:
+        g = cfg.growth
+        rng = torch.Generator().manual_seed(cfg.seed + 7919)
+        x, y = data.tensors("train", torch.float64)
+        ctx = GrowthContext(net, x, y, data.loss_fn, cfg, rng)
+        d2 = get_activation(cfg.model.insert_activation).d2_at_zero
+        origin = method.removesuffix("s")
+        for _ in range(cfg.finetune.adapters):
+            if method == "random-adapters":
+                pos = int(torch.randint(0, net.depth + 1, (1,), generator=rng))
+                phi = random_direction(net.direction_shape(), rng)
+            else:
+                sens, _ = td.sensitivity(net, x, y, data.loss_fn, d2, max_rows=g.td_rows, rng=rng)
+                pos, phi = sens.best, td.direction(sens, g.td_init, g.td_ratio)
+            block, eps = searched_insert(ctx, pos, phi, origin, ctx.train_loss())
+            if method == "random-init-adapters":  # TD's depth and eps, a random direction
+                td.set_block_params(block, random_direction(phi.shape, rng), eps)
