@@ -126,6 +126,43 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return _cmd_train(args)
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sciml_grow.growth.finetune import METHODS
+    from sciml_grow.plots import transfer_curves
+    from sciml_grow.transfer import transfer
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in (*METHODS, "scratch")]
+    if not methods or unknown:
+        raise UsageError(
+            f"--methods: unknown {', '.join(unknown) or '(none given)'} "
+            f"(choices: {', '.join(METHODS)}, scratch)"
+        )
+    try:
+        sizes = [int(v) for v in args.samples.split(",")]
+    except ValueError:
+        raise UsageError(
+            f"--samples must be comma-separated integers, got {args.samples!r}"
+        ) from None
+    if not sizes or min(sizes) <= 0 or args.seeds <= 0:
+        raise UsageError("--samples and --seeds must be positive")
+    base = _config_dict(args)
+    if args.epochs is not None:
+        base["epochs"] = args.epochs
+    comm = _world()
+    rows = transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm)
+    if comm is not None and comm.rank != 0:
+        return 0
+    out = Path(args.out)
+    plot = transfer_curves(out)
+    print()
+    print((out / "table.md").read_text())
+    print(f"{len(rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}; plot: {plot}")
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from sciml_grow.datasets import import_dataset
     from sciml_grow.info import describe
@@ -377,6 +414,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser(
+        "transfer",
+        help="fine-tuning methods side by side over target set sizes",
+        description="Run 'finetune' for every (method, N, seed) on N target samples (and N "
+        "for validation); write results.csv, table.md and transfer.png. Run under "
+        "'mpiexec -n P' to spread runs; re-run to resume.",
+    )
+    p.add_argument("--run", required=True, help="pretrained run directory")
+    p.add_argument("--data", required=True, help="target dataset HDF5 file")
+    p.add_argument("--out", required=True, help="comparison directory")
+    p.add_argument(
+        "--methods",
+        default="td-adapters,random-init-adapters,random-adapters,head,full,scratch",
+        help="comma-separated list",
+    )
+    p.add_argument("--samples", default="50,100,200", help="target training-set sizes")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per (method, N) (default 3)")
+    p.add_argument("--epochs", type=int, help="epoch budget of every run")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_transfer)
 
     p = sub.add_parser(
         "import",

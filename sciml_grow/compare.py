@@ -23,7 +23,7 @@ from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset
 from sciml_grow.references import read_reference, run_reference
 from sciml_grow.rundir import RunDir
-from sciml_grow.train import Trainer, headline
+from sciml_grow.train import headline, train_or_resume
 from sciml_grow.train_config import TrainConfig
 
 RESULT_COLUMNS = [
@@ -91,8 +91,7 @@ def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) 
     if job.strategy == "baseline" and td and cfg.baseline_blocks is None:
         cfg.baseline_from = str(out / "runs" / Job("td", job.seed).name)
         cfg.baseline_spec = RunDir(cfg.baseline_from).read_json("final.json")["architecture"]
-    resume = (run.path / "checkpoint.pt").exists()
-    return Trainer(cfg, data, run, progress=False).run_training(resume=resume)
+    return train_or_resume(cfg, data, run)
 
 
 def compare(

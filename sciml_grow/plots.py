@@ -248,6 +248,46 @@ def wind_fields(out: Path, data_path: Path, n_best: int = 1) -> Path:
     return _save(fig, out / "fields.png")
 
 
+def transfer_curves(out: Path) -> Path:
+    """Test error (or accuracy) against the number of target samples, per fine-tuning method
+    (mean and std over seeds), with the untuned pretrained network as a line."""
+    import csv
+    import json
+
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    accuracy = rows[0]["accuracy"] not in ("", "None")
+    key = "accuracy" if accuracy else "rel_l2_mean"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for i, m in enumerate(methods):
+        sizes = sorted({int(r["samples"]) for r in rows if r["method"] == m})
+        vals = [
+            [float(r[key]) for r in rows if r["method"] == m and int(r["samples"]) == n]
+            for n in sizes
+        ]
+        mean, std = np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
+        ax.errorbar(
+            np.array(sizes) * (1 + 0.02 * i),
+            mean,
+            yerr=std,
+            marker="o",
+            capsize=3,
+            label=m,
+            color=f"C{i}",
+        )
+    zero = json.loads((out / "zero_shot.json").read_text())["score"]
+    ax.axhline(zero, color="gray", ls="--", label="pretrained, no tuning")
+    ax.set(
+        xscale="log",
+        xlabel="target training samples N (and N for validation)",
+        ylabel="test accuracy" if accuracy else "test relative L2 error",
+        title="Fine-tuning with few target samples",
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, out / "transfer.png")
+
+
 def all_plots(out: Path, data_path: Path) -> list[Path]:
     made = [learning_curves(out), td_sensitivity(out), error_spread(out), fields(out, data_path)]
     return [p for p in made if p is not None]

@@ -401,3 +401,12 @@ def headline(final: dict[str, Any]) -> str:
     if "accuracy" in t:
         return f"test accuracy {t['accuracy']:.4f} (cross-entropy {t['cross_entropy']:.4f})"
     return f"test relative L2 error {t['rel_l2_mean']:.4f} (median {t['rel_l2_median']:.4f})"
+
+
+def train_or_resume(cfg: TrainConfig, data: Dataset, run: RunDir) -> dict[str, Any]:
+    """A finished run's final.json, or train it (resuming from its checkpoint if there is
+    one) without progress bars: what batch drivers (compare, transfer) do for each run."""
+    if run.finished():
+        return run.read_json("final.json")
+    resume = (run.path / "checkpoint.pt").exists()
+    return Trainer(cfg, data, run, progress=False).run_training(resume=resume)

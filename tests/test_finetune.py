@@ -148,3 +148,36 @@ def test_target_of_another_shape_is_refused(pretrained, heat_robin_file, tmp_pat
         str(tmp_path / "r"),
     )
     assert r.returncode == 2 and "pretrained network maps" in r.stderr, r.stderr
+
+
+def test_transfer_grid_writes_table_plot_and_skips_finished_runs(pretrained, target, tmp_path):
+    args = ["transfer", "--run", str(pretrained), "--data", str(target), "--out", str(tmp_path)]
+    args += ["--samples", "20,40", "--seeds", "1", "--epochs", "5", "--methods", "head,scratch"]
+    r = run_cli(*args, *QUICK[:-1])
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "table.md").read_text()
+    assert "| head |" in text and "| scratch |" in text and "pretrained, no tuning" in text
+    assert "N = 20" in text and "N = 40" in text
+    assert (tmp_path / "transfer.png").stat().st_size > 10_000
+    final = json.loads((tmp_path / "runs" / "head-n20-seed0" / "final.json").read_text())
+    config = json.loads((tmp_path / "runs" / "head-n20-seed0" / "config.json").read_text())
+    assert config["split_sizes"]["train"] == 20 and config["split_sizes"]["val"] == 20
+    stamp = (tmp_path / "runs" / "head-n20-seed0" / "final.json").stat().st_mtime_ns
+    assert run_cli(*args, *QUICK[:-1]).returncode == 0
+    assert (tmp_path / "runs" / "head-n20-seed0" / "final.json").stat().st_mtime_ns == stamp
+    assert final["n_trainable"] < final["n_params"]
+
+
+def test_transfer_rejects_unknown_methods(pretrained, target, tmp_path):
+    r = run_cli(
+        "transfer",
+        "--run",
+        str(pretrained),
+        "--data",
+        str(target),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "head,magic",
+    )
+    assert r.returncode == 2 and "unknown magic" in r.stderr

@@ -1,0 +1,155 @@
+"""`sciml-grow transfer`: fine-tuning methods side by side over target training-set sizes.
+
+Every (method, N, seed) is a ``finetune`` run (``scratch``: the pretrained architecture trained
+from scratch, a ``baseline`` run) on the first N target training samples, validated on N
+validation samples; runs are spread over MPI ranks (one thread each) and skipped once finished.
+Rank 0 then writes ``results.csv``, ``table.md`` (test error per method and N, trainable
+parameters) and ``transfer.png``; the pretrained network without any tuning is the reference
+row. Method notes, section 2 (transfer learning).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+import statistics
+from typing import Any
+
+import torch
+
+from sciml_grow.config import from_dict
+from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.predict import Predictor
+from sciml_grow.rundir import RunDir
+from sciml_grow.train import train_or_resume
+from sciml_grow.train_config import TrainConfig
+
+COLUMNS = ["method", "samples", "seed", "rel_l2_mean", "accuracy", "n_trainable", "wall_seconds"]
+
+
+def run_name(method: str, samples: int, seed: int) -> str:
+    return f"{method}-n{samples}-seed{seed}"
+
+
+def job_config(
+    base: dict[str, Any], pretrained: Path, method: str, n: int, seed: int
+) -> TrainConfig:
+    """The run's config: the base config plus the method, the few-shot split and the seed."""
+    raw = {**base, "seed": seed}
+    raw["data"] = {**base.get("data", {}), "max_train": n, "max_val": n}
+    if method == "scratch":
+        cfg = from_dict(TrainConfig, {**raw, "strategy": "baseline"})
+        cfg.baseline_from = str(pretrained)
+        cfg.baseline_spec = RunDir(pretrained).read_json("final.json")["architecture"]
+        return cfg
+    finetune = {**base.get("finetune", {}), "pretrained": str(pretrained), "method": method}
+    return from_dict(TrainConfig, {**raw, "strategy": "finetune", "finetune": finetune})
+
+
+def transfer(
+    pretrained: str | Path,
+    data_path: str | Path,
+    methods: list[str],
+    sizes: list[int],
+    seeds: int,
+    out: str | Path,
+    base: dict[str, Any],
+    comm: Any = None,
+) -> list[dict[str, Any]]:
+    """Run the grid; rank 0 returns the result rows (and writes the summary files)."""
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    pretrained, out = Path(pretrained), Path(out)
+    if not RunDir(pretrained).finished():
+        raise ValueError(f"--run {pretrained}: not a finished training run")
+    out.mkdir(parents=True, exist_ok=True)
+    grid = [(m, n, k) for n in sizes for m in methods for k in range(seeds)]
+    torch.set_num_threads(1)
+    for method, n, seed in grid[rank::size]:
+        cfg = job_config(base, pretrained, method, n, seed)
+        final = train_or_resume(
+            cfg, Dataset(data_path, cfg.data), RunDir(out / "runs" / run_name(method, n, seed))
+        )
+        print(f"[rank {rank}] {run_name(method, n, seed)}: {_score(final):.4f}", flush=True)
+    if comm is not None:
+        comm.barrier()
+    if rank != 0:
+        return []
+    rows = []
+    for method, n, seed in grid:
+        final = RunDir(out / "runs" / run_name(method, n, seed)).read_json("final.json")
+        t = final["test"]
+        rows.append(
+            {
+                "method": method,
+                "samples": n,
+                "seed": seed,
+                "rel_l2_mean": t.get("rel_l2_mean"),
+                "accuracy": t.get("accuracy"),
+                "n_trainable": final["n_trainable"],
+                "wall_seconds": final["wall_seconds"],
+            }
+        )
+    zero_shot = _zero_shot(pretrained, data_path, base)
+    (out / "zero_shot.json").write_text(json.dumps({"score": zero_shot}))
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "table.md").write_text(table(rows, zero_shot))
+    return rows
+
+
+def _score(final: dict[str, Any]) -> float:
+    t = final["test"]
+    return t["accuracy"] if "accuracy" in t else t["rel_l2_mean"]
+
+
+def _zero_shot(pretrained: Path, data_path: str | Path, base: dict[str, Any]) -> float:
+    """Test error of the pretrained network on the target, without tuning (same test split)."""
+    cfg = from_dict(TrainConfig, {"data": base.get("data", {})})
+    data = Dataset(data_path, cfg.data)
+    idx = torch.from_numpy(data.splits["test"])
+    pred = Predictor.from_run(pretrained)(data.x[idx])
+    if data.task == "classification":
+        return float((pred.argmax(dim=1) == data.y[idx]).double().mean())
+    return float(relative_errors(pred, data.y[idx]).mean())
+
+
+def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
+    """Markdown: a row per method, a column per training-set size (mean ± std over seeds),
+    the best per column in bold, and the trainable parameters."""
+    accuracy = rows[0]["accuracy"] is not None
+    key = "accuracy" if accuracy else "rel_l2_mean"
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    sizes = sorted({int(r["samples"]) for r in rows})
+    stats = {}
+    for m in methods:
+        for n in sizes:
+            vals = [float(r[key]) for r in rows if r["method"] == m and int(r["samples"]) == n]
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            stats[m, n] = (statistics.fmean(vals), std)
+    pick = max if accuracy else min
+    best = {n: pick(stats[m, n][0] for m in methods) for n in sizes}
+    what = "test accuracy" if accuracy else "test rel. L2 error"
+    head = ["method", *(f"{what}, N = {n}" for n in sizes), "trainable params"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        cells = [m]
+        for n in sizes:
+            mean, std = stats[m, n]
+            text = f"{mean:.4f} ± {std:.4f}"
+            cells.append(f"**{text}**" if mean == best[n] else text)
+        trainable = {int(r["n_trainable"]) for r in rows if r["method"] == m}
+        cells.append(", ".join(str(t) for t in sorted(trainable)))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(
+        "| pretrained, no tuning | " + " | ".join([f"{zero_shot:.4f}"] * len(sizes)) + " | 0 |"
+    )
+    seeds = len({r["seed"] for r in rows})
+    lines += [
+        "",
+        f"Mean ± std over {seeds} seeds; N target samples for training and N for validation "
+        "(early stopping); the same target test split for every run; bold: best per column.",
+    ]
+    return "\n".join(lines) + "\n"
