@@ -239,11 +239,13 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
             "same samples."
         )
     lines.append("")
-    lines.append(
-        f"Mean ± std over {seeds} seeds; bold: best mean per column. Obs. misfit: "
-        "noise-weighted mean squared misfit of the re-simulated observations (1 = "
-        "noise level)."
+    misfit = (
+        ""
+        if classes
+        else " Obs. misfit: noise-weighted mean squared misfit of the re-simulated "
+        "observations (1 = noise level)."
     )
+    lines.append(f"Mean ± std over {seeds} seeds; bold: best mean per column.{misfit}")
     return "\n".join(lines) + "\n"
 
 

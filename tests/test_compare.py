@@ -171,3 +171,27 @@ def test_compare_rejects_bad_input(heat_train_file, tmp_path):
         "compare", "--data", str(heat_train_file), "--out", str(tmp_path / "x"), "--seeds", "0"
     )
     assert r.returncode == 2 and "--seeds must be positive" in r.stderr
+
+
+def test_classification_table_marks_the_highest_accuracy():
+    rows = [
+        {
+            "strategy": s,
+            "seed": k,
+            "rel_l2_mean": None,
+            "accuracy": a,
+            "cross_entropy": 1 - a,
+            "final_depth": 3,
+            "n_params": 100,
+            "wall_seconds": 1.0,
+            "inference_seconds_per_sample": 1e-5,
+            "rel_l2_on_reference_samples": None,
+        }
+        for s, accs in (("td", (0.95, 0.97)), ("baseline", (0.90, 0.92)))
+        for k, a in enumerate(accs)
+    ]
+    text = table(rows)
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
+    assert "test accuracy" in lines["strategy"] and "rel. L2" not in lines["strategy"]
+    assert "**0.9600 ± 0.0141**" in lines["td"] and "**" not in lines["baseline"].split("|")[2]
+    assert "Obs. misfit" not in text
