@@ -148,3 +148,24 @@ def test_row_subsampled_q_is_unbiased():
         single = draws[0][depth]
         err, err1 = (mean - q).norm() / q.norm(), (single - q).norm() / q.norm()
         assert err < 0.1 and err < err1 / 5, (depth, float(err), float(err1))
+
+
+@pytest.mark.parametrize("kind", ["cnn-classes", "vit-field", "vit-classes"])
+@pytest.mark.parametrize(
+    "strategy", ["td", "random-1", "random-2", "net2deeper", "forward-thinking"]
+)
+def test_every_strategy_grows_cnns_and_vits(kind, strategy):
+    from sciml_grow.growth import GrowthContext, get_strategy
+
+    from .conftest import quick_config
+
+    net, x, y, loss_fn = make_case(kind)
+    cfg = quick_config(**{"model.kind": kind.split("-")[0]})
+    ctx = GrowthContext(copy.deepcopy(net), x, y, loss_fn, cfg, torch.Generator().manual_seed(0))
+    event = get_strategy(strategy).grow(ctx)
+    assert event.inserted and ctx.model.depth == net.depth + 1
+    with torch.no_grad():
+        out = ctx.model(x)
+    assert out.shape == net(x).shape and torch.isfinite(out).all()
+    if strategy in ("td", "net2deeper"):  # random directions may raise it a little
+        assert event.train_loss_after <= event.train_loss_before + 1e-12

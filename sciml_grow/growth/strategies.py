@@ -218,11 +218,12 @@ class ForwardThinking(Strategy):
         with torch.no_grad():
             for p in (block.layer.weight, block.layer.bias):
                 p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
-            bound = 1.0 / math.sqrt(head.weight[0].numel())  # PyTorch's default, our generator
-            for p in (head.weight, head.bias):
-                p.copy_(
-                    (2 * torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64) - 1) * bound
-                )
+            for layer in head.modules():  # PyTorch's default init, from our generator
+                if isinstance(layer, nn.Linear | nn.Conv2d):
+                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
+                    for p in (layer.weight, layer.bias):
+                        u = torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64)
+                        p.copy_((2 * u - 1) * bound)
         model.set_head(head)
         return GrowthEvent(True, "inserted", pos, eps=std)
 
