@@ -35,8 +35,9 @@ class DataConfig:
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     split_seed: int = 0
-    max_train: int | None = None  # train on the first N of the training split (few-shot)
-    max_val: int | None = None  # validate on the first N of the validation split
+    max_train: int | None = None  # train on N samples of the training split (few-shot)
+    max_val: int | None = None  # validate on N samples of the validation split
+    subset_seed: int | None = None  # which N (None: a fixed draw; the test split never moves)
     inputs: str = "inputs"  # what the network maps from, e.g. "samples/wT_grid" (the field)
     targets: str = "targets"
 
@@ -75,6 +76,9 @@ def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
     if n - n_test - n_val < 1:
         raise DatasetError(f"{n} samples are too few for a train/validation/test split")
     test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    if cfg.subset_seed is not None:  # another draw of the few samples, same test split
+        rng = np.random.default_rng([cfg.split_seed, cfg.subset_seed])
+        train, val = rng.permutation(train), rng.permutation(val)
     if cfg.max_train is not None:
         train = train[: cfg.max_train]
     if cfg.max_val is not None:

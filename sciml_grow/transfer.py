@@ -1,11 +1,12 @@
 """`sciml-grow transfer`: fine-tuning methods side by side over target training-set sizes.
 
 Every (method, N, seed) is a ``finetune`` run (``scratch``: the pretrained architecture trained
-from scratch, a ``baseline`` run) on the first N target training samples, validated on N
-validation samples; runs are spread over MPI ranks (one thread each) and skipped once finished.
-Rank 0 then writes ``results.csv``, ``table.md`` (test error per method and N, trainable
-parameters) and ``transfer.png``; the pretrained network without any tuning is the reference
-row. Method notes, section 2 (transfer learning).
+from scratch, a ``baseline`` run) on N target training samples, validated on N validation
+samples, the N drawn by the seed (the test split is the same for every run). Runs are spread
+over MPI ranks (one thread each) and skipped once finished. Rank 0 then writes
+``results.csv``, ``table.md`` (test error per method and N, trainable parameters) and
+``transfer.png``; the pretrained network without any tuning is the reference row. Method
+notes, section 2 (transfer learning).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def job_config(
 ) -> TrainConfig:
     """The run's config: the base config plus the method, the few-shot split and the seed."""
     raw = {**base, "seed": seed}
-    raw["data"] = {**base.get("data", {}), "max_train": n, "max_val": n}
+    few = {"max_train": n, "max_val": n, "subset_seed": seed}  # each seed draws its N samples
+    raw["data"] = {**base.get("data", {}), **few}
     if method == "scratch":
         cfg = from_dict(TrainConfig, {**raw, "strategy": "baseline"})
         cfg.baseline_from = str(pretrained)
@@ -150,6 +152,7 @@ def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
     lines += [
         "",
         f"Mean ± std over {seeds} seeds; N target samples for training and N for validation "
-        "(early stopping); the same target test split for every run; bold: best per column.",
+        "(early stopping), drawn anew for every seed; the same target test split for every "
+        "run; bold: best per column.",
     ]
     return "\n".join(lines) + "\n"

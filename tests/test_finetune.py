@@ -181,3 +181,14 @@ def test_transfer_rejects_unknown_methods(pretrained, target, tmp_path):
         "head,magic",
     )
     assert r.returncode == 2 and "unknown magic" in r.stderr
+
+
+def test_subset_seed_draws_other_few_samples_but_keeps_the_test_split():
+    from sciml_grow.data import DataConfig, split_indices
+
+    a = split_indices(500, DataConfig(max_train=30, max_val=30, subset_seed=0))
+    b = split_indices(500, DataConfig(max_train=30, max_val=30, subset_seed=1))
+    full = split_indices(500, DataConfig())
+    assert a["test"].tolist() == b["test"].tolist() == full["test"].tolist()
+    assert set(a["train"]) != set(b["train"]) and len(a["train"]) == len(b["train"]) == 30
+    assert set(a["train"]) <= set(full["train"]) and set(a["val"]) <= set(full["val"])
