@@ -169,3 +169,14 @@ def test_every_strategy_grows_cnns_and_vits(kind, strategy):
     assert out.shape == net(x).shape and torch.isfinite(out).all()
     if strategy in ("td", "net2deeper"):  # random directions may raise it a little
         assert event.train_loss_after <= event.train_loss_before + 1e-12
+
+
+def test_cnn_gathers_exactly_the_sampled_im2col_rows():
+    net, x, y, loss_fn = make_case("cnn-field")
+    states, costates, _ = td.states_and_costates(net, x, y, loss_fn)
+    s, p = states[1], costates[1]
+    u_all, p_all = net.td_rows(s, p)
+    u, q = net.td_sample_rows(s, p, 0.3, torch.Generator().manual_seed(4))
+    mask = torch.rand(len(u_all), generator=torch.Generator().manual_seed(4)) < 0.3
+    torch.testing.assert_close(u, u_all[mask], rtol=0, atol=0)
+    torch.testing.assert_close(q, p_all[mask] / 0.3, rtol=0, atol=0)

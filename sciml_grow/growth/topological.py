@@ -79,12 +79,6 @@ def q_blocks(
     return d2 * 0.5 * (q + q.transpose(1, 2))
 
 
-def _rows(model: nn.Module, state: torch.Tensor, costate: torch.Tensor):
-    """The network's rows (u, p) for a block reading ``state`` (an MLP's state as is)."""
-    fn = getattr(model, "td_rows", None)
-    return fn(state, costate) if fn is not None else (state, costate)
-
-
 def q_matrices(
     model: nn.Module,
     x: torch.Tensor,
@@ -106,7 +100,7 @@ def q_matrices(
     # costates must flow through them (only the copy is touched)
     y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
     qs: list[torch.Tensor] = []
-    loss, keep = 0.0, 1.0
+    loss = 0.0
     for i in range(0, len(x), chunk):
         xb, yb = x[i : i + chunk].double(), y64[i : i + chunk]
         states, costates, part = states_and_costates(
@@ -114,12 +108,13 @@ def q_matrices(
         )
         loss += part
         for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
-            u, pr = _rows(model64, s, p)
-            if max_rows > 0:
-                keep = min(1.0, max_rows / (len(u) * len(x) / len(xb)))
-                if keep < 1.0:
-                    mask = torch.rand(len(u), generator=rng).to(u.device) < keep
-                    u, pr = u[mask], pr[mask] / keep
+            keep = 1.0
+            if max_rows > 0:  # the share of rows to keep: about max_rows over all of x
+                keep = min(1.0, max_rows / (model64.td_row_count(s) * len(x) / len(xb)))
+            if keep < 1.0:
+                u, pr = model64.td_sample_rows(s, p, keep, rng)
+            else:
+                u, pr = model64.td_rows(s, p)
             q = q_blocks(u, pr, d2)
             if depth < len(qs):
                 qs[depth] += q

@@ -70,6 +70,19 @@ class GrowableNet(nn.Module):
         """Rows (u (R, n_in), p (R, n_out)) the weights of a block reading ``state`` act on."""
         return state, costate
 
+    def td_row_count(self, state: torch.Tensor) -> int:
+        """Number of rows ``td_rows`` gives for ``state``."""
+        return state[..., 0].numel()
+
+    def td_sample_rows(
+        self, state: torch.Tensor, costate: torch.Tensor, keep: float, rng: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row kept with probability ``keep`` (costates divided by ``keep``, so the sum
+        over the kept rows estimates the full sum without bias)."""
+        u, p = self.td_rows(state, costate)
+        mask = torch.rand(len(u), generator=rng).to(u.device) < keep
+        return u[mask], p[mask] / keep
+
     # --- architecture ------------------------------------------------------------------------
     @property
     def depth(self) -> int:

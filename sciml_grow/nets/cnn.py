@@ -123,3 +123,30 @@ class GrowableCNN(GrowableNet):
         u = patches.transpose(1, 2).reshape(-1, patches.shape[1])
         p = costate.permute(0, 2, 3, 1).reshape(-1, costate.shape[1])
         return u, p
+
+    def td_row_count(self, state: torch.Tensor) -> int:
+        return state.shape[0] * state.shape[2] * state.shape[3]
+
+    def td_sample_rows(
+        self, state: torch.Tensor, costate: torch.Tensor, keep: float, rng: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows of :meth:`td_rows` kept with probability ``keep`` (the same draw), but
+        only the kept patches are gathered: no im2col of the whole state."""
+        n, c, h, w = state.shape
+        k = self.kernel
+        mask = torch.rand(n * h * w, generator=rng) < keep
+        idx = torch.nonzero(mask).squeeze(1).to(state.device)
+        sample, pixel = idx // (h * w), idx % (h * w)
+        offsets = torch.arange(k, device=state.device)
+        rows = (pixel // w)[:, None] + offsets  # (m, k) rows of the padded state
+        cols = (pixel % w)[:, None] + offsets
+        padded = F.pad(state, (k // 2,) * 4)
+        channels = torch.arange(c, device=state.device)
+        patches = padded[
+            sample[:, None, None, None],
+            channels[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]  # (m, C, k, k), flattened as the convolution weight (C_out, C_in, k, k) is
+        p = costate.permute(0, 2, 3, 1).reshape(-1, c)[idx] / keep
+        return patches.reshape(len(idx), c * k * k), p
