@@ -10,7 +10,8 @@ Inserting z = x_l + sigma(eps (Phi x_l + beta)) after hidden state x_l, with sig
 where p = -dJ/dx_l is the costate of x_l in the current network (at eps = 0 the new block's
 output is x_l). One forward and one backward pass give all states and costates; each Q_l is n
 symmetric blocks of size n+1, built by one matrix product per sample chunk and solved by one
-batched eigh, never as the dense n(n+1) x n(n+1) matrix. Everything here runs in float64.
+batched eigh, never as the dense n(n+1) x n(n+1) matrix. Q and its eigenproblems are in
+float64; states and costates in the network's precision (a float32 network's are float32).
 
 The same formula serves every growable network through its ``td_rows(state, costate)``: a row
 is one place the new block's weights act on, with its input features u and the costates p of
@@ -96,26 +97,27 @@ def q_matrices(
     from a uniformly random subset of about that many rows per depth, rescaled, so the
     estimate is unbiased (the cost that dominates a CNN's decision is linear in the rows).
     """
-    model64 = copy.deepcopy(model).double().requires_grad_(True)  # frozen layers too: the
-    # costates must flow through them (only the copy is touched)
-    y64 = y.double() if torch.is_floating_point(y) else y  # class labels stay integers
+    # states and costates in the network's own precision (float64 convolutions are several
+    # times slower than float32 on a CPU); the sums that make Q in float64. Frozen layers too
+    # need gradients for the costates to flow through them: only the copy is touched.
+    net = copy.deepcopy(model).requires_grad_(True)
+    dtype = next(net.parameters()).dtype
+    y = y.to(dtype) if torch.is_floating_point(y) else y  # class labels stay integers
     qs: list[torch.Tensor] = []
     loss = 0.0
     for i in range(0, len(x), chunk):
-        xb, yb = x[i : i + chunk].double(), y64[i : i + chunk]
-        states, costates, part = states_and_costates(
-            model64, xb, yb, loss_fn, share=len(xb) / len(x)
-        )
+        xb, yb = x[i : i + chunk].to(dtype), y[i : i + chunk]
+        states, costates, part = states_and_costates(net, xb, yb, loss_fn, share=len(xb) / len(x))
         loss += part
         for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
             keep = 1.0
             if max_rows > 0:  # the share of rows to keep: about max_rows over all of x
-                keep = min(1.0, max_rows / (model64.td_row_count(s) * len(x) / len(xb)))
+                keep = min(1.0, max_rows / (net.td_row_count(s) * len(x) / len(xb)))
             if keep < 1.0:
-                u, pr = model64.td_sample_rows(s, p, keep, rng)
+                u, pr = net.td_sample_rows(s, p, keep, rng)
             else:
-                u, pr = model64.td_rows(s, p)
-            q = q_blocks(u, pr, d2)
+                u, pr = net.td_rows(s, p)
+            q = q_blocks(u.double(), pr.double(), d2)
             if depth < len(qs):
                 qs[depth] += q
             else:
