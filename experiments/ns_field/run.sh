@@ -6,9 +6,9 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-experiments/ns_field/out}
 DATA=${DATA:-experiments/navier_stokes/out/ns.h5}
 mkdir -p "$OUT" "$(dirname "$DATA")"
-# the Navier-Stokes experiment's data set (skipped when it is already complete)
-.venv/bin/mpiexec -n 2 .venv/bin/sciml-grow generate navier_stokes --samples 1500 --seed 1 \
-    --out "$DATA" --no-progress
+# the Navier-Stokes experiment's data set (made by experiments/navier_stokes/run.sh)
+[ -f "$DATA" ] || .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow generate navier_stokes \
+    --samples 1500 --seed 1 --out "$DATA" --no-progress
 STRATEGIES=baseline,td,random-1,random-2,net2deeper,forward-thinking
 for net in cnn vit; do
     .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow compare --data "$DATA" --seeds 2 \
