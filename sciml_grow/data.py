@@ -108,6 +108,9 @@ class Dataset:
                 if key not in f:
                     raise DatasetError(f"{self.path}: has no '{key}' dataset (data.inputs/targets)")
             raw_x, raw_y = f[cfg.inputs], f[cfg.targets]
+            # the file's noisy observations (what forward operators and references compare
+            # predictions with), or another field chosen by data.inputs
+            self.inputs_are_observations = cfg.inputs == "inputs"
             self.task = "classification" if raw_y.dtype.kind in "iu" else "regression"
             self.in_shape = _image_shape(raw_x)
             self.x = torch.from_numpy(np.asarray(raw_x[()], dtype=np.float64))

@@ -123,7 +123,9 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
     if three_d:
         return wind_fields(out, data_path)
     with open_dataset(data_path, require_tag=False) as f:
-        x_all, y_all = f["inputs"][()], f["targets"][()]
+        keys = _data_keys(out)
+        x_all = f[keys["inputs"]][()].reshape(len(f[keys["inputs"]]), -1)
+        y_all = f[keys["targets"]][()]
         grid = int(f["grid"].attrs["size"]) if "grid" in f else 0
         on_mesh = "mesh" in f and f["mesh/cells"].shape[1] == 3
         if on_mesh and f["mesh/coordinates"].shape[0] == y_all.shape[1]:
@@ -170,6 +172,14 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
     return _save(fig, out / "fields.png")
 
 
+def _data_keys(out: Path) -> dict[str, str]:
+    """Which datasets of the file the comparison's runs map from and to (data.inputs,
+    data.targets; the same for every run of a comparison)."""
+    first = next(p for p in sorted((out / "runs").iterdir()) if (p / "final.json").exists())
+    data = RunDir(first).read_json("config.json")["config"]["data"]
+    return {"inputs": data.get("inputs", "inputs"), "targets": data.get("targets", "targets")}
+
+
 def _estimates(
     out: Path, x_all: np.ndarray, n_samples: int, n_best: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -202,7 +212,7 @@ def wind_fields(out: Path, data_path: Path, n_best: int = 1) -> Path:
     and a middle grid level (3-D, truth beside the best strategy and the reference), and below
     maps of the lowest level with arrows and the speed error."""
     with open_dataset(data_path, require_tag=False) as f:
-        x_all = f["inputs"][()]
+        x_all = f[_data_keys(out)["inputs"]][()]
         gz, gy, gx = (int(v) for v in f["grid/shape"][()])
         points = f["grid/points"][()].reshape(gz, gy, gx, 3)
         idx, preds = _estimates(out, x_all, 1, n_best)

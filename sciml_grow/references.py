@@ -154,6 +154,8 @@ def run_reference(data: Dataset, out: Path, n: int, comm: Any = None) -> None:
     cls = reference_for(data.path)
     if n <= 0 or cls is None or (out / "reference.json").exists():
         return
+    if not data.inputs_are_observations:  # references estimate from the observations
+        return
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     if not cls.parallel and rank != 0:
         return

@@ -366,6 +366,8 @@ class Trainer:
     def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:
         """Mean noise-weighted misfit of the predictions' re-simulated observations (about 1
         at the noise level), where the file carries a forward operator."""
+        if not self.data.inputs_are_observations:
+            return None
         forward = load_forward(self.data.path)
         if forward is None or self.data.noise_std is None:
             return None

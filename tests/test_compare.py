@@ -195,3 +195,15 @@ def test_classification_table_marks_the_highest_accuracy():
     assert "test accuracy" in lines["strategy"] and "rel. L2" not in lines["strategy"]
     assert "**0.9600 ± 0.0141**" in lines["td"] and "**" not in lines["baseline"].split("|")[2]
     assert "Obs. misfit" not in text
+
+
+def test_compare_on_another_input_dataset_draws_its_fields(heat_train_file, tmp_path):
+    """data.inputs picks the full state (289 values) instead of the 10 sensor values: the
+    plots must feed the networks what they were trained on."""
+    args = ["--strategies", "td", "--seeds", "1", "--epochs", "3", "--reference-samples", "0"]
+    args += set_args({**QUICK_SETTINGS, "data.inputs": "samples/state"})
+    r = run_cli("compare", "--data", str(heat_train_file), "--out", str(tmp_path), *args)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "fields.png").stat().st_size > 10_000
+    config = json.loads((tmp_path / "runs" / "td-seed0" / "config.json").read_text())
+    assert config["config"]["data"]["inputs"] == "samples/state"

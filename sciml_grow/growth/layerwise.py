@@ -93,6 +93,8 @@ class Layerwise(Strategy):
             graph = ManifoldGraph.knn(x, lw.neighbors)
         physics = None
         if lw.tau > 0:
+            if not data.inputs_are_observations:
+                raise ValueError("layerwise.tau > 0 needs the file's observations as inputs")
             forward = load_forward(data.path)
             if forward is None or std is None:
                 raise ValueError(
