@@ -118,8 +118,6 @@ class WindConfig:
         check(self.solver_max_iterations > 0, "solver_max_iterations", "must be positive")
         check(min(self.grid) >= 1, "grid", "must be >= 1 in every direction")
         check(self.sensor_height > 0, "sensor_height", "must be positive")
-        top = self.depth + min(0.0, sum(min(h.height, 0.0) for h in self.hills))
-        check(top > max((h.height for h in self.hills), default=0.0), "depth", "top below a hill")
 
 
 def terrain_height(hills: list[HillConfig], x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -150,9 +148,9 @@ class Ambient:
         self.coeffs = rng.standard_normal((2, 2, len(self.modes)))  # component, cos/sin, mode
 
     def profile(self, z_agl: np.ndarray) -> np.ndarray:
-        """U(z_agl) = U_ref (z_agl / z_ref)^a, zero at (and below) the ground."""
+        """U(z_agl) = U_ref (z_agl / z_ref)^a: zero at the ground for a > 0, uniform for a = 0."""
         z = np.maximum(z_agl, 0.0) / self.cfg.reference_height
-        return self.speed * z**self.exponent if self.exponent > 0 else np.full_like(z, self.speed)
+        return self.speed * z**self.exponent
 
     def velocity(self, points: np.ndarray, z_agl: np.ndarray) -> np.ndarray:
         """u0 at ``points`` (n, 3) with heights above ground ``z_agl``: (3, n)."""
@@ -262,11 +260,13 @@ class WindModel:
         ground_facets = mesh.locate_entities_boundary(msh, fdim, lambda p: np.isclose(p[2], 0))
         # terrain-following vertical coordinate
         x = msh.geometry.x
-        h = terrain_height(cfg.hills, x[:, 0], x[:, 1])
-        corners = terrain_height(
-            cfg.hills, *np.meshgrid(np.linspace(0, Lx, nx + 1), np.linspace(0, Ly, ny + 1))
-        )
-        self.top = float(corners.min()) + cfg.depth
+        h = terrain_height(cfg.hills, x[:, 0], x[:, 1])  # ground height below every vertex
+        self.top = float(h.min()) + cfg.depth
+        if self.top <= h.max():
+            raise ValueError(
+                f"depth {cfg.depth:g} puts the top ({self.top:g} m) below the highest ground "
+                f"({h.max():g} m)"
+            )
         x[:, 2] = h + (self.top - h) * x[:, 2] ** cfg.vertical_grading
 
         self.V = V = fem.functionspace(msh, ("Lagrange", 1))

@@ -129,16 +129,16 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sciml_grow.growth.finetune import METHODS
     from sciml_grow.plots import transfer_curves
+    from sciml_grow.train_config import FINETUNE_METHODS
     from sciml_grow.transfer import transfer
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in (*METHODS, "scratch")]
+    unknown = [m for m in methods if m not in (*FINETUNE_METHODS, "scratch")]
     if not methods or unknown:
         raise UsageError(
             f"--methods: unknown {', '.join(unknown) or '(none given)'} "
-            f"(choices: {', '.join(METHODS)}, scratch)"
+            f"(choices: {', '.join(FINETUNE_METHODS)}, scratch)"
         )
     try:
         sizes = [int(v) for v in args.samples.split(",")]
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="td-adapters",
-        choices=["td-adapters", "random-init-adapters", "random-adapters", "head", "full"],
+        help="td-adapters (default), random-init-adapters, random-adapters, head or full",
     )
     p.add_argument("--adapters", type=int, default=2, help="blocks to insert (default 2)")
     p.add_argument(

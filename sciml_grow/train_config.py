@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sciml_grow.config import check
 from sciml_grow.data import DataConfig
@@ -120,14 +120,16 @@ class LayerwiseConfig:
             check(getattr(self, key) > 0, f"layerwise.{key}", "must be positive")
 
 
+FinetuneMethod = Literal["td-adapters", "random-init-adapters", "random-adapters", "head", "full"]
+FINETUNE_METHODS: tuple[str, ...] = get_args(FinetuneMethod)
+
+
 @dataclass
 class FinetuneConfig:
     """Strategy ``finetune``: adapt a pretrained run to new data (sciml_grow.growth.finetune)."""
 
     pretrained: str | None = None  # run directory of the pretrained network
-    method: Literal["td-adapters", "random-init-adapters", "random-adapters", "head", "full"] = (
-        "td-adapters"
-    )
+    method: FinetuneMethod = "td-adapters"
     adapters: int = 2
 
     def validate(self) -> None:

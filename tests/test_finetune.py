@@ -125,7 +125,7 @@ def test_td_adapters_lower_the_target_training_loss_at_insertion(pretrained, tar
     [
         (["--run", "/nonexistent"], "not a finished training run"),
         (["--samples", "0"], "--samples must be positive"),
-        (["--method", "magic"], "invalid choice"),
+        (["--method", "magic"], "finetune.method: 'magic' is not one of"),
     ],
 )
 def test_bad_finetune_input(pretrained, target, tmp_path, args, fragment):

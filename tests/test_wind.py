@@ -198,7 +198,6 @@ def test_wind_file_is_the_same_on_two_ranks(wind_file, tmp_path):
     [
         ({"hills": [{"x": 0, "y": 0, "height": 10, "width": 0}]}, "hills.width"),
         ({"ambient": {"speed": [15, 5]}}, "ambient.speed"),
-        ({"depth": 100.0}, "top below a hill"),
         ({"mesh_cells": [10, 10]}, "mesh_cells: expected 3 entries"),
     ],
 )
@@ -207,7 +206,11 @@ def test_bad_wind_configs_are_refused(config, fragment):
         from_dict(WindConfig, config)
 
 
-def test_sensor_above_the_top_is_refused(tmp_path):
-    with pytest.raises(GenerationError, match="above the top"):
-        generate("wind", 2, tmp_path / "x.h5", config={**SMALL, "sensor_height": 600.0})
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [({"sensor_height": 600.0}, "above the top"), ({"depth": 100.0}, "below the highest ground")],
+)
+def test_domain_too_low_is_refused(tmp_path, config, fragment):
+    with pytest.raises(GenerationError, match=fragment):
+        generate("wind", 2, tmp_path / "x.h5", config={**SMALL, **config})
     assert not (tmp_path / "x.h5").exists()

@@ -27,13 +27,12 @@ from sciml_grow.growth.strategies import (
     GrowthContext,
     Strategy,
     random_direction,
+    random_placement,
     searched_insert,
+    td_sensitivity,
 )
 from sciml_grow.nets import GrowableNet, build
-from sciml_grow.nets.activations import get_activation
 from sciml_grow.rundir import RunDir
-
-METHODS = ("td-adapters", "random-init-adapters", "random-adapters", "head", "full")
 
 
 class FineTune(Strategy):
@@ -77,16 +76,13 @@ class FineTune(Strategy):
     def _insert_adapters(self, net: GrowableNet, data: Any, cfg: Any, method: str) -> None:
         g = cfg.growth
         rng = torch.Generator().manual_seed(cfg.seed + 7919)
-        x, y = data.tensors("train", torch.float64)
-        ctx = GrowthContext(net, x, y, data.loss_fn, cfg, rng)
-        d2 = get_activation(cfg.model.insert_activation).d2_at_zero
+        ctx = GrowthContext(net, *data.tensors("train", torch.float64), data.loss_fn, cfg, rng)
         origin = method.removesuffix("s")
         for _ in range(cfg.finetune.adapters):
             if method == "random-adapters":
-                pos = int(torch.randint(0, net.depth + 1, (1,), generator=rng))
-                phi = random_direction(net.direction_shape(), rng)
+                pos, phi = random_placement(net, rng)
             else:
-                sens, _ = td.sensitivity(net, x, y, data.loss_fn, d2, max_rows=g.td_rows, rng=rng)
+                sens = td_sensitivity(ctx)
                 pos, phi = sens.best, td.direction(sens, g.td_init, g.td_ratio)
             block, eps = searched_insert(ctx, pos, phi, origin, ctx.train_loss())
             if method == "random-init-adapters":  # TD's depth and eps, a random direction

@@ -115,6 +115,25 @@ def random_direction(shape: torch.Size, rng: torch.Generator) -> torch.Tensor:
     return phi / phi.norm()
 
 
+def random_placement(model: nn.Module, rng: torch.Generator) -> tuple[int, torch.Tensor]:
+    """A uniformly random insertion depth and a random unit direction for the new block."""
+    pos = int(torch.randint(0, model.depth + 1, (1,), generator=rng))
+    return pos, random_direction(model.direction_shape(), rng)
+
+
+def td_sensitivity(ctx: GrowthContext) -> td.Sensitivity:
+    """The topological derivative of ``ctx``'s network on its training set (or on a random
+    subset of ``growth.td_samples`` samples and about ``growth.td_rows`` rows)."""
+    g = ctx.cfg.growth
+    d2 = get_activation(ctx.cfg.model.insert_activation).d2_at_zero
+    x, y = ctx.x, ctx.y
+    if 0 < g.td_samples < len(x):  # Q is a sample average: estimate it on a random subset
+        idx = torch.randperm(len(x), generator=ctx.rng)[: g.td_samples].to(x.device)
+        x, y = x[idx], y[idx]
+    sens, _ = td.sensitivity(ctx.model, x, y, ctx.loss_fn, d2, max_rows=g.td_rows, rng=ctx.rng)
+    return sens
+
+
 def searched_insert(
     ctx: GrowthContext, position: int, phi: torch.Tensor, origin: str, loss0: float
 ) -> tuple[nn.Module, float]:
@@ -137,20 +156,9 @@ class TopologicalDerivative(Strategy):
 
     name = "td"
 
-    def _sensitivity(self, ctx: GrowthContext) -> td.Sensitivity:
-        d2 = get_activation(ctx.cfg.model.insert_activation).d2_at_zero
-        x, y, cap = ctx.x, ctx.y, ctx.cfg.growth.td_samples
-        if 0 < cap < len(x):  # Q is a sample average: estimate it on a random subset
-            idx = torch.randperm(len(x), generator=ctx.rng)[:cap].to(x.device)
-            x, y = x[idx], y[idx]
-        sens, _ = td.sensitivity(
-            ctx.model, x, y, ctx.loss_fn, d2, max_rows=ctx.cfg.growth.td_rows, rng=ctx.rng
-        )
-        return sens
-
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
         g = ctx.cfg.growth
-        sens = self._sensitivity(ctx)
+        sens = td_sensitivity(ctx)
         scores = sens.scores.tolist()
         if max(scores) <= g.score_tol:
             return GrowthEvent(False, f"no score above {g.score_tol:g}", scores=scores)
@@ -181,8 +189,7 @@ class RandomInsertion(Strategy):
     name = "random-2"
 
     def _grow(self, ctx: GrowthContext) -> GrowthEvent:
-        pos = int(torch.randint(0, ctx.model.depth + 1, (1,), generator=ctx.rng))
-        phi = random_direction(ctx.model.direction_shape(), ctx.rng)
+        pos, phi = random_placement(ctx.model, ctx.rng)
         _, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         return GrowthEvent(True, "inserted", pos, eps=eps)
 

@@ -153,9 +153,9 @@ class GrowableNet(nn.Module):
 
     def layers(self) -> dict[str, nn.Module]:
         """Every weight layer by a readable name: lift, block1.., head."""
-        out = {"lift": _weight_layer(self.lift)}
+        out = {"lift": self.lift}
         out.update({f"block{i + 1}": b.layer for i, b in enumerate(self.blocks)})
-        out["head"] = _weight_layer(self.head)
+        out["head"] = self.head
         return out
 
     # --- evaluation --------------------------------------------------------------------------
@@ -172,13 +172,6 @@ class GrowableNet(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def _weight_layer(module: nn.Module) -> nn.Module:
-    """The module itself if it has a weight, else its last submodule that has one."""
-    if hasattr(module, "weight"):
-        return module
-    return [m for m in module.modules() if hasattr(m, "weight")][-1]
 
 
 def zero_(module: nn.Module) -> nn.Module:

@@ -39,18 +39,14 @@ class PatchEmbedding(nn.Module):
         super().__init__()
         c, h, w = in_shape
         self.in_shape, self.patch = in_shape, patch
-        self.weight_layer = nn.Linear(c * patch * patch, dim)
+        self.proj = nn.Linear(c * patch * patch, dim)
         self.position = nn.Parameter(0.02 * torch.randn(1, (h // patch) * (w // patch), dim))
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.weight_layer.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c, h, w = self.in_shape
         p = self.patch
         x = x.reshape(len(x), c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
-        return self.weight_layer(x.reshape(len(x), (h // p) * (w // p), c * p * p)) + self.position
+        return self.proj(x.reshape(len(x), (h // p) * (w // p), c * p * p)) + self.position
 
 
 class TransformerBlock(nn.Module):
@@ -69,10 +65,6 @@ class TransformerBlock(nn.Module):
     @property
     def layer(self) -> nn.Linear:
         return self.mlp[0]
-
-    def to_identity(self) -> None:
-        zero_(self.attn.out_proj)
-        zero_(self.mlp[2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
