@@ -28,9 +28,15 @@ def require_fenicsx() -> str:
     return dolfinx.__version__
 
 
-def get_problem(name: str) -> type:
-    """The Problem class registered as ``name``."""
-    if name not in PROBLEMS:
+def problem_name(name: str) -> str:
+    """The registered name of a problem, in any case and with hyphens for underscores."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r} (available: {', '.join(sorted(PROBLEMS))})")
-    module, _, cls = PROBLEMS[name].partition(":")
+    return key
+
+
+def get_problem(name: str) -> type:
+    """The Problem class registered as ``name`` (see :func:`problem_name`)."""
+    module, _, cls = PROBLEMS[problem_name(name)].partition(":")
     return getattr(importlib.import_module(module), cls)

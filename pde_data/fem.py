@@ -64,7 +64,8 @@ def locate_points(msh, points: np.ndarray) -> np.ndarray:
     """Index of a cell containing each point; a clear error for points outside the mesh."""
     pts = np.zeros((len(points), 3))
     pts[:, : points.shape[1]] = points
-    tree = geometry.bb_tree(msh, msh.topology.dim)
+    tdim = msh.topology.dim
+    tree = geometry.bb_tree(msh, tdim)
     candidates = geometry.compute_collisions_points(tree, pts)
     colliding = geometry.compute_colliding_cells(msh, candidates, pts)
     cells = np.empty(len(points), dtype=np.int32)
@@ -72,6 +73,9 @@ def locate_points(msh, points: np.ndarray) -> np.ndarray:
         links = colliding.links(i)
         if len(links) == 0:
             raise ValueError(f"sensor point {points[i].tolist()} lies outside the mesh")
+        if len(links) > 1:  # collisions have a tolerance: take the cell it is really in
+            d2 = geometry.squared_distance(msh, tdim, links, np.tile(pts[i], (len(links), 1)))
+            links = links[np.argsort(d2, kind="stable")]
         cells[i] = links[0]
     return cells
 

@@ -11,7 +11,13 @@
   ``complete = False``; re-running the same command resumes from the ``samples/done`` mask and
   ends with the same contents as an uninterrupted run. ``complete`` is set only at the end.
 - An existing file made with another problem, size, seed or config is never overwritten
-  unless ``force`` is given.
+  unless ``force`` is given, and then only if it is a sciml_grow dataset: the new file is
+  written beside it (``<out>.replacing``, resumable like any other) and renamed over it once
+  complete, so a failed replacement leaves the old file intact.
+- Everything is checked before the file is created: config, problem setup, memory and disk
+  space. One process writes a file at a time (``<out>.lock``). A sample that is not finite
+  stops the run with its index and the settings to look at; a file this call created and could
+  not finish is removed again, so a failing command leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from tqdm import tqdm
 
 from pde_data import get_problem
 from pde_data.problem import Problem
-from sciml_grow.config import from_dict, to_json
+from sciml_grow.config import MAX_SEED, ConfigError, from_dict, to_json
 from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION, write_tree
+from sciml_grow.outputs import OutputError, OutputLock
+from sciml_grow.resources import ResourceError, check_disk, check_memory
 
 
 class GenerationError(Exception):
@@ -84,10 +92,11 @@ def generate(
         problem_cls = get_problem(problem)
     except ValueError as exc:
         raise GenerationError(str(exc)) from None
+    problem = problem_cls.name
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= 0:
         raise GenerationError(f"--samples must be a positive integer, got {n_samples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise GenerationError(f"--seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise GenerationError(f"--seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
     cfg = from_dict(problem_cls.config_class, config or {})
     identity = {
         "problem": problem,
@@ -95,23 +104,86 @@ def generate(
         "seed": seed,
         "config": to_json(cfg),
     }
-    state, done = _on_root(comm, lambda: _inspect(out, identity, force))
+    lock = OutputLock(out)
+    _on_root(comm, lambda: _locked(lock))
+    try:
+        return _generate(comm, problem_cls, cfg, identity, out, force, block_size, progress)
+    finally:
+        lock.release()
+
+
+def _locked(lock: OutputLock) -> None:
+    try:
+        lock.acquire()
+    except OutputError as exc:
+        raise GenerationError(str(exc)) from None
+
+
+def _generate(
+    comm: MPI.Comm,
+    problem_cls: type[Problem],
+    cfg: Any,
+    identity: dict[str, Any],
+    out: Path,
+    force: bool,
+    block_size: int,
+    progress: bool,
+) -> GenerateSummary:
+    """The body of :func:`generate`, run while rank 0 holds the output's lock."""
+    problem, n_samples = identity["problem"], identity["n_samples"]
+    state, done, work = _on_root(comm, lambda: _inspect(out, identity, force))
     if state == "complete":
         return GenerateSummary(out, problem, n_samples, 0, n_samples, comm.size, 0.0, True)
 
     t_setup = time.perf_counter()
+    _on_root(comm, lambda: _fits_in_memory(problem_cls, cfg))
     try:
         prob = problem_cls(cfg)
         error = None
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, ArithmeticError) as exc:
         prob, error = None, f"problem setup failed: {exc}"
     errors = comm.allgather(error)
     if any(errors):
         raise GenerationError(next(e for e in errors if e))
-    if state == "new":
-        _on_root(comm, lambda: _create(out, prob, identity))
+    created = state == "new"
+    if created:
+        _on_root(comm, lambda: _create(work, prob, identity))
         done = np.zeros(n_samples, dtype=bool)
     setup_seconds = time.perf_counter() - t_setup
+    try:
+        summary = _solve_all(comm, prob, identity, work, done, block_size, progress)
+    except GenerationError:
+        if created and comm.rank == 0:  # ours, and it can never be finished as configured
+            work.unlink(missing_ok=True)
+        raise
+    if comm.rank == 0:
+        _finish(work, summary.complete, comm.size, summary.written, summary.seconds, setup_seconds)
+        if summary.complete and work != out:
+            os.replace(work, out)  # the finished replacement takes the old file's place
+    comm.barrier()
+    if summary.complete:
+        summary.path = out
+    return summary
+
+
+def _fits_in_memory(problem_cls: type[Problem], cfg: Any) -> None:
+    try:
+        check_memory(problem_cls.memory_estimate(cfg), f"{problem_cls.name} with this mesh")
+    except ResourceError as exc:
+        raise GenerationError(f"{exc}; use a coarser mesh (mesh_cells)") from None
+
+
+def _solve_all(
+    comm: MPI.Comm,
+    prob: Problem,
+    identity: dict[str, Any],
+    out: Path,
+    done: np.ndarray,
+    block_size: int,
+    progress: bool,
+) -> GenerateSummary:
+    """Solve and write every sample not yet done; stops early (incomplete) on Ctrl-C."""
+    problem, n_samples, seed = identity["problem"], identity["n_samples"], identity["seed"]
 
     todo = np.flatnonzero(~done) if comm.rank == 0 else None
     todo = comm.bcast(todo, root=0)
@@ -125,7 +197,7 @@ def generate(
         total=n_samples,
         initial=already,
         unit="sample",
-        desc=f"{problem} ({comm.size} ranks)",
+        desc=f"{problem} ({comm.size} rank{'s' if comm.size > 1 else ''})",
         disable=not progress or comm.rank != 0,
         mininterval=0.5,
         smoothing=0.05,
@@ -160,9 +232,6 @@ def generate(
     seconds = time.perf_counter() - t0
     written = comm.bcast(written, root=0)
     complete = already + written == n_samples
-    if comm.rank == 0:
-        _finish(out, complete, comm.size, written, seconds, setup_seconds)
-    comm.barrier()
     return GenerateSummary(out, problem, n_samples, written, already, comm.size, seconds, complete)
 
 
@@ -171,7 +240,7 @@ def _on_root(comm: MPI.Comm, fn: Callable[[], Any]) -> Any:
     if comm.rank == 0:
         try:
             payload = (fn(), None)
-        except GenerationError as exc:
+        except (GenerationError, ConfigError) as exc:
             payload = (None, str(exc))
     else:
         payload = None
@@ -181,41 +250,62 @@ def _on_root(comm: MPI.Comm, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def _inspect(out: Path, identity: dict[str, Any], force: bool) -> tuple[str, np.ndarray | None]:
-    """State of the target file: ("new", None), ("resume", done mask) or ("complete", None)."""
-    if out.exists() and force:
-        out.unlink()
+def _inspect(
+    out: Path, identity: dict[str, Any], force: bool
+) -> tuple[str, np.ndarray | None, Path]:
+    """State of the target: ("new", None, path to create), ("resume", done mask, path) or
+    ("complete", None, out). With ``force``, a dataset made with another setup is replaced
+    through a staging file beside it; nothing else is ever replaced."""
+    if out.is_dir():
+        raise GenerationError(f"cannot write {out}: it is a directory")
     if not out.exists():
         parent = out.parent if str(out.parent) else Path(".")
         if not parent.is_dir():
             raise GenerationError(f"cannot write {out}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise GenerationError(f"cannot write {out}: directory {parent} is not writable")
-        return "new", None
-    if out.is_dir():
-        raise GenerationError(f"cannot write {out}: it is a directory")
+        return "new", None, out
+    state, done, difference = _existing(out, identity)
+    if difference is None:
+        return state, done, out
+    staging = out.with_name(out.name + ".replacing")
+    if not force:
+        hint = f" (a replacement is under way in {staging})" if staging.exists() else ""
+        raise GenerationError(
+            f"{out} was generated with a different setup ({difference}); choose another "
+            f"--out or pass --force to replace it{hint}"
+        )
+    if staging.exists():
+        state, done, difference = _existing(staging, identity)
+        if difference is None:
+            return state, done, staging
+    return "new", None, staging
+
+
+def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | None, str | None]:
+    """(state, done mask, None) of a dataset made with ``identity``, or (.., difference) of one
+    made otherwise; foreign and damaged files are refused whatever the flags."""
     try:
-        f = h5py.File(out, "r")
+        f = h5py.File(path, "r")
     except OSError:
         raise GenerationError(
-            f"{out} exists but is not a readable HDF5 file (damaged or foreign); "
-            "delete it, choose another --out, or pass --force"
+            f"{path} exists but is not a readable HDF5 file (damaged or foreign); "
+            "refusing to touch it: delete it yourself or choose another --out"
         ) from None
     with f:
         if f.attrs.get("format") != FORMAT_NAME:
             raise GenerationError(
-                f"{out} exists and is not a sciml_grow dataset; refusing to overwrite it "
-                "(choose another --out or pass --force)"
+                f"{path} exists and is not a sciml_grow dataset; refusing to overwrite it "
+                "even with --force (choose another --out)"
             )
         theirs = {k: _attr(f, k) for k in identity}
         if theirs != identity:
-            raise GenerationError(
-                f"{out} was generated with a different setup ({_difference(theirs, identity)}); "
-                "choose another --out or pass --force to replace it"
-            )
+            return "different", None, _difference(theirs, identity)
         if bool(f.attrs.get("complete", False)):
-            return "complete", None
-        return "resume", f["samples/done"][()].astype(bool)
+            return "complete", None, None
+        if "samples/done" not in f or len(f["samples/done"]) != identity["n_samples"]:
+            raise GenerationError(f"{path}: damaged (no samples/done mask of the right size)")
+        return "resume", f["samples/done"][()].astype(bool), None
 
 
 def _attr(f: h5py.File, key: str) -> Any:
@@ -247,6 +337,14 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
     """Write a complete empty dataset (metadata, NaN-filled sample arrays) and rename it."""
     tmp = out.with_name(out.name + ".creating")
     n = identity["n_samples"]
+    fields = prob.sample_fields()
+    need = sum(
+        n * float(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in fields.values()
+    )
+    try:
+        check_disk(need + n + 2**20, out)
+    except ResourceError as exc:
+        raise GenerationError(str(exc)) from None
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT_NAME
@@ -260,14 +358,15 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
             f.attrs["runs"] = "[]"
             write_tree(f, prob.metadata())
             samples = f.create_group("samples")
-            for name, (shape, dtype) in prob.sample_fields().items():
+            for name, (shape, dtype) in fields.items():
                 group = f if name in ("inputs", "targets") else samples
                 _preallocated(group, name, (n, *shape), dtype, np.nan)
             _preallocated(samples, "done", (n,), "u1", 0)
         os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise GenerationError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _preallocated(group: h5py.Group, name: str, shape: tuple, dtype: str, fill: float) -> None:
@@ -282,10 +381,16 @@ def _preallocated(group: h5py.Group, name: str, shape: tuple, dtype: str, fill: 
 
 def _solve_block(prob: Problem, seed: int, indices: np.ndarray) -> Any:
     """Solve the samples ``indices``; (indices, {name: stacked arrays}) or an error string."""
-    try:
-        rows = [prob.sample(sample_rng(seed, int(i))) for i in indices]
-    except Exception as exc:  # reported collectively so no rank hangs in gather
-        return f"solving a sample failed: {type(exc).__name__}: {exc}"
+    rows = []
+    for i in indices:
+        try:
+            row = prob.sample(sample_rng(seed, int(i)))
+        except Exception as exc:  # reported collectively so no rank hangs in gather
+            return f"solving sample {i} failed: {type(exc).__name__}: {exc}"
+        bad = [name for name, v in row.items() if not np.all(np.isfinite(v))]
+        if bad:
+            return f"sample {i}: {', '.join(bad)} not finite; {prob.nonfinite_hint}"
+        rows.append(row)
     fields = prob.sample_fields()
     stacked = {
         name: np.array([r[name] for r in rows], dtype=dtype).reshape(len(rows), *shape)

@@ -50,8 +50,13 @@ class MaternPriorConfig:
     normalize_variance: bool = True
 
     def validate(self) -> None:
-        check(self.std > 0, "prior.std", "must be positive")
-        check(self.correlation_length > 0, "prior.correlation_length", "must be positive")
+        check(0 < self.std <= 1e6, "prior.std", "must lie in (0, 1e6]")
+        check(abs(self.mean) <= 1e6, "prior.mean", "must lie in [-1e6, 1e6]")
+        check(
+            1e-6 <= self.correlation_length <= 1e6,
+            "prior.correlation_length",
+            "must lie in [1e-6, 1e6] (lengths are relative to the unit domain)",
+        )
 
 
 def matern_coefficients(cfg: MaternPriorConfig, dim: int) -> dict[str, float]:

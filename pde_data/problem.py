@@ -36,6 +36,14 @@ class Problem(ABC):
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Compute one sample; all its randomness comes from ``rng``."""
 
+    # settings that most often make a sample non-finite, named in the error
+    nonfinite_hint: ClassVar[str] = "check the problem's physical parameters"
+
+    @classmethod
+    def memory_estimate(cls, config: Any) -> float:
+        """Rough bytes one rank needs for the solver of ``config`` (checked before setup)."""
+        return 0.0
+
     def versions(self) -> dict[str, str]:
         """Versions of the libraries that produced the data."""
         import dolfinx

@@ -1,7 +1,8 @@
 """The ``sciml-grow`` command: one entry point, a subcommand per job.
 
-Errors a user can fix (bad arguments, bad configs, bad files) end with one line on stderr and
-exit status 2; nothing else is printed for them.
+Errors a user can fix (bad arguments, bad configs, bad files, outputs that would be lost) end
+with one line on stderr and exit status 2, before anything is written; an unexpected crash
+exits 1 with its traceback; 130 means interrupted (Ctrl-C), and a re-run resumes.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import os
 import sys
 
+from sciml_grow import __version__
 from sciml_grow.config import ConfigError, apply_overrides, load_file
 from sciml_grow.h5format import DatasetError
 
+EXIT_CRASH = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -25,7 +28,32 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line instead of usage + message
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
+
+
+# errors a user can fix: one line, exit 2 (config, file, output, memory, divergence)
+_USER_ERRORS = (UsageError, ConfigError, DatasetError, ValueError)
+
+
+def _exit_rank(comm, exc: BaseException) -> None:
+    """End this rank of an MPI job after ``exc`` hit it alone (the others may wait in a
+    collective call): the one-line error (and for a crash its traceback) is flushed first,
+    and the exit status says what happened; mpiexec then stops the other ranks."""
+    if isinstance(exc, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    elif isinstance(exc, _USER_ERRORS):
+        code = EXIT_USAGE
+        print(f"sciml-grow: error: {exc}", file=sys.stderr)
+    else:
+        import traceback
+
+        code = EXIT_CRASH
+        traceback.print_exc()
+        print(f"sciml-grow: error (rank {comm.rank}): {type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _mpi_rank_from_env() -> int:
@@ -38,6 +66,14 @@ def _mpi_rank_from_env() -> int:
 def _config_dict(args: argparse.Namespace) -> dict:
     data = load_file(args.config) if args.config else {}
     return apply_overrides(data, args.set or [])
+
+
+def _training_config_dict(args: argparse.Namespace) -> dict:
+    """A training config from --config/--set; computed keys cannot be given."""
+    raw = _config_dict(args)
+    if "baseline_spec" in raw:
+        raise UsageError("baseline_spec is taken from --baseline-from's run; do not set it")
+    return raw
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -60,6 +96,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
     from pde_data.generate import GenerationError, generate
+    from sciml_grow.outputs import OutputError
 
     try:
         summary = generate(
@@ -72,16 +109,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             force=args.force,
         )
-    except (GenerationError, ConfigError) as exc:  # raised on every rank alike
+    except (GenerationError, ConfigError, OutputError) as exc:  # raised on every rank alike
         raise UsageError(str(exc)) from None
-    except BaseException:
+    except BaseException as exc:
         if MPI.COMM_WORLD.size == 1:
             raise
-        # anything else may have hit one rank only: end the whole job rather than hang
-        import traceback
-
-        traceback.print_exc()
-        MPI.COMM_WORLD.Abort(EXIT_INTERRUPTED)
+        _exit_rank(MPI.COMM_WORLD, exc)  # may have hit one rank only: end the job, not hang
     if MPI.COMM_WORLD.rank == 0:
         if not summary.complete:
             done = summary.already_done + summary.written
@@ -94,8 +127,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if summary.written == 0:
             print(f"{summary.path} is already complete ({summary.n_samples} samples)")
         else:
+            ranks = f"{summary.ranks} rank{'s' if summary.ranks > 1 else ''}"
             print(
-                f"wrote {summary.written} samples to {summary.path} on {summary.ranks} ranks in "
+                f"wrote {summary.written} samples to {summary.path} on {ranks} in "
                 f"{summary.seconds:.2f} s ({summary.samples_per_second:.0f} samples/s)"
                 + (f"; {summary.already_done} were there already" if summary.already_done else "")
             )
@@ -116,7 +150,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     sets = [
         "strategy=finetune",
         f"finetune.pretrained={json.dumps(str(args.run))}",
-        f"finetune.method={args.method}",
+        f"finetune.method={json.dumps(args.method.lower())}",
         f"finetune.adapters={args.adapters}",
     ]
     if args.samples is not None:  # validate on as many samples as there are to train on
@@ -126,6 +160,53 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return _cmd_train(args)
 
 
+def _comparison_dir(out: str, inputs: tuple) -> None:
+    """A comparison directory to create or resume: a folder that is new, empty or already a
+    comparison (it has runs/), never a file or an input."""
+    from pathlib import Path
+
+    from sciml_grow.outputs import check_not_input, check_parent
+
+    path = Path(out)
+    check_not_input(path, inputs)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is a file, not a comparison directory")
+    if not path.exists():
+        check_parent(path)
+    elif any(path.iterdir()) and not (path / "runs").is_dir():
+        raise UsageError(
+            f"--out {path} is a folder that holds no comparison (no runs/); choose another"
+        )
+
+
+def _locked_on_root(comm, out: str):
+    """An exclusive lock on a comparison directory, held by rank 0 (None elsewhere); every
+    rank raises if another process holds it."""
+    from sciml_grow.outputs import OutputError, OutputLock
+
+    lock, error = None, None
+    if comm is None or comm.rank == 0:
+        try:
+            lock = OutputLock(out).acquire()
+        except OutputError as exc:
+            error = str(exc)
+    if comm is not None:
+        error = comm.bcast(error, root=0)
+    if error:
+        raise UsageError(error)
+    return lock
+
+
+def _run_collective(comm, fn):
+    """``fn()`` on every rank; an error that hit only some ranks ends the job (no hang)."""
+    try:
+        return fn()
+    except BaseException as exc:
+        if comm is None:
+            raise
+        _exit_rank(comm, exc)
+
+
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -133,7 +214,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     from sciml_grow.train_config import FINETUNE_METHODS
     from sciml_grow.transfer import transfer
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in (*FINETUNE_METHODS, "scratch")]
     if not methods or unknown:
         raise UsageError(
@@ -148,11 +229,20 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         ) from None
     if not sizes or min(sizes) <= 0 or args.seeds <= 0:
         raise UsageError("--samples and --seeds must be positive")
-    base = _config_dict(args)
+    base = _training_config_dict(args)
     if args.epochs is not None:
         base["epochs"] = args.epochs
+    _comparison_dir(args.out, (args.data, args.run))
     comm = _world()
-    rows = transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm)
+    lock = _locked_on_root(comm, args.out)
+    try:
+        rows = _run_collective(
+            comm,
+            lambda: transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm),
+        )
+    finally:
+        if lock:
+            lock.release()
     if comm is not None and comm.rank != 0:
         return 0
     out = Path(args.out)
@@ -167,7 +257,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from sciml_grow.datasets import import_dataset
     from sciml_grow.info import describe
 
-    out = import_dataset(args.name, args.out, args.path)
+    out = import_dataset(args.name.lower(), args.out, args.path, force=args.force)
     print(describe(out))
     return 0
 
@@ -185,53 +275,133 @@ def _device(name: str) -> str:
 def _cmd_train(args: argparse.Namespace) -> int:
     from sciml_grow.config import from_dict
     from sciml_grow.data import Dataset
-    from sciml_grow.rundir import RunDir
-    from sciml_grow.train import Trainer, headline
+    from sciml_grow.outputs import OutputLock
+    from sciml_grow.resources import check_memory
+    from sciml_grow.rundir import RunDir, check_run_output
+    from sciml_grow.train import Trainer
     from sciml_grow.train_config import TrainConfig
 
     device = _device(args.device)
     if args.resume:
-        run = RunDir(args.resume)
-        if not run.exists():
-            raise UsageError(f"--resume {run.path}: not a run directory (no config.json)")
-        if run.finished():
-            print(f"{run.path} is already finished; see {run.path / 'final.json'}")
-            return 0
-        if not (run.path / "checkpoint.pt").exists():
-            raise UsageError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
-        record = run.read_json("config.json")
-        cfg = from_dict(TrainConfig, record["config"])
-        data_path = args.data or record["data"]
-    else:
-        if not args.data or not args.out:
-            raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
-        run = RunDir(args.out)
-        if run.exists() and not args.force:
-            state = "a finished" if run.finished() else "an unfinished"
-            hint = "" if run.finished() else f"continue it with --resume {run.path}, or "
-            raise UsageError(f"{run.path} holds {state} run; {hint}pass --force to replace it")
-        raw = _config_dict(args)
-        for key in ("strategy", "seed", "epochs"):
-            if getattr(args, key) is not None:
-                raw[key] = getattr(args, key)
-        if args.baseline_from:
-            raw["baseline_from"] = args.baseline_from
-        cfg = from_dict(TrainConfig, raw)
-        if cfg.baseline_from:
-            cfg.baseline_spec = _finished_architecture(cfg.baseline_from)
-        if args.force and run.path.exists():
-            import shutil
+        return _resume(args, device)
+    if not args.data or not args.out:
+        raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
+    # everything is checked before anything is written
+    raw = _training_config_dict(args)
+    for key in ("strategy", "seed", "epochs"):
+        if getattr(args, key) is not None:
+            raw[key] = getattr(args, key)
+    if args.strategy:
+        raw["strategy"] = args.strategy.lower()
+    if args.baseline_from:
+        raw["baseline_from"] = args.baseline_from
+    cfg = from_dict(TrainConfig, raw)
+    if cfg.baseline_from:
+        cfg.baseline_spec = _finished_architecture(cfg.baseline_from)
+    inputs = (args.data, cfg.baseline_from, cfg.finetune.pretrained)
+    run = check_run_output(args.out, force=args.force, inputs=inputs)
+    data = Dataset(args.data, cfg.data)
+    batch = len(data.splits["train"])
+    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, batch), "this network")
+    # a run that exists is replaced through a staging directory, swapped in when finished
+    replacing = run.exists()
+    work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
+    trainer = Trainer(cfg, data, work, device, progress=not args.no_progress)
+    with OutputLock(run.path):
+        if not replacing and run.exists():  # another process started it meanwhile
+            raise UsageError(f"{run.path} was created meanwhile by another process")
+        if replacing:
+            _remove_own_run(work)
+            trainer.replaces = str(run.path)
+        final = trainer.run_training()
+        if replacing:
+            from sciml_grow.outputs import swap_dir
 
-            shutil.rmtree(run.path)
-        data_path = args.data
-    data = Dataset(data_path, cfg.data)
-    final = Trainer(cfg, data, run, device, progress=not args.no_progress).run_training(
-        resume=bool(args.resume)
-    )
+            swap_dir(work.path, run.path)
+    _print_final(cfg, final, run.path)
+    return 0
+
+
+def _remove_own_run(run) -> None:
+    """Remove a staging run directory left by an interrupted replacement (only if it holds
+    nothing but a run's files)."""
+    import shutil
+
+    if not run.path.exists():
+        return
+    if not run.exists() or run.foreign_files():
+        raise UsageError(f"{run.path} is in the way and is not a run sciml-grow made; move it")
+    shutil.rmtree(run.path)
+
+
+def _print_final(cfg, final: dict, path) -> None:
+    from sciml_grow.train import headline
+
     print(
         f"{cfg.strategy} seed {cfg.seed}: {headline(final)}, depth {final['final_depth']}, "
-        f"{final['n_params']} params, {final['wall_seconds']:.1f} s -> {run.path}"
+        f"{final['n_params']} params, {final['wall_seconds']:.1f} s -> {path}"
     )
+
+
+def _resume(args: argparse.Namespace, device: str) -> int:
+    """Continue an interrupted run exactly as it was configured, on the data it began with;
+    only a larger or smaller epoch budget may be applied, and is reported."""
+    from pathlib import Path
+
+    from sciml_grow.config import from_dict
+    from sciml_grow.data import Dataset
+    from sciml_grow.outputs import OutputLock, swap_dir
+    from sciml_grow.rundir import RunDir
+    from sciml_grow.train import Trainer
+    from sciml_grow.train_config import TrainConfig
+
+    fixed = {
+        "--strategy": args.strategy,
+        "--seed": args.seed,
+        "--set": args.set,
+        "--config": args.config,
+        "--baseline-from": args.baseline_from,
+        "--out": args.out,
+        "--force": args.force or None,
+    }
+    given = [flag for flag, value in fixed.items() if value is not None]
+    if given:
+        raise UsageError(
+            f"--resume continues a run as it was configured; {given[0]} cannot change it "
+            "(start a new run with --out)"
+        )
+    run = RunDir(args.resume)
+    if not run.exists():
+        raise UsageError(f"--resume {run.path}: not a run directory (no config.json)")
+    if run.finished():
+        print(f"{run.path} is already finished; see {run.path / 'final.json'}")
+        return 0
+    if not (run.path / "checkpoint.pt").exists():
+        raise UsageError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
+    record = run.read_json("config.json")
+    cfg = from_dict(TrainConfig, record["config"])
+    data_path = args.data or record["data"]
+    data = Dataset(data_path, cfg.data)
+    began = record.get("data_fingerprint")
+    if began is not None and data.fingerprint != began:
+        raise UsageError(
+            f"--data {data_path} is not the data this run began on ({record['data']}; "
+            "its content differs); resume on that file or start a new run"
+        )
+    target = Path(record.get("replaces") or run.path)
+    with OutputLock(target):
+        if args.epochs is not None and args.epochs != cfg.epochs:
+            done = run.load("checkpoint.pt")["state"]["epoch"]
+            if args.epochs < done:
+                raise UsageError(f"--epochs {args.epochs}: the run is already at epoch {done}")
+            print(f"epochs: {cfg.epochs} -> {args.epochs} (applied to the resumed run)")
+            cfg.epochs = record["config"]["epochs"] = args.epochs
+            run.write_json("config.json", record)
+        trainer = Trainer(cfg, data, run, device, progress=not args.no_progress)
+        final = trainer.run_training(resume=True)
+        if target != run.path:
+            swap_dir(run.path, target)
+    _print_final(cfg, final, target)
     return 0
 
 
@@ -245,41 +415,50 @@ def _finished_architecture(path: str) -> dict:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import h5py
     import numpy as np
     import torch
 
-    from sciml_grow.data import relative_errors
-    from sciml_grow.h5format import open_dataset
+    from sciml_grow.config import from_dict
+    from sciml_grow.data import DataConfig
+    from sciml_grow.h5format import check_array, open_dataset
+    from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
     from sciml_grow.predict import Predictor
+    from sciml_grow.rundir import RunDir
+    from sciml_grow.train import evaluate_predictions, headline
 
+    out = None
+    if args.out:
+        out = check_file_output(args.out, force=args.force, inputs=(args.data, args.run))
     try:
         predictor = Predictor.from_run(args.run, _device(args.device))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
+    # the run's own choice of arrays (e.g. data.inputs = samples/wT_grid for field-to-field)
+    keys = from_dict(DataConfig, RunDir(args.run).read_json("config.json")["config"]["data"])
     with open_dataset(args.data, require_tag=False) as f:
-        x = torch.from_numpy(np.asarray(f["inputs"][()], dtype=np.float64)).reshape(
-            len(f["inputs"]), -1
-        )
-        y = torch.from_numpy(np.asarray(f["targets"][()], dtype=np.float64)).reshape(len(x), -1)
+        for key in (keys.inputs, keys.targets):
+            if key not in f:
+                raise UsageError(f"{args.data}: has no '{key}' dataset (the run's data config)")
+        x = check_array(f, keys.inputs, args.data)
+        x = torch.from_numpy(np.asarray(x[()], dtype=np.float64)).reshape(len(x), -1)
+        y = torch.from_numpy(np.asarray(check_array(f, keys.targets, args.data)[()]))
     if x.shape[1] != predictor.net.in_dim:
         raise UsageError(
-            f"{args.data}: inputs have {x.shape[1]} features, the network expects "
+            f"{args.data}: '{keys.inputs}' has {x.shape[1]} features, the network expects "
             f"{predictor.net.in_dim}"
         )
     pred = predictor(x.to(args.device)).cpu()
-    if y.shape == pred.shape:
-        rel = relative_errors(pred, y)
-        print(
-            f"{len(x)} samples: relative L2 error mean {rel.mean():.4f} median "
-            f"{rel.median():.4f}; MSE {torch.mean((pred - y) ** 2):.4g}"
-        )
-    if args.out:
-        with h5py.File(args.out, "w") as f:
+    task = "classification" if y.dtype in (torch.int64, torch.int32, torch.uint8) else "regression"
+    truth = y.reshape(-1).long() if task == "classification" else y.double().reshape(len(y), -1)
+    if len(truth) == len(pred) and (task == "classification" or truth.shape == pred.shape):
+        print(f"{len(x)} samples: " + headline({"test": evaluate_predictions(pred, truth, task)}))
+    if out is not None:
+        with OutputLock(out), atomic_h5(out, "predictions") as f:
             f["predictions"] = pred.numpy()
             f.attrs["run"] = str(args.run)
             f.attrs["data"] = str(args.data)
-        print(f"wrote predictions {tuple(pred.shape)} to {args.out}")
+            f.attrs["inputs"] = keys.inputs
+        print(f"wrote predictions {tuple(pred.shape)} to {out}")
     return 0
 
 
@@ -297,7 +476,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from sciml_grow.growth import STRATEGIES
     from sciml_grow.plots import all_plots
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    strategies = [s.strip().lower() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if not strategies or unknown:
         raise UsageError(
@@ -306,24 +485,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
     if args.seeds <= 0:
         raise UsageError(f"--seeds must be positive, got {args.seeds}")
-    base = _config_dict(args)
+    if args.reference_samples < 0:
+        raise UsageError(f"--reference-samples must be >= 0, got {args.reference_samples}")
+    base = _training_config_dict(args)
     for key in ("strategy", "seed"):
         if key in base:
             raise UsageError(f"config key {key} is set by compare itself; remove it")
     if args.epochs is not None:
         base["epochs"] = args.epochs
+    _comparison_dir(args.out, (args.data,))
     comm = _world()
+    lock = _locked_on_root(comm, args.out)
     try:
-        rows = compare(
-            args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
+        rows = _run_collective(
+            comm,
+            lambda: compare(
+                args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
+            ),
         )
-    except BaseException:
-        if comm is None:
-            raise
-        import traceback
-
-        traceback.print_exc()
-        comm.Abort(EXIT_INTERRUPTED)
+    finally:
+        if lock:
+            lock.release()
     if comm is not None and comm.rank != 0:
         return 0
     from pathlib import Path
@@ -344,7 +526,11 @@ def _cmd_map(args: argparse.Namespace) -> int:
     from sciml_grow.data import DataConfig, split_indices
     from sciml_grow.h5format import open_dataset
     from sciml_grow.mapest import map_for_dataset
+    from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
+    if args.samples < 0:
+        raise UsageError(f"--samples must be >= 0 (0: all), got {args.samples}")
+    out = check_file_output(args.out, force=args.force, inputs=(args.data,)) if args.out else None
     with open_dataset(args.data) as f:
         n = len(f["inputs"])
     idx = split_indices(n, DataConfig())["test"] if args.split == "test" else np.arange(n)
@@ -355,21 +541,22 @@ def _cmd_map(args: argparse.Namespace) -> int:
         f"median {rel.median():.4f}; {result.seconds_per_sample:.3f} s per sample, "
         f"{np.mean(result.iterations):.0f} L-BFGS iterations on average"
     )
-    if args.out:
-        import h5py
-
-        with h5py.File(args.out, "w") as f:
+    if out is not None:
+        with OutputLock(out), atomic_h5(out, "map_estimates") as f:
             f["fields"] = result.fields.numpy()
             f["indices"] = idx
             f["rel_l2"] = rel.numpy()
-        print(f"wrote MAP fields to {args.out}")
+            f.attrs["data"] = str(args.data)
+        print(f"wrote MAP fields to {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from pde_data import PROBLEMS
+    from sciml_grow.growth import STRATEGIES
 
     parser = _Parser(prog="sciml-grow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sciml-grow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser(
@@ -378,12 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a dataset into one HDF5 file; run under 'mpiexec -n P' to spread "
         "samples over P ranks (same file for any P). Re-running an interrupted command resumes.",
     )
-    p.add_argument("problem", help=f"one of: {', '.join(sorted(PROBLEMS))}")
+    p.add_argument("problem", help=f"one of: {', '.join(sorted(PROBLEMS))} (any case, - for _)")
     p.add_argument("--samples", type=int, required=True, help="number of samples N > 0")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _add_config_args(p)
-    p.add_argument("--force", action="store_true", help="replace an existing different file")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a dataset made with another setup (only sciml-grow datasets; the old "
+        "file stays until the new one is complete)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--block-size", type=int, default=128, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_generate)
@@ -445,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="digits, mnist or cifar10")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--path", help="folder with the local files (mnist, cifar10)")
+    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser(
@@ -463,10 +656,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset HDF5 file")
     p.add_argument(
         "--strategy",
-        help="td, random-1, random-2, net2deeper, forward-thinking, baseline (default td)",
+        help=f"one of {', '.join(s for s in STRATEGIES if s != 'finetune')} (default td; "
+        "'sciml-grow finetune' for transfer)",
     )
     p.add_argument("--out", help="run directory to create")
-    p.add_argument("--resume", metavar="RUNDIR", help="continue an interrupted run")
+    p.add_argument(
+        "--resume",
+        metavar="RUNDIR",
+        help="continue an interrupted run as configured, on the data it began with "
+        "(--epochs may change the budget)",
+    )
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="total epoch budget")
     p.add_argument(
@@ -476,7 +675,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     _add_config_args(p)
-    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a run directory sciml-grow made (swapped in when the new run finishes)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
@@ -487,7 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--data", required=True, help="dataset HDF5 file")
-    p.add_argument("--out", help="write predictions to this HDF5 file")
+    p.add_argument("--out", help="write predictions to this (new) HDF5 file")
+    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(func=_cmd_predict)
 
@@ -528,7 +732,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset HDF5 file")
     p.add_argument("--split", choices=["test", "all"], default="test")
     p.add_argument("--samples", type=int, default=0, help="at most this many (0: all)")
-    p.add_argument("--out", help="write the MAP fields to this HDF5 file")
+    p.add_argument("--out", help="write the MAP fields to this (new) HDF5 file")
+    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
     p.set_defaults(func=_cmd_map)
     return parser
 
@@ -538,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, ConfigError, DatasetError, ValueError) as exc:
+    except _USER_ERRORS as exc:
         if _mpi_rank_from_env() == 0:
             print(f"sciml-grow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

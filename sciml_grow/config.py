@@ -16,6 +16,8 @@ import types
 import typing
 from typing import Any, Literal
 
+MAX_SEED = 2**32 - 1  # seeds of data generation and training lie in 0..MAX_SEED
+
 
 class ConfigError(ValueError):
     """A configuration key or value is invalid; the message names it."""
@@ -34,6 +36,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise ConfigError(f"config file {path}: YAML is not read here; write it as TOML or JSON")
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)
@@ -78,6 +82,15 @@ def from_dict[T](cls: type[T], data: dict[str, Any] | None = None, prefix: str =
         raise ConfigError(
             f"unknown key {prefix}{unknown[0]} in {where} (allowed: {', '.join(sorted(fields))})"
         )
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(f"{where}: missing key {missing[0]} (required: {', '.join(required)})")
     hints = typing.get_type_hints(cls)
     kwargs = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
     obj = cls(**kwargs)

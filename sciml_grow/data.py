@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import functools
+import hashlib
 import math
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from sciml_grow.config import check
-from sciml_grow.h5format import DatasetError, open_dataset
+from sciml_grow.h5format import DatasetError, check_array, open_dataset
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Dataset:
             for key in (cfg.inputs, cfg.targets):
                 if key not in f:
                     raise DatasetError(f"{self.path}: has no '{key}' dataset (data.inputs/targets)")
-            raw_x, raw_y = f[cfg.inputs], f[cfg.targets]
+            raw_x, raw_y = (check_array(f, k, self.path) for k in (cfg.inputs, cfg.targets))
             # the file's noisy observations (what forward operators and references compare
             # predictions with), or another field chosen by data.inputs
             self.inputs_are_observations = cfg.inputs == "inputs"
@@ -146,6 +148,16 @@ class Dataset:
         else:
             self.y = self.y.reshape(len(self.y), -1)
             self.y_scaler = Standardizer.fit(self.y[train])
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of what training reads (the chosen inputs and targets, as loaded): a run
+        records it, and resuming on another file's content is refused."""
+        h = hashlib.sha256()
+        for t in (self.x, self.y):
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     @property
     def in_dim(self) -> int:

@@ -17,16 +17,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 import gzip
 import json
-import os
 from pathlib import Path
 import pickle
 from typing import Any
 
-import h5py
 import numpy as np
 
 from sciml_grow import __version__
 from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION
+from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 
 class DataImportError(ValueError):
@@ -117,20 +116,20 @@ def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, 
 LOADERS = {"digits": load_digits, "mnist": load_mnist, "cifar10": load_cifar10}
 
 
-def import_dataset(name: str, out: str | Path, path: str | None = None) -> Path:
-    """Write data set ``name`` (from ``path`` for local files) to the dataset file ``out``."""
+def import_dataset(
+    name: str, out: str | Path, path: str | None = None, force: bool = False
+) -> Path:
+    """Write data set ``name`` (from ``path`` for local files) to the dataset file ``out``
+    (a new file, or with ``force`` one this toolkit wrote; see :mod:`sciml_grow.outputs`)."""
     if name not in LOADERS:
         raise DataImportError(f"unknown data set {name!r} (available: {', '.join(LOADERS)})")
     if name != "digits" and path is None:
         raise DataImportError(f"{name} is read from local files: pass --path FOLDER")
+    out = check_file_output(out, force=force, inputs=[path] if path else [])
     images, labels, provenance = LOADERS[name]() if name == "digits" else LOADERS[name](path)
-    out = Path(out)
-    if out.is_dir() or not out.parent.is_dir():
-        raise DataImportError(f"cannot write {out}: not a file in an existing folder")
-    tmp = out.with_name(out.name + ".importing")
     n = len(labels)
     try:
-        with h5py.File(tmp, "w") as f:
+        with OutputLock(out), atomic_h5(out, "dataset") as f:
             f.attrs.update(
                 {
                     "format": FORMAT_NAME,
@@ -152,8 +151,6 @@ def import_dataset(name: str, out: str | Path, path: str | None = None) -> Path:
             y = f.create_dataset("targets", data=labels.astype(np.int64))
             y.attrs["classes"] = int(labels.max()) + 1
             f.create_dataset("samples/done", data=np.ones(n, dtype=np.uint8))
-        os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise DataImportError(f"cannot write {out}: {exc}") from None
     return out

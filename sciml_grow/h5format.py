@@ -82,7 +82,7 @@ def open_dataset(
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     try:
         tagged = check_format(f, path, require_tag)
-        if tagged and require_complete and not bool(f.attrs.get("complete", False)):
+        if tagged and require_complete and not bool(f.attrs["complete"]):
             done = int(np.count_nonzero(f["samples/done"][()]))
             raise DatasetError(
                 f"{path}: incomplete ({done} of {int(f.attrs['n_samples'])} samples); "
@@ -109,7 +109,40 @@ def check_format(f: h5py.File, path: str | Path, require_tag: bool = True) -> bo
     for name in ("inputs", "targets"):
         if name not in f:
             raise DatasetError(f"{path}: has no '{name}' dataset")
+        check_array(f, name, path)
+    if len(f["targets"]) != len(f["inputs"]):
+        raise DatasetError(
+            f"{path}: 'inputs' has {len(f['inputs'])} samples, 'targets' {len(f['targets'])}"
+        )
+    if tagged:
+        for key in ("n_samples", "complete"):
+            if key not in f.attrs:
+                raise DatasetError(f"{path}: damaged, the '{key}' attribute is missing")
+        n = int(f.attrs["n_samples"])
+        if n != len(f["inputs"]):
+            raise DatasetError(
+                f"{path}: damaged, attribute n_samples = {n} but 'inputs' holds "
+                f"{len(f['inputs'])} samples"
+            )
+        done = f.get("samples/done")
+        if not isinstance(done, h5py.Dataset) or done.shape != (n,):
+            raise DatasetError(f"{path}: damaged, 'samples/done' is missing or not ({n},)")
     return tagged
+
+
+def check_array(f: h5py.File, name: str, path: str | Path) -> h5py.Dataset:
+    """``f[name]`` if it is a non-empty array of real numbers (N, ...), else DatasetError."""
+    obj = f[name]
+    if not isinstance(obj, h5py.Dataset):
+        raise DatasetError(f"{path}: '{name}' is a group, not an array")
+    if obj.ndim == 0 or len(obj) == 0:
+        raise DatasetError(f"{path}: '{name}' holds no samples (shape {obj.shape})")
+    if obj.dtype.kind not in "fiu":
+        raise DatasetError(
+            f"{path}: '{name}' has dtype {obj.dtype}; sciml_grow needs real numbers (float or "
+            "integer)"
+        )
+    return obj
 
 
 def attr_json(f: h5py.File, name: str) -> Any:

@@ -8,7 +8,8 @@
     final.json           test metrics; written last, so its presence means the run finished
 
 Files are replaced atomically (write to a temporary name, then rename), so a killed run never
-leaves a half-written checkpoint or summary.
+leaves a half-written checkpoint or summary. ``--force`` replaces a directory only if it holds
+nothing but these files (see :func:`check_run_output`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from sciml_grow.outputs import OutputError, check_not_input, check_parent, json_text
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -35,11 +38,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 class RunDir:
     """Reads and writes the files of one run."""
 
+    FILES = frozenset(
+        {
+            "config.json",
+            "metrics.csv",
+            "growth_events.csv",
+            "checkpoint.pt",
+            "best.pt",
+            "final.json",
+        }
+    )
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def exists(self) -> bool:
         return (self.path / "config.json").exists()
+
+    def foreign_files(self) -> list[str]:
+        """Names in the directory that are not part of the run layout (nor its temporaries)."""
+        own = self.FILES | {f + ".tmp" for f in self.FILES}
+        return sorted(p.name for p in self.path.iterdir() if p.name not in own)
 
     def finished(self) -> bool:
         return (self.path / "final.json").exists()
@@ -49,18 +68,26 @@ class RunDir:
 
     # --- json ---
     def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_bytes(self.path / name, (json.dumps(obj, indent=2) + "\n").encode())
+        atomic_write_bytes(self.path / name, json_text(obj).encode())
 
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text())
 
     # --- csv ---
+    def start_csv(self, name: str, columns: list[str]) -> None:
+        """A CSV file holding only its header (a run's files exist even before any row)."""
+        atomic_write_bytes(self.path / name, (",".join(columns) + "\r\n").encode())
+
     def append_csv(self, name: str, row: dict[str, Any]) -> None:
-        """Append a row; the header is written with the first row."""
+        """Append a row under the file's header (written with the first row if none)."""
         path = self.path / name
         new = not path.exists() or path.stat().st_size == 0
+        columns = list(row)
+        if not new:
+            with open(path, newline="") as fh:
+                columns = next(csv.reader(fh))
         with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
+            writer = csv.DictWriter(fh, fieldnames=columns)
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -92,3 +119,36 @@ class RunDir:
 
     def load(self, name: str, device: str | torch.device = "cpu") -> Any:
         return torch.load(self.path / name, map_location=device, weights_only=False)
+
+
+def check_run_output(
+    out: str | Path, *, force: bool, inputs: tuple = (), flag: str = "--out"
+) -> RunDir:
+    """Validate a run directory to create (before any work): not a file, not an input, and
+    new or empty unless ``force`` replaces a run this toolkit made and nothing else."""
+    run = RunDir(out)
+    path = run.path
+    check_not_input(path, inputs, flag)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{flag} {path} is a file, not a run directory")
+    if not path.exists():
+        check_parent(path, flag)
+        return run
+    if not any(path.iterdir()):
+        return run
+    if not run.exists():
+        raise OutputError(
+            f"{flag} {path} is a folder that is not a run directory (no config.json); "
+            "choose another --out"
+        )
+    if not force:
+        state = "a finished" if run.finished() else "an unfinished"
+        hint = "" if run.finished() else f"continue it with --resume {path}, or "
+        raise OutputError(f"{path} holds {state} run; {hint}pass --force to replace it")
+    foreign = run.foreign_files()
+    if foreign:
+        raise OutputError(
+            f"{flag} {path} holds files sciml-grow did not make ({', '.join(foreign[:3])}); "
+            "refusing to replace it even with --force"
+        )
+    return run

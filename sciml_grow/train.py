@@ -22,12 +22,38 @@ from tqdm import tqdm
 from sciml_grow import __version__
 from sciml_grow.config import to_dict
 from sciml_grow.data import Dataset, relative_errors
-from sciml_grow.growth import GrowthContext, GrowthEvent, get_strategy
+from sciml_grow.growth import get_strategy
+from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.physics import load_forward, noise_weighted_misfit
 from sciml_grow.predict import Predictor
 from sciml_grow.rundir import RunDir
 from sciml_grow.train_config import TrainConfig
+
+GROWTH_COLUMNS = [
+    "epoch",
+    "inserted",
+    "stage",
+    "reason",
+    "position",
+    "depth_after",
+    "scores",
+    "eps",
+    "predicted_change",
+    "train_loss_before",
+    "train_loss_after",
+    "val_loss_before",
+    "val_loss_after",
+    "n_params_before",
+    "n_params_after",
+    "seconds",
+    "sparsity",
+    "objective_parts",
+]
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (it diverged); the message names the setting to change."""
 
 
 @dataclass
@@ -69,16 +95,19 @@ class Trainer:
         self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
         self.parts: dict[str, float] = {}
         self.val_accuracy = math.nan  # classification only
+        self.replaces: str | None = None  # run directory this one will replace when finished
 
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
         torch.manual_seed(self.cfg.seed)
-        net = self.strategy.initial_model(self.data, self.cfg)
+        t0 = time.perf_counter()
+        net = self.strategy.initial_model(self.data, self.cfg)  # fine-tuning inserts adapters
         self.model = net.to(device=self.device, dtype=self.dtype)
-        self.opt = self._optimizer()
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.growth_rng = torch.Generator().manual_seed(self.cfg.seed + 7919)
-        self.state = TrainState(growing=self.strategy.grows)
+        # the run's time counts the initial model's construction (adapter insertion)
+        self.state = TrainState(growing=self.strategy.grows, elapsed=time.perf_counter() - t0)
+        self.opt = self._optimizer()
 
     def _optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -240,8 +269,9 @@ class Trainer:
             self._load_checkpoint()
         else:
             self.run.create()
-            self._fresh()
             self.run.write_json("config.json", self._config_record())
+            self.run.start_csv("growth_events.csv", GROWTH_COLUMNS)
+            self._fresh()
         s = self.state
         clock = time.perf_counter() - s.elapsed
         bar = self._bar()
@@ -249,6 +279,12 @@ class Trainer:
             t0 = time.perf_counter()
             train_loss = self._train_epoch()
             val = self._val_loss()
+            if not (math.isfinite(train_loss) and math.isfinite(val)):
+                bar.close()
+                raise TrainingError(
+                    f"training diverged at epoch {s.epoch + 1} (loss {train_loss:.3g}, "
+                    f"validation {val:.3g}); lower optim.lr (now {cfg.optim.lr:g})"
+                )
             s.epoch += 1
             if val < s.best_val:
                 s.best_val, s.best_epoch = val, s.epoch
@@ -313,10 +349,12 @@ class Trainer:
         return {
             "config": to_dict(self.cfg),
             "data": str(self.data.path.resolve()),
+            "data_fingerprint": self.data.fingerprint,
             "problem": self.data.problem,
             "split_sizes": {k: int(len(v)) for k, v in self.data.splits.items()},
             "device": str(self.device),
             "versions": {"sciml_grow": __version__, "torch": torch.__version__},
+            **({"replaces": self.replaces} if self.replaces else {}),
         }
 
     def _finish(self) -> dict[str, Any]:
@@ -369,13 +407,14 @@ class Trainer:
         if not self.data.inputs_are_observations:
             return None
         forward = load_forward(self.data.path)
-        if forward is None or self.data.noise_std is None:
-            return None
+        noise = self.data.noise_std
+        if forward is None or noise is None or not bool((noise[idx] > 0).all()):
+            return None  # no forward operator, or noise-free observations: undefined
         forward = forward.to(self.device)
         with torch.no_grad():
             sim = torch.cat([forward.observe(p) for p in pred.double().split(256)])
         observed = self.data.x[idx].to(self.device)
-        return float(noise_weighted_misfit(sim, observed, self.data.noise_std[idx]).mean())
+        return float(noise_weighted_misfit(sim, observed, noise[idx]).mean())
 
 
 def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from sciml_grow.config import check
+from sciml_grow.config import MAX_SEED, check
 from sciml_grow.data import DataConfig
 from sciml_grow.nets.activations import ACTIVATIONS
 
@@ -50,7 +50,7 @@ class OptimConfig:
     batch_size: int = 128
 
     def validate(self) -> None:
-        check(self.lr > 0, "optim.lr", "must be positive")
+        check(0 < self.lr <= 10, "optim.lr", "must lie in (0, 10]")
         check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
         check(self.batch_size >= 0, "optim.batch_size", "must be >= 0 (0 = full batch)")
 
@@ -79,6 +79,9 @@ class GrowthConfig:
         check(self.max_blocks >= 0, "growth.max_blocks", "must be >= 0")
         check(self.every > 0, "growth.every", "must be positive")
         check(self.patience > 0, "growth.patience", "must be positive")
+        check(self.min_phase_epochs >= 0, "growth.min_phase_epochs", "must be >= 0")
+        check(self.score_tol >= 0, "growth.score_tol", "must be >= 0")
+        check(self.ft_init_std >= 0, "growth.ft_init_std", "must be >= 0")
         check(self.min_delta >= 0, "growth.min_delta", "must be >= 0")
         check(0 < self.td_ratio <= 1, "growth.td_ratio", "must lie in (0, 1]")
         check(self.td_samples >= 0, "growth.td_samples", "must be >= 0 (0 = all)")
@@ -120,6 +123,7 @@ class LayerwiseConfig:
             check(getattr(self, key) > 0, f"layerwise.{key}", "must be positive")
 
 
+MAX_ADAPTERS = 16
 FinetuneMethod = Literal["td-adapters", "random-init-adapters", "random-adapters", "head", "full"]
 FINETUNE_METHODS: tuple[str, ...] = get_args(FinetuneMethod)
 
@@ -133,7 +137,11 @@ class FinetuneConfig:
     adapters: int = 2
 
     def validate(self) -> None:
-        check(self.adapters > 0, "finetune.adapters", "must be positive")
+        check(
+            0 < self.adapters <= MAX_ADAPTERS,
+            "finetune.adapters",
+            f"must lie in 1..{MAX_ADAPTERS} (each costs a TD decision and a line search)",
+        )
 
 
 @dataclass
@@ -156,6 +164,18 @@ class TrainConfig:
     layerwise: LayerwiseConfig = field(default_factory=LayerwiseConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
+    def memory_estimate(self, in_dim: int, out_dim: int, batch: int) -> float:
+        """Rough bytes of the largest network this run may grow: weights, gradients, two
+        optimizer moments and two copies (best, checkpoint), plus a batch's activations."""
+        m = self.model
+        per_block = {"mlp": 1, "cnn": m.kernel**2, "vit": 4 + 2 * m.mlp_ratio}[m.kind]
+        blocks = max(m.initial_blocks, self.growth.max_blocks) + 1
+        params = blocks * per_block * m.width**2 + m.width * (in_dim + out_dim)
+        spatial = 1 if m.kind == "mlp" else in_dim  # values per channel of a feature map
+        activations = 4 * (self.optim.batch_size or batch) * m.width * spatial * blocks
+        itemsize = 8 if self.dtype == "float64" else 4
+        return itemsize * (6 * params + activations)
+
     def validate(self) -> None:
         from sciml_grow.growth import STRATEGIES
 
@@ -175,7 +195,7 @@ class TrainConfig:
             "strategy",
             f"{self.strategy} grows MLPs only (model.kind = mlp)",
         )
-        check(self.seed >= 0, "seed", "must be >= 0")
+        check(0 <= self.seed <= MAX_SEED, "seed", f"must lie in 0..{MAX_SEED}")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
         check(

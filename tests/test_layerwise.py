@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from sciml_grow.data import Dataset
-from sciml_grow.growth import GrowthContext, get_strategy
+from sciml_grow.growth import get_strategy
 from sciml_grow.growth.layerwise import prune, sparsity
+from sciml_grow.growth.strategies import GrowthContext
 from sciml_grow.nets import SumNet
 from sciml_grow.objective import ManifoldGraph
 from sciml_grow.rundir import RunDir

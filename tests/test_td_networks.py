@@ -155,7 +155,8 @@ def test_row_subsampled_q_is_unbiased():
     "strategy", ["td", "random-1", "random-2", "net2deeper", "forward-thinking"]
 )
 def test_every_strategy_grows_cnns_and_vits(kind, strategy):
-    from sciml_grow.growth import GrowthContext, get_strategy
+    from sciml_grow.growth import get_strategy
+    from sciml_grow.growth.strategies import GrowthContext
 
     from .conftest import quick_config
 

@@ -1,34 +1,27 @@
-"""Growth strategies behind one interface; ``get_strategy(name)`` returns a fresh one."""
+"""Growth strategies behind one interface; ``get_strategy(name)`` returns a fresh one.
+
+Strategies register here by name and are imported only when asked for (like the problems of
+:mod:`pde_data`), so listing and validating names needs no torch.
+"""
 
 from __future__ import annotations
 
-from sciml_grow.growth.finetune import FineTune
-from sciml_grow.growth.layerwise import Layerwise, LayerwiseSRL
-from sciml_grow.growth.strategies import (
-    Baseline,
-    ForwardThinking,
-    GrowthContext,
-    GrowthEvent,
-    Net2Deeper,
-    RandomAtTDPosition,
-    RandomInsertion,
-    Strategy,
-    TopologicalDerivative,
-)
+import importlib
+from typing import TYPE_CHECKING
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s
-    for s in (
-        Baseline,
-        TopologicalDerivative,
-        RandomAtTDPosition,
-        RandomInsertion,
-        Net2Deeper,
-        ForwardThinking,
-        Layerwise,
-        LayerwiseSRL,
-        FineTune,
-    )
+if TYPE_CHECKING:
+    from sciml_grow.growth.strategies import Strategy
+
+STRATEGIES: dict[str, str] = {
+    "baseline": "sciml_grow.growth.strategies:Baseline",
+    "td": "sciml_grow.growth.strategies:TopologicalDerivative",
+    "random-1": "sciml_grow.growth.strategies:RandomAtTDPosition",
+    "random-2": "sciml_grow.growth.strategies:RandomInsertion",
+    "net2deeper": "sciml_grow.growth.strategies:Net2Deeper",
+    "forward-thinking": "sciml_grow.growth.strategies:ForwardThinking",
+    "layerwise": "sciml_grow.growth.layerwise:Layerwise",
+    "layerwise+srl": "sciml_grow.growth.layerwise:LayerwiseSRL",
+    "finetune": "sciml_grow.growth.finetune:FineTune",
 }
 
 
@@ -36,7 +29,8 @@ def get_strategy(name: str) -> Strategy:
     """A new instance of the strategy registered as ``name``."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
-    return STRATEGIES[name]()
+    module, _, cls = STRATEGIES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()
 
 
-__all__ = ["STRATEGIES", "GrowthContext", "GrowthEvent", "Strategy", "get_strategy"]
+__all__ = ["STRATEGIES", "get_strategy"]
