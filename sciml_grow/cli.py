@@ -165,10 +165,11 @@ def _comparison_dir(out: str, inputs: tuple) -> None:
     comparison (it has runs/), never a file or an input."""
     from pathlib import Path
 
-    from sciml_grow.outputs import check_not_input, check_parent
+    from sciml_grow.outputs import OutputLock, check_not_input, check_parent
 
     path = Path(out)
     check_not_input(path, inputs)
+    OutputLock(path).check_free()
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {path} is a file, not a comparison directory")
     if not path.exists():
@@ -197,14 +198,20 @@ def _locked_on_root(comm, out: str):
     return lock
 
 
-def _run_collective(comm, fn):
-    """``fn()`` on every rank; an error that hit only some ranks ends the job (no hang)."""
+def _run_collective(comm, fn, lock=None):
+    """``fn()`` on every rank, holding ``lock`` (rank 0) until it returns; an error that hit
+    only some ranks ends the job (no hang) after the lock is released."""
     try:
         return fn()
     except BaseException as exc:
         if comm is None:
             raise
+        if lock:
+            lock.release()
         _exit_rank(comm, exc)
+    finally:
+        if lock:
+            lock.release()
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -235,14 +242,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     _comparison_dir(args.out, (args.data, args.run))
     comm = _world()
     lock = _locked_on_root(comm, args.out)
-    try:
-        rows = _run_collective(
-            comm,
-            lambda: transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm),
-        )
-    finally:
-        if lock:
-            lock.release()
+    rows = _run_collective(
+        comm,
+        lambda: transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm),
+        lock,
+    )
     if comm is not None and comm.rank != 0:
         return 0
     out = Path(args.out)
@@ -302,7 +306,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = check_run_output(args.out, force=args.force, inputs=inputs)
     data = Dataset(args.data, cfg.data)
     batch = len(data.splits["train"])
-    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, batch), "this network")
+    m = cfg.model
+    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
+    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, batch), what)
     # a run that exists is replaced through a staging directory, swapped in when finished
     replacing = run.exists()
     work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
@@ -496,16 +502,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _comparison_dir(args.out, (args.data,))
     comm = _world()
     lock = _locked_on_root(comm, args.out)
-    try:
-        rows = _run_collective(
-            comm,
-            lambda: compare(
-                args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
-            ),
-        )
-    finally:
-        if lock:
-            lock.release()
+    rows = _run_collective(
+        comm,
+        lambda: compare(
+            args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
+        ),
+        lock,
+    )
     if comm is not None and comm.rank != 0:
         return 0
     from pathlib import Path

@@ -81,11 +81,13 @@ def check_file_output(
     writable folder, and new unless ``force`` replaces a file this toolkit made."""
     out = Path(out)
     check_not_input(out, inputs, flag)
+    OutputLock(out).check_free()
     if out.is_dir():
         raise OutputError(f"{flag} {out} is a directory; give a file name")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
-        raise OutputError(f"{flag} {out}: directory {parent} does not exist")
+        state = "is not a directory" if parent.exists() else "does not exist"
+        raise OutputError(f"{flag} {out}: {parent} {state}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {out}: directory {parent} is not writable")
     if out.exists():
@@ -139,17 +141,15 @@ class OutputLock:
         self._fd: int | None = None
 
     def acquire(self) -> OutputLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # an output's folders may be new
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+                holder = os.read(fd, 200).decode(errors="replace").strip()
                 os.close(fd)
-                raise OutputError(
-                    f"{self.target} is being written by another sciml-grow process ({holder}; "
-                    f"lock {self.path}); wait for it to finish or choose another output"
-                ) from None
+                raise self._busy(holder) from None
             try:
                 current = os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -162,6 +162,26 @@ class OutputLock:
             os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}".encode())
             self._fd = fd
             return self
+
+    def _busy(self, holder: str) -> OutputError:
+        return OutputError(
+            f"{self.target} is being written by another sciml-grow process ({holder or 'pid ?'}"
+            f"; lock {self.path}); wait for it to finish or choose another output"
+        )
+
+    def check_free(self) -> None:
+        """Raise if another process holds the lock (checked before validating an output that
+        such a process may be creating right now); creates nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._busy(os.read(fd, 200).decode(errors="replace").strip()) from None
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         if self._fd is None:

@@ -57,8 +57,17 @@ def td_sensitivity(out: Path) -> Path | None:
     if not runs:
         return None
     events = [e for e in runs[0].read_csv("growth_events.csv") if e["scores"]]
-    if not events:
-        return None
+    if not events:  # say why the figure is empty rather than leave it out
+        final = runs[0].read_json("final.json")
+        why = final.get("growth_stop") or (
+            "growth was never due: see growth.patience, growth.every, growth.min_phase_epochs"
+        )
+        fig, ax = plt.subplots(figsize=(7, 2.5))
+        ax.axis("off")
+        text = f"td (seed {final['seed']}) scored no depth in {final['epochs']} epochs:\n{why}"
+        ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+        ax.set_title("TD sensitivity lambda_max(Q_l)")
+        return _save(fig, out / "td_sensitivity.png")
     scores = [[float(v) for v in e["scores"].split(";")] for e in events]
     grid = np.full((max(map(len, scores)), len(scores)), np.nan)
     for j, col in enumerate(scores):

@@ -27,6 +27,7 @@ import torch
 
 from sciml_grow.data import Dataset, relative_errors
 from sciml_grow.h5format import open_dataset
+from sciml_grow.outputs import json_text
 from sciml_grow.rundir import atomic_write_bytes
 
 
@@ -185,7 +186,7 @@ def run_reference(data: Dataset, out: Path, n: int, comm: Any = None) -> None:
         "seconds_per_sample": float(np.mean([p[2] for p in parts])),
         "details": ref.details,
     }
-    atomic_write_bytes(out / "reference.json", json.dumps(summary, indent=2).encode())
+    atomic_write_bytes(out / "reference.json", json_text(summary).encode())
 
 
 def read_reference(out: Path) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from sciml_grow.outputs import OutputError, check_not_input, check_parent, json_text
+from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent, json_text
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -129,6 +129,7 @@ def check_run_output(
     run = RunDir(out)
     path = run.path
     check_not_input(path, inputs, flag)
+    OutputLock(path).check_free()
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a run directory")
     if not path.exists():

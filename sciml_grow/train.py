@@ -430,7 +430,7 @@ def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> 
     return {
         "rel_l2_mean": float(rel.mean()),
         "rel_l2_median": float(rel.median()),
-        "rel_l2_std": float(rel.std()),
+        "rel_l2_std": float(rel.std()) if len(rel) > 1 else None,  # one sample: undefined
         "mse": float(torch.mean((pred - truth) ** 2)),
         "n_samples": len(truth),
     }

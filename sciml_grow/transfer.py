@@ -12,7 +12,6 @@ notes, section 2 (transfer learning).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 import statistics
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.outputs import json_text
 from sciml_grow.predict import Predictor
 from sciml_grow.rundir import RunDir
 from sciml_grow.train import train_or_resume
@@ -93,7 +93,7 @@ def transfer(
             }
         )
     zero_shot = _zero_shot(pretrained, data_path, base)
-    (out / "zero_shot.json").write_text(json.dumps({"score": zero_shot}))
+    (out / "zero_shot.json").write_text(json_text({"score": zero_shot}))
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
