@@ -113,6 +113,9 @@ def generate(
 
 
 def _locked(lock: OutputLock) -> None:
+    folder = lock.target.parent
+    if not folder.is_dir():
+        raise GenerationError(f"cannot write {lock.target}: directory {folder} does not exist")
     try:
         lock.acquire()
     except OutputError as exc:

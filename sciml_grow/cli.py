@@ -183,11 +183,14 @@ def _comparison_dir(out: str, inputs: tuple) -> None:
 def _locked_on_root(comm, out: str):
     """An exclusive lock on a comparison directory, held by rank 0 (None elsewhere); every
     rank raises if another process holds it."""
+    from pathlib import Path
+
     from sciml_grow.outputs import OutputError, OutputLock
 
     lock, error = None, None
     if comm is None or comm.rank == 0:
         try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
             lock = OutputLock(out).acquire()
         except OutputError as exc:
             error = str(exc)
@@ -313,6 +316,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     replacing = run.exists()
     work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
     trainer = Trainer(cfg, data, work, device, progress=not args.no_progress)
+    run.path.parent.mkdir(parents=True, exist_ok=True)
     with OutputLock(run.path):
         if not replacing and run.exists():  # another process started it meanwhile
             raise UsageError(f"{run.path} was created meanwhile by another process")

@@ -248,7 +248,7 @@ def test_bad_training_input(heat_train_file, tmp_path, capsys):
         (["--data", str(no_targets)], "has no 'targets'"),
         (["--data", str(with_nan)], "NaN or inf in 1 samples (first: sample 5)"),
         (["--data", str(heat_train_file), "--strategy", "grow-fast"], "'grow-fast' is not one of"),
-        (["--data", str(heat_train_file), "--set", "optim.lr=-1"], "optim.lr: must be positive"),
+        (["--data", str(heat_train_file), "--set", "optim.lr=-1"], "optim.lr: must lie in (0, 10]"),
         (["--data", str(heat_train_file), "--set", "model.activation=gelu"], "model.activation"),
         (["--data", str(heat_train_file), "--device", "tpu"], "--device must be cpu or cuda"),
         (["--data", str(heat_train_file), "--epochs", "0"], "epochs: must be positive"),
