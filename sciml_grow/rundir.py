@@ -27,12 +27,17 @@ from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_p
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary beside it, renamed into place; none is left behind
+    if writing fails (e.g. a full disk)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class RunDir:
