@@ -481,8 +481,29 @@ def _world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
 
 
+def _train_sizes(text: str | None) -> list[int | None] | None:
+    """--train-sizes 20,50,all -> [20, 50, None] (None: the whole training split)."""
+    if text is None:
+        return None
+    sizes: list[int | None] = []
+    for item in (t.strip().lower() for t in text.split(",") if t.strip()):
+        if item == "all":
+            sizes.append(None)
+            continue
+        try:
+            n = int(item)
+        except ValueError:
+            n = 0
+        if n <= 0:
+            raise UsageError(f"--train-sizes: {item!r} is not a positive integer or 'all'")
+        sizes.append(n)
+    if not sizes or len(set(sizes)) != len(sizes):
+        raise UsageError(f"--train-sizes: give distinct sizes, got {text!r}")
+    return sizes
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from sciml_grow.compare import compare
+    from sciml_grow.compare import compare, default_reference
     from sciml_grow.growth import STRATEGIES
     from sciml_grow.plots import all_plots
 
@@ -497,6 +518,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds must be positive, got {args.seeds}")
     if args.reference_samples < 0:
         raise UsageError(f"--reference-samples must be >= 0, got {args.reference_samples}")
+    sizes = _train_sizes(args.train_sizes)
+    against = (args.against or default_reference(strategies)).lower()
+    if against not in strategies:
+        raise UsageError(f"--against {against}: not among --strategies ({', '.join(strategies)})")
     base = _training_config_dict(args)
     for key in ("strategy", "seed"):
         if key in base:
@@ -509,7 +534,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     rows = _run_collective(
         comm,
         lambda: compare(
-            args.data, strategies, args.seeds, args.out, base, comm, args.reference_samples
+            args.data,
+            strategies,
+            args.seeds,
+            args.out,
+            base,
+            comm,
+            args.reference_samples,
+            train_sizes=sizes,
+            against=against,
+            all_pairs=args.all_pairs,
         ),
         lock,
     )
@@ -716,7 +750,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="baseline,td,random-1,random-2,net2deeper,forward-thinking,layerwise,layerwise+srl",
         help="comma-separated list",
     )
-    p.add_argument("--seeds", type=int, default=5, help="seeds per strategy (default 5)")
+    p.add_argument(
+        "--seeds", type=int, default=10, help="paired seeds per strategy and size (default 10)"
+    )
+    p.add_argument(
+        "--train-sizes",
+        metavar="N,N,...",
+        help="a training-size sweep, e.g. 20,50,100,all: seed k draws N training samples (the "
+        "same for every strategy) and validation scales with N; the test split is fixed",
+    )
+    p.add_argument(
+        "--against",
+        help="the strategy every other is compared with (default baseline, else the first)",
+    )
+    p.add_argument(
+        "--all-pairs", action="store_true", help="statistics for every pair of strategies too"
+    )
     p.add_argument("--out", required=True, help="comparison directory")
     p.add_argument("--epochs", type=int, help="epoch budget of every run")
     p.add_argument(

@@ -1,11 +1,25 @@
-"""`sciml-grow compare`: every (strategy, seed) as an independent run, side by side.
+"""`sciml-grow compare`: every (strategy, seed[, training size]) as an independent run, side by
+side, and paired statistics that say which differences are real.
 
-Fair by construction: every run gets the same config (split, standardization, epoch budget),
-only ``strategy`` and ``seed`` differ; a baseline trains the kept architecture of the td run of
-the same seed. Runs are spread over MPI ranks (each run on one thread, so results do not
-depend on the rank count); finished runs are skipped and interrupted ones resumed. Rank 0 then
-writes ``results.csv``, ``table.md`` and the plots; the classical reference row (MAP, POD; see
-:mod:`sciml_grow.references`) comes from ``reference.json``.
+Paired by construction: seed k is the same experiment for every strategy. All runs share the
+file's train / validation / test split (``data.split_seed``) and the epoch budget; seed k gives
+every strategy
+- the same training and validation samples: when the training set is a subset (a training-size
+  sweep, or ``data.max_train``), seed k draws it (``data.subset_seed = k``, unless the config
+  fixes it), the same for every strategy; the test split never moves;
+- the same starting network: every strategy that starts from ``model.initial_blocks`` blocks
+  (td, random-1, random-2, net2deeper, forward-thinking) begins from identical weights (torch
+  seeded by k before the network is built); layerwise begins from its own smaller network, and
+  the baseline, the td run's final architecture of the same seed and size trained from scratch,
+  from weights seeded by k;
+- the same minibatch order (a generator seeded by k draws the batches, independent of growth).
+What differs is the strategy alone, so the per-seed test errors are paired and their
+differences go to :mod:`sciml_grow.stats` (``stats.csv``, verdicts in ``table.md``).
+
+Runs are spread over MPI ranks (each run on one thread, so results do not depend on the rank
+count); finished runs are skipped and interrupted ones resumed. Rank 0 then writes
+``results.csv``, ``stats.csv``, ``table.md`` and the plots; the classical reference row (MAP,
+POD; see :mod:`sciml_grow.references`) comes from ``reference.json``.
 """
 
 from __future__ import annotations
@@ -17,18 +31,22 @@ from pathlib import Path
 import statistics
 from typing import Any
 
+import numpy as np
 import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset
+from sciml_grow.outputs import json_text
 from sciml_grow.references import read_reference, run_reference
-from sciml_grow.rundir import RunDir
+from sciml_grow.rundir import RunDir, atomic_write_bytes
+from sciml_grow.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
 from sciml_grow.train import headline, train_or_resume
 from sciml_grow.train_config import TrainConfig
 
 RESULT_COLUMNS = [
     "strategy",
     "seed",
+    "train_size",
     "rel_l2_mean",
     "rel_l2_median",
     "mse",
@@ -64,21 +82,53 @@ CLASS_TABLE = [
 HIGHER_IS_BETTER = {"accuracy"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
     strategy: str
     seed: int
+    train_size: int | None = None  # None: the whole training split
 
     @property
     def name(self) -> str:
-        return f"{self.strategy}-seed{self.seed}"
+        size = "" if self.train_size is None else f"-n{self.train_size}"
+        return f"{self.strategy}{size}-seed{self.seed}"
 
 
-def jobs(strategies: list[str], seeds: int) -> list[list[Job]]:
+def jobs(
+    strategies: list[str], seeds: int, sizes: list[int | None] | None = None
+) -> list[list[Job]]:
     """Waves of jobs: the baseline needs the finished td run of its seed, so it runs later."""
-    first = [Job(s, k) for s in strategies if s != "baseline" for k in range(seeds)]
-    later = [Job("baseline", k) for k in range(seeds)] if "baseline" in strategies else []
+    sizes = sizes or [None]
+    first = [
+        Job(s, k, n) for n in sizes for s in strategies if s != "baseline" for k in range(seeds)
+    ]
+    later = (
+        [Job("baseline", k, n) for n in sizes for k in range(seeds)]
+        if "baseline" in strategies
+        else []
+    )
     return [w for w in (first, later) if w]
+
+
+def validation_size(train_size: int, val_fraction: float) -> int:
+    """Validation samples for a training subset: the split's own ratio, at least 5."""
+    return max(5, round(train_size * val_fraction / (1 - val_fraction)))
+
+
+def job_config(job: Job, base: dict[str, Any]) -> dict[str, Any]:
+    """The run's raw config: the base config, the strategy and seed, and its training subset
+    (seed k draws it, the same for every strategy)."""
+    raw = {**base, "strategy": job.strategy, "seed": job.seed}
+    data = dict(base.get("data", {}))
+    if job.train_size is not None:
+        data["max_train"] = job.train_size
+        if "max_val" not in data:  # validation scales with the training set
+            fraction = from_dict(TrainConfig, {"data": data}).data.val_fraction
+            data["max_val"] = validation_size(job.train_size, fraction)
+    if data.get("max_train") is not None and "subset_seed" not in data:
+        data["subset_seed"] = job.seed
+    raw["data"] = data
+    return raw
 
 
 def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) -> dict:
@@ -86,12 +136,11 @@ def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) 
     run = RunDir(out / "runs" / job.name)
     if run.finished():
         return run.read_json("final.json")
-    raw = {**base, "strategy": job.strategy, "seed": job.seed}
-    cfg = from_dict(TrainConfig, raw)
+    cfg = from_dict(TrainConfig, job_config(job, base))
     if job.strategy == "baseline" and td and cfg.baseline_blocks is None:
-        cfg.baseline_from = str(out / "runs" / Job("td", job.seed).name)
+        cfg.baseline_from = str(out / "runs" / Job("td", job.seed, job.train_size).name)
         cfg.baseline_spec = RunDir(cfg.baseline_from).read_json("final.json")["architecture"]
-    return train_or_resume(cfg, data, run)
+    return train_or_resume(cfg, data.resplit(cfg.data), run)
 
 
 def compare(
@@ -103,16 +152,33 @@ def compare(
     comm: Any = None,
     reference_samples: int = 100,
     echo: bool = True,
+    train_sizes: list[int | None] | None = None,
+    against: str | None = None,
+    all_pairs: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every (strategy, seed) and the classical reference; rank 0 returns the result
-    rows."""
+    """Run every (strategy, seed, training size) and the classical reference; rank 0 writes
+    results, statistics and the table, and returns the result rows."""
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = from_dict(TrainConfig, {**base, "strategy": strategies[0]})  # validates the config
     data = Dataset(data_path, cfg.data)
+    against = against or default_reference(strategies)
+    if rank == 0:  # what was compared, beside the results
+        setup = {
+            "data": str(Path(data_path).resolve()),
+            "strategies": strategies,
+            "seeds": seeds,
+            "train_sizes": train_sizes or [None],
+            "against": against,
+            "all_pairs": all_pairs,
+            "reference_samples": reference_samples,
+            "config": base,
+        }
+        atomic_write_bytes(out / "compare.json", json_text(setup).encode())
     torch.set_num_threads(1)  # the same arithmetic on any number of ranks
-    for wave in jobs(strategies, seeds):
+    waves = jobs(strategies, seeds, train_sizes)
+    for wave in waves:
         for job in wave[rank::size]:
             final = run_job(job, data, base, out, "td" in strategies)
             if echo:
@@ -122,17 +188,54 @@ def compare(
     run_reference(data, out, reference_samples, comm)
     if rank != 0:
         return []
-    rows = [
-        result_row(RunDir(out / "runs" / j.name).read_json("final.json"))
-        for wave in jobs(strategies, seeds)
-        for j in wave
-    ]
-    _errors_on_reference_samples(rows, data, out)
-    write_results(out, rows)
+    all_jobs = [j for wave in waves for j in wave]
+    rows = [result_row(RunDir(out / "runs" / j.name)) for j in all_jobs]
+    _errors_on_reference_samples(rows, all_jobs, data, out)
+    results = paired_stats(rows, against, all_pairs)
+    write_results(out, rows, results, against)
     return rows
 
 
-def _errors_on_reference_samples(rows: list[dict[str, Any]], data: Dataset, out: Path) -> None:
+def default_reference(strategies: list[str]) -> str:
+    """What every strategy is compared with unless told: the baseline, else the first."""
+    return "baseline" if "baseline" in strategies else strategies[0]
+
+
+def error_of(row: dict[str, Any]) -> float:
+    """The error a row is ranked by: the test relative L2 error, or 1 - accuracy."""
+    accuracy = row.get("accuracy")
+    if accuracy is not None and not _nan(accuracy):
+        return 1.0 - float(accuracy)
+    return float(row["rel_l2_mean"])
+
+
+def paired_stats(
+    rows: list[dict[str, Any]], against: str, all_pairs: bool = False
+) -> list[PairedResult]:
+    """Every strategy against ``against`` (and, with ``all_pairs``, every pair), per training
+    size, on the seeds both ran."""
+    out: list[PairedResult] = []
+    for n in dict.fromkeys(r["train_size"] for r in rows):
+        errors: dict[str, dict[int, float]] = {}
+        for r in rows:
+            if r["train_size"] == n:
+                errors.setdefault(r["strategy"], {})[int(r["seed"])] = error_of(r)
+        names = list(errors)
+        pairs = [(a, against) for a in names if a != against and against in errors]
+        if all_pairs:
+            others = [a for a in names if a != against]
+            pairs += [(a, b) for i, a in enumerate(others) for b in others[i + 1 :]]
+        for a, b in pairs:
+            seeds = sorted(set(errors[a]) & set(errors[b]))
+            ea = np.array([errors[a][k] for k in seeds])
+            eb = np.array([errors[b][k] for k in seeds])
+            out.append(paired(ea, eb, a, b, n))
+    return out
+
+
+def _errors_on_reference_samples(
+    rows: list[dict[str, Any]], runs: list[Job], data: Dataset, out: Path
+) -> None:
     """Each run's mean error on exactly the test samples the reference solved, for a
     like-for-like ratio (the reference may cover only part of the test split)."""
     from sciml_grow.data import relative_errors
@@ -140,19 +243,22 @@ def _errors_on_reference_samples(rows: list[dict[str, Any]], data: Dataset, out:
 
     ref = read_reference(out)
     idx = torch.tensor(ref["indices"]) if ref else None
-    for row in rows:
+    for row, job in zip(rows, runs, strict=True):
         row["rel_l2_on_reference_samples"] = None
         if idx is not None:
-            predictor = Predictor.from_run(out / "runs" / Job(row["strategy"], row["seed"]).name)
+            predictor = Predictor.from_run(out / "runs" / job.name)
             rel = relative_errors(predictor(data.x[idx]), data.y[idx])
             row["rel_l2_on_reference_samples"] = float(rel.mean())
 
 
-def result_row(final: dict[str, Any]) -> dict[str, Any]:
+def result_row(run: RunDir) -> dict[str, Any]:
+    """One results.csv row from a finished run's files."""
+    final = run.read_json("final.json")
     t = final["test"]
     return {
         "strategy": final["strategy"],
         "seed": final["seed"],
+        "train_size": run.read_json("config.json")["split_sizes"]["train"],
         **{k: t.get(k) for k in ("rel_l2_mean", "rel_l2_median", "mse")},
         **{k: t.get(k) for k in ("accuracy", "cross_entropy")},
         "obs_misfit": final["obs_misfit"],
@@ -166,12 +272,23 @@ def result_row(final: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_results(out: Path, rows: list[dict[str, Any]]) -> None:
+def write_results(
+    out: Path,
+    rows: list[dict[str, Any]],
+    results: list[PairedResult] | None = None,
+    against: str | None = None,
+) -> None:
+    """results.csv (a row per run), stats.csv (a row per compared pair) and table.md."""
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "table.md").write_text(table(rows, read_reference(out)))
+    if results is not None:
+        with open(out / "stats.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=STATS_COLUMNS)
+            writer.writeheader()
+            writer.writerows(r.row() for r in results)
+    (out / "table.md").write_text(table(rows, read_reference(out), results, against))
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -184,10 +301,49 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
-    """Markdown table: one row per strategy, mean ± std over seeds; the best mean per column
-    (lowest; highest accuracy) in bold; error and inference time relative to the classical
-    reference where it ran. Fields get error columns, classes accuracy columns."""
+def read_stats(path: Path) -> list[PairedResult]:
+    """stats.csv back as PairedResult rows."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    text = ("strategy", "against", "verdict")
+    out = []
+    for r in rows:
+        values = {k: (v if k in text else float(v) if v not in ("", "None") else math.nan)
+                  for k, v in r.items()}  # fmt: skip
+        values["n_seeds"] = int(values["n_seeds"])
+        out.append(PairedResult(**values))
+    return out
+
+
+def table(
+    rows: list[dict[str, Any]],
+    ref: dict[str, Any] | None = None,
+    results: list[PairedResult] | None = None,
+    against: str | None = None,
+) -> str:
+    """Markdown: per training size, one row per strategy with mean ± std and IQM over seeds,
+    the paired difference against ``against`` with its 95 % interval and verdict, and the
+    classical reference's ratios; a sweep starts with a summary over sizes."""
+    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
+    against = against or default_reference(list(dict.fromkeys(r["strategy"] for r in rows)))
+    if results is None:
+        results = paired_stats(rows, against)
+    if len(sizes) == 1:
+        return _size_table(rows, ref, results, against)
+    parts = [_sweep_summary(rows, results, against, sizes)]
+    for n in sizes:
+        mine = [r for r in rows if r["train_size"] == n]
+        parts.append(f"### {int(n)} training samples\n")
+        parts.append(_size_table(mine, ref, [p for p in results if p.train_size == n], against))
+    return "\n".join(parts)
+
+
+def _size_table(
+    rows: list[dict[str, Any]],
+    ref: dict[str, Any] | None,
+    results: list[PairedResult],
+    against: str,
+) -> str:
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     classes = any(not _nan(r.get("accuracy")) and r.get("accuracy") is not None for r in rows)
     columns = CLASS_TABLE if classes else TABLE
@@ -197,31 +353,34 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
         stats[s] = {}
         extra = [("inference_seconds_per_sample", "", ""), ("rel_l2_on_reference_samples", "", "")]
         for key, _, _ in columns + extra:
-            vals = [float(r[key]) for r in mine if r[key] is not None and not _nan(r[key])]
+            vals = [float(r[key]) for r in mine if r.get(key) is not None and not _nan(r[key])]
             mean = statistics.fmean(vals) if vals else math.nan
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
             stats[s][key] = (mean, std)
-    best = {
-        key: (max if key in HIGHER_IS_BETTER else min)(
-            (stats[s][key][0] for s in strategies), default=math.nan
-        )
-        for key, _, _ in columns
-    }
+    versus = {p.strategy: p for p in results if p.against == against}
+    errors = {s: [error_of(r) for r in rows if r["strategy"] == s] for s in strategies}
+    best, best_line = _best(rows, strategies)
     seeds = len({r["seed"] for r in rows})
-    head = ["strategy", *(h for _, h, _ in columns)]
+    metric = columns[0]
+    head = ["strategy", metric[1], "IQM", f"vs {against} (95 % CI)", "verdict"]
+    head += [h for _, h, _ in columns[1:]]
     short = ref.get("short", ref["label"]) if ref else ""
     if ref:
         head += [f"error / {short}", f"inference time / {short}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in strategies:
-        cells = [s]
-        for key, _, fmt in columns:
+        mean, std = stats[s][metric[0]]
+        text = metric[2].format(mean) + (f" ± {metric[2].format(std)}" if seeds > 1 else "")
+        cells = [s, f"**{text}**" if s == best else text]
+        score = [1 - e for e in errors[s]] if classes else errors[s]
+        cells.append(metric[2].format(iqm(score)))
+        cells += _versus_cells(versus.get(s), statistics.fmean(errors.get(against, [math.nan])))
+        for key, _, fmt in columns[1:]:
             mean, std = stats[s][key]
             if math.isnan(mean):  # e.g. no forward operator for this problem
                 cells.append("n/a")
                 continue
-            text = fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else "")
-            cells.append(f"**{text}**" if mean == best[key] else text)
+            cells.append(fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else ""))
         if ref:
             error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
             ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
@@ -230,7 +389,7 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
     if ref:
         n = len(ref["indices"])
         cells = [ref["label"], f"{ref['rel_l2_mean']:.4f} ± {ref['rel_l2_std']:.4f}"]
-        cells += [""] * (len(columns) - 1) + ["1", "1"]
+        cells += [""] * (len(head) - 4) + ["1", "1"]
         lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(
@@ -239,14 +398,103 @@ def table(rows: list[dict[str, Any]], ref: dict[str, Any] | None = None) -> str:
             "same samples."
         )
     lines.append("")
+    what = "test error rate" if classes else "test error"
     misfit = (
         ""
         if classes
         else " Obs. misfit: noise-weighted mean squared misfit of the re-simulated "
         "observations (1 = noise level)."
     )
-    lines.append(f"Mean ± std over {seeds} seeds; bold: best mean per column.{misfit}")
+    lines.append(
+        f"Mean ± std and interquartile mean (IQM) over {seeds} paired seeds. vs {against}: mean "
+        f"paired difference of the {what} (strategy - {against}), relative to {against}'s mean, "
+        "with its 95 % bootstrap interval; a verdict needs the interval to exclude 0 and the "
+        f"Wilcoxon signed-rank p < 0.05.{misfit}"
+    )
+    widths = [p.half_width for p in versus.values()]
+    if widths and seeds < MIN_SEEDS_FOR_VERDICT:
+        lines.append(
+            f"With {seeds} seeds no verdict is possible: the signed-rank test's smallest p-value "
+            f"is 2/2^{seeds} = {2 / 2**seeds:.2g}; use at least {MIN_SEEDS_FOR_VERDICT} seeds."
+        )
+    elif widths:
+        base = statistics.fmean(errors.get(against, [math.nan]))
+        w = statistics.median(widths)
+        lines.append(
+            f"Resolvable here: differences larger than about {w:.3g} ({100 * w / base:.1f} % of "
+            f"{against}'s {what}; median interval half-width); smaller ones need more seeds."
+        )
+    lines.append(best_line)
     return "\n".join(lines) + "\n"
+
+
+def _versus_cells(p: PairedResult | None, base: float) -> list[str]:
+    if p is None:
+        return ["", ""]
+    pct = 100 / base if base else math.nan
+    cells = [
+        f"{p.rel_diff * 100:+.1f} % [{p.ci_low * pct:+.1f}, {p.ci_high * pct:+.1f}]",
+        f"{p.verdict} (p = {p.p_value:.2g}, P(better) = {p.p_improve:.2f})",
+    ]
+    return cells
+
+
+def _best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None, str]:
+    """The strategy with the lowest mean error, if it is lower than every other at 95 %
+    (paired), and a sentence saying so or saying what could not be resolved."""
+    errors = {
+        s: {int(r["seed"]): error_of(r) for r in rows if r["strategy"] == s} for s in strategies
+    }
+    means = {s: statistics.fmean(e.values()) for s, e in errors.items()}
+    top = min(means, key=means.get)
+    if len(strategies) < 2:
+        return None, ""
+    unresolved = []
+    for s in strategies:
+        if s == top:
+            continue
+        seeds = sorted(set(errors[top]) & set(errors[s]))
+        p = paired(
+            np.array([errors[top][k] for k in seeds]), np.array([errors[s][k] for k in seeds])
+        )
+        if p.verdict != "better":
+            unresolved.append((s, p))
+    if not unresolved:
+        return top, f"Best: **{top}**, lower than every other strategy at 95 % (bold)."
+    s, p = unresolved[0]
+    base = means[s]
+    return None, (
+        f"No strategy is best at 95 %: {top} has the lowest mean, but {top} - {s} = "
+        f"{100 * p.mean_diff / base:+.1f} % [{100 * p.ci_low / base:+.1f}, "
+        f"{100 * p.ci_high / base:+.1f}] is not resolved"
+        + (f" (nor against {len(unresolved) - 1} more)" if len(unresolved) > 1 else "")
+        + "."
+    )
+
+
+def _sweep_summary(
+    rows: list[dict[str, Any]], results: list[PairedResult], against: str, sizes: list
+) -> str:
+    """Mean test error per strategy and training size, with the verdict against ``against``."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    verdict = {(p.strategy, p.train_size): p.verdict for p in results if p.against == against}
+    head = ["strategy", *(f"N = {int(n)}" for n in sizes)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in strategies:
+        cells = [s]
+        for n in sizes:
+            e = [error_of(r) for r in rows if r["strategy"] == s and r["train_size"] == n]
+            v = verdict.get((s, n), "")
+            note = "" if v in ("", "no difference") else f" ({v})"
+            cells.append(f"{statistics.fmean(e):.4f}{note}" if e else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Mean test error (classification: error rate) over paired seeds per training-set size "
+        f"N; (better)/(worse): resolved at 95 % against {against} (see each size below).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _nan(v: Any) -> bool:

@@ -15,6 +15,7 @@ perfect square.
 from __future__ import annotations
 
 from collections.abc import Callable
+import copy
 from dataclasses import dataclass
 import functools
 import hashlib
@@ -137,17 +138,33 @@ class Dataset:
                     f"(first: sample {int(torch.nonzero(bad)[0])})"
                 )
         self.x = self.x.reshape(len(self.x), -1)
+        if self.task == "classification":
+            if int(self.y.min()) < 0 or int(self.y.max()) >= self.classes:
+                raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
+        else:
+            self.y = self.y.reshape(len(self.y), -1)
+        self.keys = (cfg.inputs, cfg.targets)
+        self._fit_split(cfg)
+
+    def _fit_split(self, cfg: DataConfig) -> None:
+        """Split the samples and fit the standardizers on the training part."""
         self.splits = split_indices(len(self.x), cfg)
         train = torch.from_numpy(self.splits["train"])
         self.x_scaler = Standardizer.fit(self.x[train])
         if self.task == "classification":
-            if int(self.y.min()) < 0 or int(self.y.max()) >= self.classes:
-                raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
             ones = torch.ones(self.classes, dtype=torch.float64)
             self.y_scaler = Standardizer(0 * ones, ones)  # the network's logits, as they are
         else:
-            self.y = self.y.reshape(len(self.y), -1)
             self.y_scaler = Standardizer.fit(self.y[train])
+
+    def resplit(self, cfg: DataConfig) -> Dataset:
+        """The same arrays under another split (a training subset, another draw), without
+        reading the file again: what a comparison's runs share."""
+        if (cfg.inputs, cfg.targets) != self.keys:
+            raise ValueError(f"resplit keeps the arrays {self.keys}, not {cfg.inputs, cfg.targets}")
+        other = copy.copy(self)
+        other._fit_split(cfg)
+        return other
 
     @functools.cached_property
     def fingerprint(self) -> str:

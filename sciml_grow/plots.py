@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+import re
 
 import matplotlib
 
@@ -18,19 +20,42 @@ from sciml_grow.predict import Predictor  # noqa: E402
 from sciml_grow.references import read_reference  # noqa: E402
 from sciml_grow.rundir import RunDir  # noqa: E402
 
+RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
 
-def _runs(out: Path) -> dict[str, list[RunDir]]:
+
+def _size(out: Path) -> int | None:
+    """The training size the per-run plots show: the largest of a sweep, None otherwise."""
+    path = out / "compare.json"
+    sizes = json.loads(path.read_text()).get("train_sizes") if path.exists() else None
+    if not sizes:
+        return None
+    return None if None in sizes else max(sizes)
+
+
+def _runs(out: Path, size: int | None = None) -> dict[str, list[RunDir]]:
+    """Finished runs by strategy, of one training size (None: runs without a size)."""
     by: dict[str, list[RunDir]] = {}
     for path in sorted((out / "runs").iterdir()):
-        if (path / "final.json").exists():
-            by.setdefault(path.name.rsplit("-seed", 1)[0], []).append(RunDir(path))
+        m = RUN_NAME.match(path.name)
+        if (
+            m
+            and (path / "final.json").exists()
+            and m["size"] == (None if size is None else str(size))
+        ):
+            by.setdefault(m["strategy"], []).append(RunDir(path))
     return by
+
+
+def _run_path(out: Path, strategy: str, size: int | None, seed: int = 0) -> Path:
+    from sciml_grow.compare import Job
+
+    return out / "runs" / Job(strategy, seed, size).name
 
 
 def learning_curves(out: Path) -> Path:
     """Validation loss per epoch for every strategy (all seeds), growth events marked."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    for i, (strategy, runs) in enumerate(_runs(out).items()):
+    for i, (strategy, runs) in enumerate(_runs(out, _size(out)).items()):
         color = f"C{i}"
         for k, run in enumerate(runs):
             rows = run.read_csv("metrics.csv")
@@ -53,7 +78,7 @@ def learning_curves(out: Path) -> Path:
 
 def td_sensitivity(out: Path) -> Path | None:
     """Topological-derivative score of every candidate depth at every insertion (td, seed 0)."""
-    runs = _runs(out).get("td")
+    runs = _runs(out, _size(out)).get("td")
     if not runs:
         return None
     events = [e for e in runs[0].read_csv("growth_events.csv") if e["scores"]]
@@ -92,7 +117,7 @@ def td_sensitivity(out: Path) -> Path | None:
 def error_spread(out: Path) -> Path:
     """Test relative L2 error (or accuracy) per strategy: every seed, mean and std; the
     classical reference as a line."""
-    rows = read_results(out / "results.csv")
+    rows = _rows_of_size(out)
     key, label = _metric(rows)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     fig, ax = plt.subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
@@ -113,6 +138,13 @@ def error_spread(out: Path) -> Path:
     )
     plt.setp(ax.get_xticklabels(), rotation=25, ha="right")
     return _save(fig, out / "errors.png")
+
+
+def _rows_of_size(out: Path) -> list[dict]:
+    """results.csv rows of the training size the per-run plots show."""
+    rows = read_results(out / "results.csv")
+    size = _size(out)
+    return rows if size is None else [r for r in rows if r["train_size"] == size]
 
 
 def _metric(rows: list[dict]) -> tuple[str, str]:
@@ -194,7 +226,8 @@ def _estimates(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Test samples to show (those the reference solved, else the first test samples) and the
     estimates of the ``n_best`` strategies (seed 0) and of the reference, by name."""
-    rows = read_results(out / "results.csv")
+    rows = _rows_of_size(out)
+    size = _size(out)
     means: dict[str, list[float]] = {}
     for r in rows:
         means.setdefault(r["strategy"], []).append(r["rel_l2_mean"])
@@ -205,11 +238,11 @@ def _estimates(
     else:
         from sciml_grow.data import DataConfig, split_indices
 
-        cfg = RunDir(out / "runs" / f"{best[0]}-seed0").read_json("config.json")
+        cfg = RunDir(_run_path(out, best[0], size)).read_json("config.json")
         idx = split_indices(len(x_all), DataConfig(**cfg["config"]["data"]))["test"][:n_samples]
     preds = {}
     for s in best:
-        p = Predictor.from_run(out / "runs" / f"{s}-seed0")
+        p = Predictor.from_run(_run_path(out, s, size))
         preds[s] = p(torch.from_numpy(x_all[idx])).numpy()
     if ref:
         preds[ref["label"]] = np.load(out / "reference_fields.npy")[:n_samples]
@@ -307,8 +340,52 @@ def transfer_curves(out: Path) -> Path:
     return _save(fig, out / "transfer.png")
 
 
+def sweep_curves(out: Path) -> Path | None:
+    """Test error (or error rate) against the training-set size per strategy: mean over the
+    paired seeds with its 95 % bootstrap band; the classical reference as a line."""
+    from sciml_grow.compare import error_of
+    from sciml_grow.stats import mean_interval
+
+    rows = read_results(out / "results.csv")
+    sizes = sorted({int(r["train_size"]) for r in rows})
+    if len(sizes) < 2:
+        return None
+    classes = _metric(rows)[0] == "accuracy"
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, s in enumerate(dict.fromkeys(r["strategy"] for r in rows)):
+        mean, low, high = [], [], []
+        for n in sizes:
+            e = np.array([error_of(r) for r in rows if r["strategy"] == s and r["train_size"] == n])
+            lo, hi = mean_interval(e, n_resamples=2000)
+            mean.append(e.mean())
+            low.append(lo)
+            high.append(hi)
+        ax.plot(sizes, mean, "o-", color=f"C{i}", label=s, ms=4)
+        ax.fill_between(sizes, low, high, color=f"C{i}", alpha=0.15)
+    ref = read_reference(out)
+    if ref and not classes:
+        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=f"{ref['label']}")
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set(
+        xlabel="training samples",
+        ylabel="test error rate" if classes else "test relative L2 error",
+        title="Test error against training-set size (bands: 95 % bootstrap interval)",
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, out / "sweep.png")
+
+
 def all_plots(out: Path, data_path: Path) -> list[Path]:
-    made = [learning_curves(out), td_sensitivity(out), error_spread(out), fields(out, data_path)]
+    """Every figure of a comparison (per-run figures at the largest size of a sweep)."""
+    made = [
+        sweep_curves(out),
+        learning_curves(out),
+        td_sensitivity(out),
+        error_spread(out),
+        fields(out, data_path),
+    ]
     return [p for p in made if p is not None]
 
 

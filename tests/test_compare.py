@@ -44,6 +44,13 @@ def serial(tmp_path_factory, heat_train_file):
 def test_compare_writes_results_table_and_plots(serial):
     out, stdout = serial
     rows = results(out)
+    assert {r["train_size"] for r in rows} == {"486"}  # the whole training split
+    with open(out / "stats.csv") as fh:
+        assert [(r["strategy"], r["against"]) for r in csv.DictReader(fh)] == [
+            ("td", "baseline"),
+            ("net2deeper", "baseline"),
+        ]
+    assert json.loads((out / "compare.json").read_text())["against"] == "baseline"
     assert [(r["strategy"], r["seed"]) for r in rows] == [
         ("td", "0"),
         ("td", "1"),
@@ -113,6 +120,7 @@ def test_table_from_a_fixture_results_file(tmp_path):
         {
             "strategy": s,
             "seed": k,
+            "train_size": 50,
             "rel_l2_mean": e,
             "rel_l2_median": e,
             "mse": 2 * e,
@@ -148,8 +156,11 @@ def test_table_from_a_fixture_results_file(tmp_path):
     assert [r["rel_l2_mean"] for r in back] == [0.30, 0.40, 0.50, 0.60]
     text = table(back, json.loads((tmp_path / "reference.json").read_text()))
     lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
-    assert "**0.3500 ± 0.0707**" in lines["td"]  # mean ± sample std, best marked
-    assert "0.5500 ± 0.0707" in lines["baseline"] and "**0.5500" not in lines["baseline"]
+    assert "0.3500 ± 0.0707" in lines["td"]  # mean ± sample std
+    assert "0.5500 ± 0.0707" in lines["baseline"]
+    assert "**" not in text  # two seeds cannot resolve a best
+    assert "No strategy is best at 95 %" in text and "With 2 seeds no verdict is possible" in text
+    assert "| -36.4 % [-36.4, -36.4] | no difference (p = 0.5" in lines["td"]
     assert "| 1.400 |" in lines["td"]  # 0.35 / MAP's 0.25
     assert "| 1.0e-04 |" in lines["td"]  # inference 1e-5 s vs MAP's 0.1 s
     assert "0.2500 ± 0.0100" in lines["MAP (L-BFGS)"]
@@ -178,6 +189,7 @@ def test_classification_table_marks_the_highest_accuracy():
         {
             "strategy": s,
             "seed": k,
+            "train_size": 50,
             "rel_l2_mean": None,
             "accuracy": a,
             "cross_entropy": 1 - a,
@@ -193,8 +205,9 @@ def test_classification_table_marks_the_highest_accuracy():
     text = table(rows)
     lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
     assert "test accuracy" in lines["strategy"] and "rel. L2" not in lines["strategy"]
-    assert "**0.9600 ± 0.0141**" in lines["td"] and "**" not in lines["baseline"].split("|")[2]
-    assert "Obs. misfit" not in text
+    assert "0.9600 ± 0.0141" in lines["td"] and "**" not in text  # 2 seeds: no verdict
+    assert "-55.6 %" in lines["td"]  # error rate 0.04 against the baseline's 0.09
+    assert "Obs. misfit" not in text and "test error rate" in text
 
 
 def test_compare_on_another_input_dataset_draws_its_fields(heat_train_file, tmp_path):
@@ -207,3 +220,34 @@ def test_compare_on_another_input_dataset_draws_its_fields(heat_train_file, tmp_
     assert (tmp_path / "fields.png").stat().st_size > 10_000
     config = json.loads((tmp_path / "runs" / "td-seed0" / "config.json").read_text())
     assert config["config"]["data"]["inputs"] == "samples/state"
+
+
+def test_training_size_sweep_pairs_subsets_by_seed(heat_train_file, tmp_path):
+    """--train-sizes: a run per (strategy, size, seed); seed k draws the same N training and
+    validation samples for every strategy, another draw for another seed; the test split and
+    the reference are shared; results carry train_size, stats a row per size."""
+    from sciml_grow.config import from_dict
+    from sciml_grow.data import Dataset
+    from sciml_grow.train_config import TrainConfig
+
+    args = ["--strategies", "td,net2deeper", "--seeds", "2", "--epochs", "3"]
+    args += ["--train-sizes", "30,all", "--reference-samples", "0", "--against", "td"]
+    args += set_args(QUICK_SETTINGS)
+    r = run_cli("compare", "--data", str(heat_train_file), "--out", str(tmp_path), *args)
+    assert r.returncode == 0, r.stderr
+    rows = results(tmp_path)
+    assert sorted({r["train_size"] for r in rows}) == ["30", "486"]
+    assert len(rows) == 8 and (tmp_path / "sweep.png").stat().st_size > 10_000
+    with open(tmp_path / "stats.csv") as fh:
+        stats = [(s["strategy"], s["against"], s["train_size"]) for s in csv.DictReader(fh)]
+    assert stats == [("net2deeper", "td", "30"), ("net2deeper", "td", "486")]
+
+    def splits(name: str) -> dict:
+        cfg = json.loads((tmp_path / "runs" / name / "config.json").read_text())["config"]
+        return Dataset(heat_train_file, from_dict(TrainConfig, cfg).data).splits
+
+    a, b, c = splits("td-n30-seed0"), splits("net2deeper-n30-seed0"), splits("td-n30-seed1")
+    assert len(a["train"]) == 30 and len(a["val"]) == 5  # validation scales: 30 / 9, >= 5
+    for key in ("train", "val", "test"):
+        assert (a[key] == b[key]).all(), key
+    assert not (a["train"] == c["train"]).all() and (a["test"] == c["test"]).all()

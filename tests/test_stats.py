@@ -1,0 +1,138 @@
+"""Paired statistics and verdicts: known shifts are found, equal strategies are not told apart
+more often than 5 % of the time, and tables mark a best only when it is resolved."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from sciml_grow.compare import paired_stats, read_results, read_stats, table, write_results
+from sciml_grow.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, iqm, mean_interval, paired
+
+
+def test_a_known_shift_is_detected_in_both_directions():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.5, 0.05, 10)  # seed-to-seed spread shared by both (paired)
+    better = base - 0.01 + rng.normal(0, 0.002, 10)
+    p = paired(better, base, "td", "baseline", 100)
+    assert p.verdict == "better" and p.ci_high < 0 < p.p_improve
+    assert p.ci_low < p.mean_diff < p.ci_high
+    assert p.mean_diff == pytest.approx(np.mean(better - base))
+    assert p.rel_diff == pytest.approx(p.mean_diff / base.mean())
+    assert p.p_value < 0.01 and p.p_improve == 1.0
+    assert paired(base, better).verdict == "worse"
+    # the same shift is far below the seed spread (0.05): unpaired, it would not be seen
+    assert base.std() > 0.01
+
+
+def test_equal_strategies_get_no_difference_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    draws = 400
+    verdicts = [
+        paired(rng.normal(1, 0.1, 10), rng.normal(1, 0.1, 10), seed=i, n_resamples=1000).verdict
+        for i in range(draws)
+    ]
+    no_difference = verdicts.count("no difference") / draws
+    assert 0.92 <= no_difference <= 0.995, no_difference
+    assert "better" in verdicts and "worse" in verdicts  # both errors occur, rarely
+
+
+def test_too_few_seeds_never_give_a_verdict():
+    a = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    p = paired(a - 1.0, a)  # always better by a lot, but 5 seeds
+    assert p.p_value == pytest.approx(2 / 2**5) and p.verdict == "no difference"
+    assert MIN_SEEDS_FOR_VERDICT == 6
+    assert paired(np.arange(6.0) - 1, np.arange(6.0) + 0.1 * np.arange(6)).verdict == "better"
+
+
+def test_interval_of_constant_differences_and_iqm():
+    assert mean_interval(np.full(8, 0.25)) == (0.25, 0.25)
+    p = paired(np.ones(6), np.ones(6))
+    assert (p.verdict, p.p_value, p.p_improve, p.half_width) == ("no difference", 1.0, 0.5, 0.0)
+    assert iqm(np.arange(1.0, 9.0)) == pytest.approx(4.5)  # mean of 3, 4, 5, 6
+    assert iqm([1.0, 1.0, 1.0, 100.0]) == pytest.approx(1.0)  # one diverged seed
+
+
+def test_bootstrap_interval_is_reproducible_and_covers_the_mean():
+    x = np.random.default_rng(3).normal(2.0, 1.0, 30)
+    assert mean_interval(x, seed=5) == mean_interval(x, seed=5)
+    low, high = mean_interval(x)
+    assert low < x.mean() < high and high - low < 1.5
+
+
+def rows_for(errors: dict[str, list[float]], size: int = 100) -> list[dict]:
+    return [
+        {
+            "strategy": s,
+            "seed": k,
+            "train_size": size,
+            "rel_l2_mean": e,
+            "rel_l2_median": e,
+            "mse": e,
+            "accuracy": None,
+            "cross_entropy": None,
+            "obs_misfit": None,
+            "final_depth": 3,
+            "srl_stages": 0,
+            "n_params": 100,
+            "zero_weight_fraction": 0.0,
+            "insertions": 1,
+            "wall_seconds": 1.0,
+            "inference_seconds_per_sample": 1e-5,
+            "rel_l2_on_reference_samples": None,
+        }
+        for s, errs in errors.items()
+        for k, e in enumerate(errs)
+    ]
+
+
+def test_table_marks_a_best_only_when_resolved_and_stats_csv_round_trips(tmp_path):
+    rng = np.random.default_rng(4)
+    base = rng.normal(0.5, 0.05, 10)
+    rows = rows_for(
+        {
+            "td": list(base - 0.02),
+            "net2deeper": list(base + rng.normal(0, 0.002, 10)),
+            "baseline": list(base),
+        }
+    )
+    results = paired_stats(rows, "baseline", all_pairs=True)
+    assert [(p.strategy, p.against) for p in results] == [
+        ("td", "baseline"),
+        ("net2deeper", "baseline"),
+        ("td", "net2deeper"),
+    ]
+    write_results(tmp_path, rows, results, "baseline")
+    with open(tmp_path / "stats.csv", newline="") as fh:
+        assert next(csv.reader(fh)) == STATS_COLUMNS
+    back = read_stats(tmp_path / "stats.csv")
+    assert [p.verdict for p in back] == ["better", "no difference", "better"]
+    assert back[0].ci_high == pytest.approx(results[0].ci_high)
+    text = (tmp_path / "table.md").read_text()
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
+    assert "**" in lines["td"] and "better (p = " in lines["td"]
+    assert "**" not in lines["net2deeper"] and "no difference" in lines["net2deeper"]
+    assert f"{-2 / base.mean():+.1f} % [" in lines["td"]  # -0.02 relative to baseline's mean
+    assert "Best: **td**" in text and "Resolvable here" in text
+    # the same table with td only a little better than net2deeper: no best
+    close = rows_for({"td": list(base), "net2deeper": list(base + rng.normal(0, 0.01, 10))})
+    text = table(close)
+    assert "**" not in text.split("\n\n")[0] and "No strategy is best at 95 %" in text
+
+
+def test_sweep_table_has_a_summary_and_a_table_per_size(tmp_path):
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.8, 0.05, 8)
+    rows = rows_for({"td": list(base - 0.05), "baseline": list(base)}, 20)
+    rows += rows_for({"td": list(base - 0.2), "baseline": list(base - 0.2)}, 200)
+    write_results(tmp_path, rows, paired_stats(rows, "baseline"), "baseline")
+    back = read_results(tmp_path / "results.csv")
+    assert {r["train_size"] for r in back} == {20.0, 200.0}
+    text = table(back)
+    assert "| strategy | N = 20 | N = 200 |" in text
+    assert "### 20 training samples" in text and "### 200 training samples" in text
+    summary = text.split("###")[0]
+    td = next(line for line in summary.splitlines() if line.startswith("| td"))
+    assert "(better)" in td.split("|")[2] and "(better)" not in td.split("|")[3]
