@@ -431,12 +431,10 @@ def _size_table(
 def _versus_cells(p: PairedResult | None, base: float) -> list[str]:
     if p is None:
         return ["", ""]
-    pct = 100 / base if base else math.nan
-    cells = [
-        f"{p.rel_diff * 100:+.1f} % [{p.ci_low * pct:+.1f}, {p.ci_high * pct:+.1f}]",
+    return [
+        p.relative_text(base),
         f"{p.verdict} (p = {p.p_value:.2g}, P(better) = {p.p_improve:.2f})",
     ]
-    return cells
 
 
 def _best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None, str]:
@@ -462,11 +460,9 @@ def _best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None
     if not unresolved:
         return top, f"Best: **{top}**, lower than every other strategy at 95 % (bold)."
     s, p = unresolved[0]
-    base = means[s]
     return None, (
         f"No strategy is best at 95 %: {top} has the lowest mean, but {top} - {s} = "
-        f"{100 * p.mean_diff / base:+.1f} % [{100 * p.ci_low / base:+.1f}, "
-        f"{100 * p.ci_high / base:+.1f}] is not resolved"
+        f"{p.relative_text(means[s])} is not resolved"
         + (f" (nor against {len(unresolved) - 1} more)" if len(unresolved) > 1 else "")
         + "."
     )

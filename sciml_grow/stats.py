@@ -70,6 +70,14 @@ class PairedResult:
     def row(self) -> dict:
         return asdict(self)
 
+    def relative_text(self, base: float) -> str:
+        """'-1.2 % [-2.0, -0.4]': the difference and its interval in % of ``base`` (the
+        reference's mean error)."""
+        pct = 100 / base if base else math.nan
+        return (
+            f"{self.mean_diff * pct:+.1f} % [{self.ci_low * pct:+.1f}, {self.ci_high * pct:+.1f}]"
+        )
+
 
 def mean_interval(
     values: np.ndarray, confidence: float = CONFIDENCE, seed: int = 0, n_resamples: int = 9999

@@ -18,11 +18,13 @@ from typing import Any
 
 import torch
 
+from sciml_grow.compare import paired_stats
 from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset, relative_errors
 from sciml_grow.outputs import json_text
 from sciml_grow.predict import Predictor
 from sciml_grow.rundir import RunDir
+from sciml_grow.stats import STATS_COLUMNS, PairedResult
 from sciml_grow.train import train_or_resume
 from sciml_grow.train_config import TrainConfig
 
@@ -98,8 +100,33 @@ def transfer(
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "table.md").write_text(table(rows, zero_shot))
+    results = transfer_stats(rows)
+    with open(out / "stats.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=STATS_COLUMNS)
+        writer.writeheader()
+        writer.writerows(r.row() for r in results)
+    (out / "table.md").write_text(table(rows, zero_shot, results))
     return rows
+
+
+REFERENCES = ("full", "scratch")  # what every fine-tuning method is compared with
+
+
+def transfer_stats(rows: list[dict[str, Any]]) -> list[PairedResult]:
+    """Every method against full fine-tuning and against training from scratch, per target
+    size, on paired seeds (seed k draws the same N samples for every method)."""
+    as_runs = [
+        {
+            "strategy": r["method"],
+            "seed": r["seed"],
+            "train_size": int(r["samples"]),
+            "rel_l2_mean": r["rel_l2_mean"],
+            "accuracy": r["accuracy"],
+        }
+        for r in rows
+    ]
+    methods = {r["strategy"] for r in as_runs}
+    return [p for ref in REFERENCES if ref in methods for p in paired_stats(as_runs, ref)]
 
 
 def _score(final: dict[str, Any]) -> float:
@@ -118,9 +145,13 @@ def _zero_shot(pretrained: Path, data_path: str | Path, base: dict[str, Any]) ->
     return float(relative_errors(pred, data.y[idx]).mean())
 
 
-def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
+def table(
+    rows: list[dict[str, Any]], zero_shot: float, results: list[PairedResult] | None = None
+) -> str:
     """Markdown: a row per method, a column per training-set size (mean ± std over seeds),
-    the best per column in bold, and the trainable parameters."""
+    the best per column in bold only where it beats every other method at 95 % (paired),
+    the trainable parameters; then the paired differences against full fine-tuning and
+    scratch with their intervals and verdicts."""
     accuracy = rows[0]["accuracy"] is not None
     key = "accuracy" if accuracy else "rel_l2_mean"
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -131,8 +162,8 @@ def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
             vals = [float(r[key]) for r in rows if r["method"] == m and int(r["samples"]) == n]
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
             stats[m, n] = (statistics.fmean(vals), std)
-    pick = max if accuracy else min
-    best = {n: pick(stats[m, n][0] for m in methods) for n in sizes}
+    results = transfer_stats(rows) if results is None else results
+    best = {n: _resolved_best(rows, methods, n) for n in sizes}
     what = "test accuracy" if accuracy else "test rel. L2 error"
     head = ["method", *(f"{what}, N = {n}" for n in sizes), "trainable params"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -141,7 +172,7 @@ def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
         for n in sizes:
             mean, std = stats[m, n]
             text = f"{mean:.4f} ± {std:.4f}"
-            cells.append(f"**{text}**" if mean == best[n] else text)
+            cells.append(f"**{text}**" if m == best[n] else text)
         trainable = {int(r["n_trainable"]) for r in rows if r["method"] == m}
         cells.append(", ".join(str(t) for t in sorted(trainable)))
         lines.append("| " + " | ".join(cells) + " |")
@@ -151,8 +182,37 @@ def table(rows: list[dict[str, Any]], zero_shot: float) -> str:
     seeds = len({r["seed"] for r in rows})
     lines += [
         "",
-        f"Mean ± std over {seeds} seeds; N target samples for training and N for validation "
-        "(early stopping), drawn anew for every seed; the same target test split for every "
-        "run; bold: best per column.",
+        f"Mean ± std over {seeds} paired seeds; N target samples for training and N for "
+        "validation (early stopping), drawn by the seed, the same for every method; the same "
+        "target test split for every run; bold: best in its column at 95 % (paired, against "
+        "every other method).",
     ]
+    for ref in REFERENCES:
+        mine = [p for p in results if p.against == ref]
+        if not mine:
+            continue
+        what = "error rate" if accuracy else "error"
+        lines += ["", f"Against {ref} (paired difference of the test {what}, 95 % interval):", ""]
+        lines += ["| method | " + " | ".join(f"N = {n}" for n in sizes) + " |"]
+        lines += ["|" + "---|" * (len(sizes) + 1)]
+        for m in dict.fromkeys(p.strategy for p in mine):
+            cells = [m]
+            for n in sizes:
+                p = next((q for q in mine if q.strategy == m and int(q.train_size) == n), None)
+                base = stats[ref, n][0] if not accuracy else 1 - stats[ref, n][0]
+                cells.append("" if p is None else f"{p.relative_text(base)} {p.verdict}")
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _resolved_best(rows: list[dict[str, Any]], methods: list[str], n: int) -> str | None:
+    """The method with the lowest mean error at size ``n`` if it beats every other there."""
+    from sciml_grow.compare import _best
+
+    as_runs = [
+        {"strategy": r["method"], "seed": r["seed"], "rel_l2_mean": r["rel_l2_mean"],
+         "accuracy": r["accuracy"]}
+        for r in rows
+        if int(r["samples"]) == n
+    ]  # fmt: skip
+    return _best(as_runs, methods)[0]

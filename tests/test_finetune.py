@@ -3,6 +3,7 @@ budget of the adapter methods, the TD insertion's loss decrease, and bad input."
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -158,6 +159,10 @@ def test_transfer_grid_writes_table_plot_and_skips_finished_runs(pretrained, tar
     text = (tmp_path / "table.md").read_text()
     assert "| head |" in text and "| scratch |" in text and "pretrained, no tuning" in text
     assert "N = 20" in text and "N = 40" in text
+    assert "Against scratch (paired difference" in text
+    with open(tmp_path / "stats.csv") as fh:
+        rows = [(r["strategy"], r["against"], r["train_size"]) for r in csv.DictReader(fh)]
+    assert rows == [("head", "scratch", "20"), ("head", "scratch", "40")]
     assert (tmp_path / "transfer.png").stat().st_size > 10_000
     final = json.loads((tmp_path / "runs" / "head-n20-seed0" / "final.json").read_text())
     config = json.loads((tmp_path / "runs" / "head-n20-seed0" / "config.json").read_text())
