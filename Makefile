@@ -15,10 +15,11 @@ $(VENV)/.setup-done: pyproject.toml tools/setup_venv.sh
 
 demo: setup
 	@mkdir -p $(DEMO)
-	$(MPIEXEC) -n 2 $(CLI) generate heat --samples 2000 --out $(DEMO)/heat.h5 --seed 0
+	$(MPIEXEC) -n 2 $(CLI) generate heat --samples 2000 --out $(DEMO)/heat.h5 --seed 0 \
+		--set prior.correlation_length=0.5
 	$(CLI) info $(DEMO)/heat.h5
 	$(MPIEXEC) -n 2 $(CLI) compare --data $(DEMO)/heat.h5 \
-		--strategies baseline,td,net2deeper,layerwise --seeds 2 \
+		--strategies baseline,td,net2deeper --seeds 10 --train-sizes 50,200,1000 \
 		--config experiments/demo/config.toml --reference-samples 40 --out $(DEMO)/compare
 
 test: setup
