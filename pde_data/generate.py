@@ -302,6 +302,7 @@ def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | N
                 "even with --force (choose another --out)"
             )
         theirs = {k: _attr(f, k) for k in identity}
+        theirs["config"] = _with_defaults(theirs["problem"], theirs["config"])
         if theirs != identity:
             return "different", None, _difference(theirs, identity)
         if bool(f.attrs.get("complete", False)):
@@ -309,6 +310,16 @@ def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | N
         if "samples/done" not in f or len(f["samples/done"]) != identity["n_samples"]:
             raise GenerationError(f"{path}: damaged (no samples/done mask of the right size)")
         return "resume", f["samples/done"][()].astype(bool), None
+
+
+def _with_defaults(problem: Any, config: Any) -> Any:
+    """A file's config JSON with keys added since it was made filled by their defaults, so a
+    file made before a new setting existed resumes as the same setup."""
+    try:
+        cls = get_problem(str(problem)).config_class
+        return to_json(from_dict(cls, json.loads(config)))
+    except (ValueError, TypeError, json.JSONDecodeError):
+        return config
 
 
 def _attr(f: h5py.File, key: str) -> Any:

@@ -40,7 +40,7 @@ from pde_data.fem import (
     to_canonical,
 )
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
-from pde_data.prior import MaternPriorConfig, MaternSPDEPrior
+from pde_data.prior import KLPrior, MaternPriorConfig, MaternSPDEPrior
 from pde_data.problem import Problem
 from sciml_grow.config import check
 
@@ -56,6 +56,7 @@ class HeatConfig:
     top_boundary: Literal["neumann", "robin"] = "neumann"
     robin_coefficient: float = 1.0
     quadrature_degree: int = 4
+    targets: Literal["field", "coefficients"] = "field"  # coefficients: of a KL prior
     prior: MaternPriorConfig = field(default_factory=MaternPriorConfig)
     sensors: SensorConfig = field(default_factory=SensorConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -64,6 +65,11 @@ class HeatConfig:
         check(self.mesh_cells >= 2, "mesh_cells", "must be >= 2")
         check(1 <= self.quadrature_degree <= 30, "quadrature_degree", "must lie in 1..30")
         check(self.robin_coefficient >= 0, "robin_coefficient", "must be >= 0")
+        check(
+            self.targets == "field" or self.prior.kind == "kl",
+            "targets",
+            "coefficients are those of a KL prior: set prior.kind = kl",
+        )
 
 
 class HeatModel:
@@ -153,7 +159,8 @@ class HeatProblem(Problem):
         """About 5 KB per vertex (measured 4.3 at 256 x 256), plus three dense n x n
         matrices for the exact prior variance."""
         n = (config.mesh_cells + 1) ** 2
-        return 5e3 * n + (24.0 * n * n if config.prior.normalize_variance else 0.0)
+        dense = config.prior.normalize_variance or config.prior.kind == "kl"
+        return 5e3 * n + (24.0 * n * n if dense else 0.0)
 
     def __init__(self, config: HeatConfig):
         super().__init__(config)
@@ -169,6 +176,8 @@ class HeatProblem(Problem):
         self.perm = canonical_permutation(V)
         self.coords, self.cells = mesh_arrays(V, self.perm)
         self.prior = MaternSPDEPrior(V, cfg.prior, self.perm)
+        if cfg.prior.kind == "kl":
+            self.prior = KLPrior(self.prior, cfg.prior.terms)
         self.points = sensor_points(cfg.sensors, np.zeros(2), np.ones(2))
         if np.any(self.points < 0) or np.any(self.points > 1):
             raise ValueError("sensors.points must lie in the unit square")
@@ -178,20 +187,27 @@ class HeatProblem(Problem):
 
     def sample_fields(self) -> dict[str, tuple[tuple[int, ...], str]]:
         nv, ns = len(self.coords), len(self.points)
-        return {
+        fields = {
             "inputs": ((ns,), "f8"),
             "targets": ((nv,), "f8"),
             "obs_clean": ((ns,), "f8"),
             "state": ((nv,), "f8"),
             "noise_std": ((), "f8"),
         }
+        if self.config.targets == "coefficients":  # the field is kept beside them
+            fields.update(targets=((self.prior.dim,), "f8"), field=((nv,), "f8"))
+        return fields
 
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        m = self.prior.sample(rng.standard_normal(len(self.coords)))
+        xi = rng.standard_normal(getattr(self.prior, "dim", len(self.coords)))
+        m = self.prior.sample(xi)
         y = to_canonical(self.model.solve(m[self.perm]), self.perm)
         clean = self.model.y.eval(self._points_3d, self.point_cells).reshape(len(self.points))
         noisy, std = add_noise(clean, self.config.noise, rng)
-        return {"inputs": noisy, "targets": m, "obs_clean": clean, "state": y, "noise_std": std}
+        out = {"inputs": noisy, "targets": m, "obs_clean": clean, "state": y, "noise_std": std}
+        if self.config.targets == "coefficients":
+            out.update(targets=xi, field=m)
+        return out
 
     def metadata(self) -> dict:
         model, cfg = self.model, self.config
@@ -207,9 +223,18 @@ class HeatProblem(Problem):
             robin_csr = petsc_to_csr(robin, self.perm)
         else:
             robin_csr = sp.csr_array((len(self.coords), len(self.coords)))
-        return {
+        coefficients = cfg.targets == "coefficients"
+        prior = self.prior.metadata()
+        if coefficients:  # the prior in the targets' space: xi ~ N(0, I)
+            k = self.prior.dim
+            prior.update(mean=np.zeros(k), precision_factor=sp.identity(k, format="csr"))
+        meta = {
             "description": "heat conductivity: -div(exp(m) grad y) = f; inputs = noisy y at "
-            "sensors, targets = m at mesh vertices",
+            + (
+                "sensors, targets = the KL coefficients xi of m = field_mean + modes @ xi"
+                if coefficients
+                else "sensors, targets = m at mesh vertices"
+            ),
             "mesh": {"coordinates": self.coords, "cells": self.cells, "cell_type": "triangle"},
             "observation": {
                 "points": self.points,
@@ -218,7 +243,7 @@ class HeatProblem(Problem):
                 "observed": "state",
             },
             "noise": cfg.noise.metadata(),
-            "prior": self.prior.metadata(),
+            "prior": prior,
             "operators": {
                 "kind": "p1_diffusion_exp",
                 "equation": "K(m) y = load on free dofs, y = 0 on dirichlet_dofs; "
@@ -237,3 +262,10 @@ class HeatProblem(Problem):
                 "mass": petsc_to_csr(mass, self.perm),
             },
         }
+        if coefficients:  # how the forward operator gets m from the targets
+            meta["operators"]["parameter_map"] = {
+                "description": "m = offset + matrix @ targets",
+                "offset": self.prior.mean,
+                "matrix": self.prior.modes,
+            }
+        return meta

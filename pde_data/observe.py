@@ -37,9 +37,12 @@ class SensorConfig:
 
 @dataclass
 class NoiseConfig:
-    """Additive Gaussian noise with std = relative_level * max |clean observation| per sample."""
+    """Additive Gaussian noise with std = relative_level * a per-sample scale of the clean
+    observations: their largest magnitude (``reference = "max_abs"``) or their standard
+    deviation over the sensors (``"std"``, the layerwise paper's choice)."""
 
     relative_level: float = 0.01
+    reference: Literal["max_abs", "std"] = "max_abs"
 
     def validate(self) -> None:
         check(self.relative_level >= 0.0, "noise.relative_level", "must be >= 0")
@@ -49,9 +52,13 @@ class NoiseConfig:
         return {
             "kind": "additive_gaussian",
             "relative_level": self.relative_level,
-            "reference": "max_abs_clean_observation_per_sample",
+            "reference": f"{self.reference}_clean_observation_per_sample",
             "per_sample_std": "samples/noise_std",
         }
+
+    def scale(self, clean: np.ndarray) -> float:
+        """The per-sample scale the relative level multiplies."""
+        return float(np.std(clean) if self.reference == "std" else np.max(np.abs(clean)))
 
 
 def halton(n: int, dim: int) -> np.ndarray:
@@ -106,5 +113,5 @@ def add_noise(
     clean: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
     """Noisy copy of one sample's observations and the noise std used."""
-    std = cfg.relative_level * float(np.max(np.abs(clean)))
+    std = cfg.relative_level * cfg.scale(clean)
     return clean + std * rng.standard_normal(clean.shape), std

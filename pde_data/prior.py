@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import gamma as gamma_fn
 from math import pi, sqrt
+from typing import Literal
 
 from mpi4py import MPI  # noqa: F401  (load the MPI library before dolfinx/petsc4py)
 from dolfinx import fem
@@ -41,8 +42,12 @@ MAX_DENSE_NORMALIZE = 8000
 
 @dataclass
 class MaternPriorConfig:
-    """Matérn (bi-Laplacian, alpha = 2) prior of the log-parameter field."""
+    """Matérn (bi-Laplacian, alpha = 2) prior of the log-parameter field: the full Gaussian
+    field (``kind = "spde"``) or its truncated Karhunen–Loève expansion (``kind = "kl"``, the
+    ``terms`` largest modes of the same covariance)."""
 
+    kind: Literal["spde", "kl"] = "spde"
+    terms: int = 12
     mean: float = 0.0
     std: float = 1.0
     correlation_length: float = 0.3
@@ -50,6 +55,7 @@ class MaternPriorConfig:
     normalize_variance: bool = True
 
     def validate(self) -> None:
+        check(self.terms >= 1, "prior.terms", "must be >= 1")
         check(0 < self.std <= 1e6, "prior.std", "must lie in (0, 1e6]")
         check(abs(self.mean) <= 1e6, "prior.mean", "must lie in [-1e6, 1e6]")
         check(
@@ -130,4 +136,50 @@ class MaternSPDEPrior:
             **self.coefficients,
             "mean": self.mean,
             "precision_factor": self.precision_factor,
+        }
+
+
+class KLPrior:
+    """The truncated Karhunen–Loève expansion of a Gaussian prior: m = mean + Phi xi with
+    Phi = V_k Lambda_k^(1/2) from the ``terms`` largest eigenpairs of its (vertex) covariance
+    and xi ~ N(0, I_k). Its coefficients xi are standard normal, so in coefficient space the
+    prior has mean 0 and precision I (what a MAP over xi uses)."""
+
+    def __init__(self, full: MaternSPDEPrior, terms: int):
+        n = len(full.mean)
+        if terms > n:
+            raise ValueError(f"prior.terms: {terms} modes asked, the mesh has {n} vertices")
+        if n > MAX_DENSE_NORMALIZE:
+            raise ValueError(
+                f"prior.kind = kl: {n} vertices is too many for the dense covariance "
+                f"(limit {MAX_DENSE_NORMALIZE})"
+            )
+        self.cfg = full.cfg
+        values, vectors = np.linalg.eigh(full.covariance())
+        order = np.argsort(values)[::-1][:terms]
+        self.eigenvalues = values[order]
+        V = vectors[:, order]
+        V = V * np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(terms)])  # a fixed sign
+        self.modes = V * np.sqrt(self.eigenvalues)  # Phi: n x k
+        self.mean = full.mean
+        self.variance_captured = float(self.eigenvalues.sum() / values.sum())
+        self.dim = terms
+
+    def sample(self, xi: np.ndarray) -> np.ndarray:
+        """The field of coefficients ``xi`` (k,), canonical vertex order."""
+        return self.mean + self.modes @ xi
+
+    def metadata(self) -> dict:
+        return {
+            "kind": "kl",
+            "terms": self.dim,
+            "mean_value": self.cfg.mean,
+            "std": self.cfg.std,
+            "correlation_length": self.cfg.correlation_length,
+            "variance_captured": self.variance_captured,
+            "description": "m = mean + modes @ xi, xi ~ N(0, I_terms); modes = eigenvectors "
+            "of the Matern covariance times the square roots of their eigenvalues",
+            "field_mean": self.mean,
+            "modes": self.modes,
+            "eigenvalues": self.eigenvalues,
         }

@@ -107,8 +107,29 @@ class _HeatSolve(torch.autograd.Function):
 FORWARD_KINDS: dict[str, type[nn.Module]] = {HeatForward.kind: HeatForward}
 
 
+class MappedForward(nn.Module):
+    """A forward operator on targets that parametrize the field affinely, m = offset + A t
+    (the coefficients of a truncated KL prior): the same ``forward``/``observe`` on t."""
+
+    def __init__(self, inner: nn.Module, offset: np.ndarray, matrix: np.ndarray):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("offset", torch.from_numpy(offset))
+        self.register_buffer("matrix", torch.from_numpy(matrix))
+
+    def field(self, t: torch.Tensor) -> torch.Tensor:
+        return self.offset + t @ self.matrix.T
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.inner(self.field(t))
+
+    def observe(self, t: torch.Tensor) -> torch.Tensor:
+        return self.inner.observe(self.field(t))
+
+
 def load_forward(path: str | Path) -> nn.Module | None:
-    """The file's forward operator (float64, CPU), or None if it stores none we know."""
+    """The file's forward operator on its targets (float64, CPU), or None if it stores none we
+    know."""
     with open_dataset(path, require_tag=False) as f:
         if "operators" not in f:
             return None
@@ -116,7 +137,11 @@ def load_forward(path: str | Path) -> nn.Module | None:
         if cls is None:
             return None
         obs = read_csr(f["observation"], "matrix").toarray()
-        return cls(f["operators"], f["mesh/cells"][()], obs)
+        forward = cls(f["operators"], f["mesh/cells"][()], obs)
+        if "operators/parameter_map" in f:
+            pm = f["operators/parameter_map"]
+            forward = MappedForward(forward, pm["offset"][()], pm["matrix"][()])
+        return forward
 
 
 def noise_weighted_misfit(
