@@ -359,7 +359,7 @@ def _size_table(
             stats[s][key] = (mean, std)
     versus = {p.strategy: p for p in results if p.against == against}
     errors = {s: [error_of(r) for r in rows if r["strategy"] == s] for s in strategies}
-    best, best_line = _best(rows, strategies)
+    best, best_line = resolved_best(rows, strategies)
     seeds = len({r["seed"] for r in rows})
     metric = columns[0]
     head = ["strategy", metric[1], "IQM", f"vs {against} (95 % CI)", "verdict"]
@@ -437,7 +437,7 @@ def _versus_cells(p: PairedResult | None, base: float) -> list[str]:
     ]
 
 
-def _best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None, str]:
+def resolved_best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None, str]:
     """The strategy with the lowest mean error, if it is lower than every other at 95 %
     (paired), and a sentence saying so or saying what could not be resolved."""
     errors = {

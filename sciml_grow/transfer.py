@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sciml_grow.compare import paired_stats
+from sciml_grow.compare import paired_stats, resolved_best
 from sciml_grow.config import from_dict
 from sciml_grow.data import Dataset, relative_errors
 from sciml_grow.outputs import json_text
@@ -207,12 +207,10 @@ def table(
 
 def _resolved_best(rows: list[dict[str, Any]], methods: list[str], n: int) -> str | None:
     """The method with the lowest mean error at size ``n`` if it beats every other there."""
-    from sciml_grow.compare import _best
-
     as_runs = [
         {"strategy": r["method"], "seed": r["seed"], "rel_l2_mean": r["rel_l2_mean"],
          "accuracy": r["accuracy"]}
         for r in rows
         if int(r["samples"]) == n
     ]  # fmt: skip
-    return _best(as_runs, methods)[0]
+    return resolved_best(as_runs, methods)[0]
