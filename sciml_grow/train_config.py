@@ -25,9 +25,11 @@ class ModelConfig:
     patch: int = 4  # vit: P x P patches
     heads: int = 4  # vit: attention heads (width must be a multiple)
     mlp_ratio: int = 2  # vit: hidden size of a transformer block's MLP / width
+    init_std: float | None = None  # starting weights N(0, init_std^2), biases 0; None: torch's
 
     def validate(self) -> None:
         check(self.width > 0, "model.width", "must be positive")
+        check(self.init_std is None or self.init_std > 0, "model.init_std", "must be positive")
         check(self.kernel > 0 and self.kernel % 2 == 1, "model.kernel", "must be odd and > 0")
         for key in ("patch", "heads", "mlp_ratio"):
             check(getattr(self, key) > 0, f"model.{key}", "must be positive")

@@ -251,3 +251,30 @@ def test_training_size_sweep_pairs_subsets_by_seed(heat_train_file, tmp_path):
     for key in ("train", "val", "test"):
         assert (a[key] == b[key]).all(), key
     assert not (a["train"] == c["train"]).all() and (a["test"] == c["test"]).all()
+
+
+def test_seed_k_starts_every_growing_strategy_from_the_same_weights(heat_file, tmp_path):
+    """The paired design: seed k gives td, random-1, random-2, net2deeper and
+    forward-thinking identical starting networks (here with model.init_std, the papers'
+    N(0, 0.01^2) initialization: weights of that spread, zero biases)."""
+    import torch
+
+    from sciml_grow.config import from_dict
+    from sciml_grow.data import Dataset
+    from sciml_grow.train import Trainer
+    from sciml_grow.train_config import TrainConfig
+
+    starts = {}
+    for strategy in ("td", "random-1", "random-2", "net2deeper", "forward-thinking"):
+        cfg = from_dict(TrainConfig, {"strategy": strategy, "seed": 3, "model": {"init_std": 0.01}})
+        trainer = Trainer(cfg, Dataset(heat_file, cfg.data), RunDir(tmp_path / strategy))
+        trainer._fresh()
+        starts[strategy] = trainer.model.state_dict()
+    first = starts["td"]
+    for name, state in starts.items():
+        assert state.keys() == first.keys() and all(
+            torch.equal(state[k], first[k]) for k in first
+        ), name
+    weights = torch.cat([v.flatten() for k, v in first.items() if not k.endswith("bias")])
+    assert 0.009 < float(weights.std()) < 0.011
+    assert all(float(v.abs().max()) == 0 for k, v in first.items() if k.endswith("bias"))

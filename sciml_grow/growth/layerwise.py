@@ -20,18 +20,9 @@ import torch
 from torch import nn
 
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Strategy
-from sciml_grow.nets import BlockSpec, GrowableMLP, SumNet
+from sciml_grow.nets import BlockSpec, GrowableMLP, SumNet, gaussian_init
 from sciml_grow.objective import ManifoldGraph, PhysicsTerm, RegularizedObjective
 from sciml_grow.physics import load_forward
-
-
-def _gaussian_init(net: nn.Module, std: float) -> None:
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-            else:
-                p.normal_(0.0, std)
 
 
 @torch.no_grad()
@@ -62,7 +53,7 @@ class Layerwise(Strategy):
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableMLP:
         net = GrowableMLP(data.in_dim, data.out_dim, cfg.model.width, [BlockSpec("elu")], "elu")
-        _gaussian_init(net, cfg.layerwise.init_std)
+        gaussian_init(net, cfg.layerwise.init_std)
         return net
 
     def objective(

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from sciml_grow.growth import topological as td
-from sciml_grow.nets import BlockSpec, GrowableNet, build, new_network
+from sciml_grow.nets import BlockSpec, GrowableNet, build, gaussian_init, new_network
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.objective import Objective
 
@@ -67,6 +67,13 @@ class GrowthEvent:
     sparsity: dict[str, float] = field(default_factory=dict)
 
 
+def initialized(net: GrowableNet, model: Any) -> GrowableNet:
+    """``net`` with ``model.init_std``'s Gaussian initialization, if one is set."""
+    if model.init_std is not None:
+        gaussian_init(net, model.init_std)
+    return net
+
+
 class Strategy:
     """Base class: the starting network and how to grow it."""
 
@@ -79,7 +86,7 @@ class Strategy:
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         m = cfg.model
         blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
-        return new_network(m, data, blocks)
+        return initialized(new_network(m, data, blocks), m)
 
     def objective(self, data: Any, cfg: Any, dtype: torch.dtype, device: Any) -> Objective:
         """What the trainer minimizes: plain MSE on the training split unless overridden."""
@@ -247,8 +254,8 @@ class Baseline(Strategy):
             for b in spec["blocks"]:
                 b.update(trainable=True, origin="baseline")
             spec.update(lift_trainable=True, head_trainable=True)
-            return build(spec)
+            return initialized(build(spec), cfg.model)
         m = cfg.model
         depth = m.initial_blocks if cfg.baseline_blocks is None else cfg.baseline_blocks
         blocks = [BlockSpec(activation=m.activation, origin="baseline") for _ in range(depth)]
-        return new_network(m, data, blocks)
+        return initialized(new_network(m, data, blocks), m)

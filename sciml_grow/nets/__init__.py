@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import torch
 from torch import nn
 
 from sciml_grow.nets.base import BlockSpec, GrowableNet
@@ -58,6 +59,16 @@ def new_network(
     return GrowableCNN(data.in_shape, data.out_dim, model.width, blocks, model.kernel, head, lift)
 
 
+@torch.no_grad()
+def gaussian_init(net: nn.Module, std: float) -> None:
+    """Weights N(0, std^2), biases 0 (the papers' initializations; PyTorch's otherwise)."""
+    for name, p in net.named_parameters():
+        if name.endswith("bias"):
+            p.zero_()
+        else:
+            p.normal_(0.0, std)
+
+
 def spec_depth(spec: dict[str, Any]) -> int:
     """Hidden blocks of the (base) network a spec describes."""
     return spec_depth(spec["members"][0]) if spec["kind"] == "sum" else len(spec["blocks"])
@@ -71,5 +82,6 @@ __all__ = [
     "GrowableViT",
     "SumNet",
     "build",
+    "gaussian_init",
     "spec_depth",
 ]
