@@ -16,7 +16,7 @@ $(VENV)/.setup-done: pyproject.toml tools/setup_venv.sh
 demo: setup
 	@mkdir -p $(DEMO)
 	$(MPIEXEC) -n 2 $(CLI) generate heat --samples 2000 --out $(DEMO)/heat.h5 --seed 0 \
-		--set prior.correlation_length=0.5
+		--set prior.correlation_length=0.5 --force
 	$(CLI) info $(DEMO)/heat.h5
 	$(MPIEXEC) -n 2 $(CLI) compare --data $(DEMO)/heat.h5 \
 		--strategies baseline,td,net2deeper --seeds 10 --train-sizes 50,200,1000 \
