@@ -281,3 +281,29 @@ def test_crash_under_mpiexec_exits_1_with_its_line_and_interrupt_130(tmp_path):
             assert r.stderr.strip().splitlines()[-1].endswith("RuntimeError: solver exploded")
         else:
             assert r.stderr.strip() == ""
+
+
+def test_interrupted_replacement_keeps_the_old_run_and_resumes_into_its_place(folder, monkeypatch):
+    from sciml_grow.train import Trainer
+
+    run = folder / "run"
+    assert train(folder / "heat.h5", run) == 0
+    old = (run / "final.json").read_bytes()
+    epoch = Trainer._train_epoch
+
+    def interrupted(self):
+        if self.state.epoch == 3:
+            raise KeyboardInterrupt
+        return epoch(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    args = ["--force", "--strategy", "net2deeper", "--set", "checkpoint_every=1"]
+    assert main(["train", "--data", str(folder / "heat.h5"), "--out", str(run),
+                 "--no-progress", "--epochs", "6", *args]) == 130  # fmt: skip
+    staging = folder / "run.replacing"
+    assert (run / "final.json").read_bytes() == old and (staging / "checkpoint.pt").exists()
+    monkeypatch.setattr(Trainer, "_train_epoch", epoch)
+    assert main(["train", "--resume", str(staging), "--no-progress"]) == 0
+    final = json.loads((run / "final.json").read_text())
+    assert (final["strategy"], final["epochs"]) == ("net2deeper", 6)
+    assert sorted(p.name for p in folder.iterdir()) == ["heat.h5", "run"]
