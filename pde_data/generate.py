@@ -113,12 +113,15 @@ def generate(
 
 
 def _locked(lock: OutputLock) -> None:
+    """Take the output's lock (rank 0), in a folder that exists and is writable."""
     folder = lock.target.parent
     if not folder.is_dir():
         raise GenerationError(f"cannot write {lock.target}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise GenerationError(f"cannot write {lock.target}: directory {folder} is not writable")
     try:
         lock.acquire()
-    except OutputError as exc:
+    except (OutputError, OSError) as exc:
         raise GenerationError(str(exc)) from None
 
 
@@ -261,12 +264,7 @@ def _inspect(
     through a staging file beside it; nothing else is ever replaced."""
     if out.is_dir():
         raise GenerationError(f"cannot write {out}: it is a directory")
-    if not out.exists():
-        parent = out.parent if str(out.parent) else Path(".")
-        if not parent.is_dir():
-            raise GenerationError(f"cannot write {out}: directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise GenerationError(f"cannot write {out}: directory {parent} is not writable")
+    if not out.exists():  # its folder exists and is writable (checked with the lock)
         return "new", None, out
     state, done, difference = _existing(out, identity)
     if difference is None:

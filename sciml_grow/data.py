@@ -162,6 +162,7 @@ class Dataset:
         reading the file again: what a comparison's runs share."""
         if (cfg.inputs, cfg.targets) != self.keys:
             raise ValueError(f"resplit keeps the arrays {self.keys}, not {cfg.inputs, cfg.targets}")
+        _ = self.fingerprint  # hashed once here, shared by every copy (each run records it)
         other = copy.copy(self)
         other._fit_split(cfg)
         return other
