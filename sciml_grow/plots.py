@@ -364,7 +364,8 @@ def sweep_curves(out: Path) -> Path | None:
         ax.fill_between(sizes, low, high, color=f"C{i}", alpha=0.15)
     ref = read_reference(out)
     if ref and not classes:
-        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=f"{ref['label']}")
+        label = f"{ref['label']} ({len(ref['indices'])} test samples)"
+        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=label)
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.minorticks_off()
