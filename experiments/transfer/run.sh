@@ -13,5 +13,5 @@ $G --samples 1000 --seed 2 --set prior.correlation_length=0.5 --set top_boundary
 [ -f "$OUT/pretrained/final.json" ] || .venv/bin/sciml-grow train --data "$OUT/source.h5" \
     --strategy td --config experiments/heat/config.toml --out "$OUT/pretrained" --no-progress
 .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow transfer --run "$OUT/pretrained" \
-    --data "$OUT/target.h5" --samples 50,100,200 --seeds 5 \
+    --data "$OUT/target.h5" --samples 50,100,200 --seeds 10 \
     --config experiments/transfer/config.toml --out "$OUT/transfer"
