@@ -458,7 +458,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             f"{predictor.net.in_dim}"
         )
     pred = predictor(x.to(args.device)).cpu()
-    task = "classification" if y.dtype in (torch.int64, torch.int32, torch.uint8) else "regression"
+    task = "regression" if y.dtype.is_floating_point else "classification"  # as Dataset
     truth = y.reshape(-1).long() if task == "classification" else y.double().reshape(len(y), -1)
     if len(truth) == len(pred) and (task == "classification" or truth.shape == pred.shape):
         print(f"{len(x)} samples: " + headline({"test": evaluate_predictions(pred, truth, task)}))
