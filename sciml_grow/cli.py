@@ -39,7 +39,9 @@ _USER_ERRORS = (UsageError, ConfigError, DatasetError, ValueError)
 def _exit_rank(comm, exc: BaseException) -> None:
     """End this rank of an MPI job after ``exc`` hit it alone (the others may wait in a
     collective call): the one-line error (and for a crash its traceback) is flushed first,
-    and the exit status says what happened; mpiexec then stops the other ranks."""
+    and the exit status says what happened. ``MPI_Abort`` (its own banner silenced) carries
+    that status to mpiexec, which stops the other ranks: a plain exit races their SIGKILL,
+    and hydra then reports signal 9 instead (seen once in ~50 runs)."""
     if isinstance(exc, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
     elif isinstance(exc, _USER_ERRORS):
@@ -53,7 +55,11 @@ def _exit_rank(comm, exc: BaseException) -> None:
         print(f"sciml-grow: error (rank {comm.rank}): {type(exc).__name__}: {exc}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    comm.Abort(code)
+    os._exit(code)  # not reached: Abort ends the process
 
 
 def _mpi_rank_from_env() -> int:
