@@ -76,7 +76,18 @@ class ManifoldGraph:
         return torch.from_numpy(self.weights[rows][:, rows].toarray())
 
     def penalty(self, h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """(1/B^2) sum_ij beta_ij |h_i - h_j|^2 over the batch."""
+        """(1/B^2) sum_ij beta_ij |h_i - h_j|^2 over the batch.
+
+        For a group graph the sum over a group g of n_g members is 2 n_g sum_i |h_i - mean_g|^2:
+        O(B) instead of the (B, B) matrix, which dominated layerwise epochs with noisy copies."""
+        if self.groups is not None:
+            _, inv, counts = torch.unique(self.groups[idx], return_inverse=True, return_counts=True)
+            inv = inv.to(h.device)
+            n = counts.to(device=h.device, dtype=h.dtype)
+            means = torch.zeros(len(counts), h.shape[1], dtype=h.dtype, device=h.device)
+            means = means.index_add(0, inv, h) / n[:, None]
+            spread = ((h - means[inv]) ** 2).sum(dim=1)
+            return 2.0 * (n[inv] * spread).sum() / len(idx) ** 2
         beta = self.beta(idx).to(device=h.device, dtype=h.dtype)
         sq = (h * h).sum(dim=1)
         dist2 = (sq[:, None] + sq[None, :] - 2.0 * h @ h.T).clamp_min(0.0)
