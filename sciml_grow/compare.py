@@ -411,7 +411,10 @@ def _size_table(
         "with its 95 % bootstrap interval; a verdict needs the interval to exclude 0 and the "
         f"Wilcoxon signed-rank p < 0.05.{misfit}"
     )
-    widths = [p.half_width for p in versus.values()]
+    identical = [s for s, p in versus.items() if p.identical]
+    if identical:
+        lines.append(f"Identical to {against} in every seed: {', '.join(identical)}.")
+    widths = [p.half_width for p in versus.values() if not p.identical]
     if widths and seeds < MIN_SEEDS_FOR_VERDICT:
         lines.append(
             f"With {seeds} seeds no verdict is possible: the signed-rank test's smallest p-value "
@@ -447,6 +450,10 @@ def resolved_best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[st
     top = min(means, key=means.get)
     if len(strategies) < 2:
         return None, ""
+    tied = [s for s in strategies if errors[s] == errors[top]]
+    if len(tied) > 1:
+        names = ", ".join(tied[:-1]) + f" and {tied[-1]}"
+        return None, f"No strategy is best at 95 %: {names} tie (identical errors)."
     unresolved = []
     for s in strategies:
         if s == top:

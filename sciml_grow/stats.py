@@ -67,6 +67,12 @@ class PairedResult:
         """The smallest difference this comparison resolves (half the interval's width)."""
         return (self.ci_high - self.ci_low) / 2
 
+    @property
+    def identical(self) -> bool:
+        """The two strategies erred identically in every seed (e.g. both kept the same
+        starting network): an interval [0, 0] that says nothing about resolution."""
+        return self.mean_diff == 0 and self.ci_low == 0 and self.ci_high == 0
+
     def row(self) -> dict:
         return asdict(self)
 

@@ -122,6 +122,31 @@ def test_table_marks_a_best_only_when_resolved_and_stats_csv_round_trips(tmp_pat
     assert "**" not in text.split("\n\n")[0] and "No strategy is best at 95 %" in text
 
 
+def test_strategies_identical_to_the_reference_are_named_not_counted_as_resolution(tmp_path):
+    # every growing strategy kept the starting network: per-seed errors equal the baseline's;
+    # the interval of a zero difference is [0, 0] and says nothing of what can be resolved
+    rng = np.random.default_rng(7)
+    base = rng.normal(0.8, 0.04, 10)
+    rows = rows_for(
+        {
+            "td": list(base),
+            "random-1": list(base),
+            "layerwise": list(base + rng.normal(0.004, 0.003, 10)),
+            "baseline": list(base),
+        }
+    )
+    write_results(tmp_path, rows, paired_stats(rows, "baseline"), "baseline")
+    text = (tmp_path / "table.md").read_text()
+    assert "larger than about 0 (" not in text
+    assert "Identical to baseline in every seed: td, random-1." in text
+    half = [p.half_width for p in paired_stats(rows, "baseline") if p.strategy == "layerwise"]
+    assert f"larger than about {half[0]:.3g} (" in text
+    assert "No strategy is best at 95 %: td, random-1 and baseline tie (identical errors)" in text
+    # nothing but identical strategies: no resolution to speak of
+    text = table(rows_for({"td": list(base), "baseline": list(base)}))
+    assert "Identical to baseline in every seed: td." in text and "Resolvable" not in text
+
+
 def test_sweep_table_has_a_summary_and_a_table_per_size(tmp_path):
     rng = np.random.default_rng(5)
     base = rng.normal(0.8, 0.05, 8)
