@@ -32,6 +32,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/generation.py --problem wind --samples 1000
+	$(PY) benchmarks/manifold_penalty.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
