@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import json
 import os
 import sys
+import time
 
 from sciml_grow import __version__
 from sciml_grow.config import ConfigError, apply_overrides, load_file
@@ -55,6 +56,7 @@ def _exit_rank(comm, exc: BaseException) -> None:
         print(f"sciml-grow: error (rank {comm.rank}): {type(exc).__name__}: {exc}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
+    time.sleep(0.5)  # let mpiexec forward those lines: an abort may drop what it has not read
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
