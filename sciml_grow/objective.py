@@ -68,10 +68,8 @@ class ManifoldGraph:
         return len(self.groups) if self.groups is not None else self.weights.shape[0]
 
     def beta(self, idx: torch.Tensor) -> torch.Tensor:
-        """Dense (B, B) weights among the samples ``idx``."""
-        if self.groups is not None:
-            g = self.groups[idx]
-            return (g[:, None] == g[None, :]).to(torch.float64)
+        """Dense (B, B) weights among the samples ``idx`` of a weighted graph (a group graph
+        never needs them: ``penalty`` sums over groups)."""
         rows = idx.cpu().numpy()
         return torch.from_numpy(self.weights[rows][:, rows].toarray())
 
