@@ -24,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from sciml_grow.data import mse
+from sciml_grow.data.dataset import mse
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableCNN
 
@@ -40,7 +40,7 @@ def smooth_fields(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
 
 def load(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     if args.data:
-        from sciml_grow.data import DataConfig, Dataset
+        from sciml_grow.data.dataset import DataConfig, Dataset
 
         data = Dataset(args.data, DataConfig(inputs="samples/wT_grid"))
         x, y = data.tensors("train")

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from pde_data import get_problem
 from pde_data.problem import Problem
 from sciml_grow.config import MAX_SEED, ConfigError, from_dict, to_json
-from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION, write_tree
+from sciml_grow.format import FORMAT_NAME, FORMAT_VERSION, write_tree
 from sciml_grow.outputs import OutputError, OutputLock
 from sciml_grow.resources import ResourceError, check_disk, check_memory
 

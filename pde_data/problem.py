@@ -30,7 +30,7 @@ class Problem(ABC):
     @abstractmethod
     def metadata(self) -> dict[str, Any]:
         """Static content of the file (mesh, sensors, noise, prior, operators) as a tree for
-        :func:`sciml_grow.h5format.write_tree`."""
+        :func:`sciml_grow.format.write_tree`."""
 
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ import time
 
 from sciml_grow import __version__
 from sciml_grow.config import ConfigError, apply_overrides, load_file
-from sciml_grow.h5format import DatasetError
+from sciml_grow.format import DatasetError
 
 EXIT_CRASH = 1
 EXIT_USAGE = 2
@@ -145,7 +145,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from sciml_grow.info import describe
+    from sciml_grow.data.info import describe
 
     print(describe(args.file))
     return 0
@@ -228,9 +228,9 @@ def _run_collective(comm, fn, lock=None):
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sciml_grow.plots import transfer_curves
-    from sciml_grow.train_config import FINETUNE_METHODS
-    from sciml_grow.transfer import transfer
+    from sciml_grow.study.plots import transfer_curves
+    from sciml_grow.study.transfer import transfer
+    from sciml_grow.training.config import FINETUNE_METHODS
 
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in (*FINETUNE_METHODS, "scratch")]
@@ -269,8 +269,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from sciml_grow.datasets import import_dataset
-    from sciml_grow.info import describe
+    from sciml_grow.data.imports import import_dataset
+    from sciml_grow.data.info import describe
 
     out = import_dataset(args.name.lower(), args.out, args.path, force=args.force)
     print(describe(out))
@@ -289,12 +289,12 @@ def _device(name: str) -> str:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from sciml_grow.config import from_dict
-    from sciml_grow.data import Dataset
+    from sciml_grow.data.dataset import Dataset
     from sciml_grow.outputs import OutputLock
     from sciml_grow.resources import check_memory
-    from sciml_grow.rundir import RunDir, check_run_output
-    from sciml_grow.train import Trainer
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.training.config import TrainConfig
+    from sciml_grow.training.rundir import RunDir, check_run_output
+    from sciml_grow.training.trainer import Trainer
 
     device = _device(args.device)
     if args.resume:
@@ -353,7 +353,7 @@ def _remove_own_run(run) -> None:
 
 
 def _print_final(cfg, final: dict, path) -> None:
-    from sciml_grow.train import headline
+    from sciml_grow.training.trainer import headline
 
     print(
         f"{cfg.strategy} seed {cfg.seed}: {headline(final)}, depth {final['final_depth']}, "
@@ -367,11 +367,11 @@ def _resume(args: argparse.Namespace, device: str) -> int:
     from pathlib import Path
 
     from sciml_grow.config import from_dict
-    from sciml_grow.data import Dataset
+    from sciml_grow.data.dataset import Dataset
     from sciml_grow.outputs import OutputLock, swap_dir
-    from sciml_grow.rundir import RunDir
-    from sciml_grow.train import Trainer
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.training.config import TrainConfig
+    from sciml_grow.training.rundir import RunDir
+    from sciml_grow.training.trainer import Trainer
 
     fixed = {
         "--strategy": args.strategy,
@@ -424,7 +424,7 @@ def _resume(args: argparse.Namespace, device: str) -> int:
 
 
 def _finished_architecture(path: str) -> dict:
-    from sciml_grow.rundir import RunDir
+    from sciml_grow.training.rundir import RunDir
 
     run = RunDir(path)
     if not run.finished():
@@ -437,12 +437,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
     from sciml_grow.config import from_dict
-    from sciml_grow.data import DataConfig
-    from sciml_grow.h5format import check_array, open_dataset
+    from sciml_grow.data.dataset import DataConfig
+    from sciml_grow.format import check_array, open_dataset
     from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
-    from sciml_grow.predict import Predictor
-    from sciml_grow.rundir import RunDir
-    from sciml_grow.train import evaluate_predictions, headline
+    from sciml_grow.training.predictor import Predictor
+    from sciml_grow.training.rundir import RunDir
+    from sciml_grow.training.trainer import evaluate_predictions, headline
 
     out = None
     if args.out:
@@ -511,9 +511,9 @@ def _train_sizes(text: str | None) -> list[int | None] | None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from sciml_grow.compare import compare, default_reference
     from sciml_grow.growth import STRATEGIES
-    from sciml_grow.plots import all_plots
+    from sciml_grow.study.compare import compare, default_reference
+    from sciml_grow.study.plots import all_plots
 
     strategies = [s.strip().lower() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -572,9 +572,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_map(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sciml_grow.data import DataConfig, split_indices
-    from sciml_grow.h5format import open_dataset
-    from sciml_grow.mapest import map_for_dataset
+    from sciml_grow.data.dataset import DataConfig, split_indices
+    from sciml_grow.format import open_dataset
+    from sciml_grow.inverse.map import map_for_dataset
     from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
     if args.samples < 0:

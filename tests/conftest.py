@@ -85,7 +85,7 @@ QUICK = [*set_args(QUICK_SETTINGS), "--no-progress"]
 def quick_config(**extra: object):
     """The quick settings as a TrainConfig, with ``extra`` keys (dotted) on top."""
     from sciml_grow.config import apply_overrides, from_dict
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.training.config import TrainConfig
 
     settings = {**QUICK_SETTINGS, **extra}
     return from_dict(TrainConfig, apply_overrides({}, set_args(settings)[1::2]))

@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from sciml_grow.data import DataConfig, Dataset
-from sciml_grow.datasets import DataImportError, import_dataset
+from sciml_grow.data.dataset import DataConfig, Dataset
+from sciml_grow.data.imports import DataImportError, import_dataset
 
 from .conftest import run_cli
 

@@ -72,7 +72,7 @@ def test_readme_config_files_exist_and_load():
 
 def test_one_sensor_is_a_valid_layout(tmp_path):
     from pde_data.generate import generate
-    from sciml_grow.h5format import open_dataset
+    from sciml_grow.format import open_dataset
 
     path = tmp_path / "one.h5"
     generate("heat", 4, path, config={"sensors": {"count": 1}}, progress=False)
@@ -81,7 +81,7 @@ def test_one_sensor_is_a_valid_layout(tmp_path):
 
 
 def test_a_run_that_never_grew_has_events_header_and_an_explaining_plot(heat_file, tmp_path):
-    from sciml_grow.plots import td_sensitivity
+    from sciml_grow.study.plots import td_sensitivity
 
     out = tmp_path / "cmp"
     run = out / "runs" / "td-seed0"

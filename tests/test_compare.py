@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from sciml_grow.compare import read_results, table, write_results
-from sciml_grow.rundir import RunDir
+from sciml_grow.study.compare import read_results, table, write_results
+from sciml_grow.training.rundir import RunDir
 
 from .conftest import QUICK_SETTINGS, run_cli, set_args
 
@@ -227,8 +227,8 @@ def test_training_size_sweep_pairs_subsets_by_seed(heat_train_file, tmp_path):
     validation samples for every strategy, another draw for another seed; the test split and
     the reference are shared; results carry train_size, stats a row per size."""
     from sciml_grow.config import from_dict
-    from sciml_grow.data import Dataset
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.data.dataset import Dataset
+    from sciml_grow.training.config import TrainConfig
 
     args = ["--strategies", "td,net2deeper", "--seeds", "2", "--epochs", "3"]
     args += ["--train-sizes", "30,all", "--reference-samples", "0", "--against", "td"]
@@ -260,9 +260,9 @@ def test_seed_k_starts_every_growing_strategy_from_the_same_weights(heat_file, t
     import torch
 
     from sciml_grow.config import from_dict
-    from sciml_grow.data import Dataset
-    from sciml_grow.train import Trainer
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.data.dataset import Dataset
+    from sciml_grow.training.config import TrainConfig
+    from sciml_grow.training.trainer import Trainer
 
     starts = {}
     for strategy in ("td", "random-1", "random-2", "net2deeper", "forward-thinking"):

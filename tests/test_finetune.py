@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from sciml_grow.rundir import RunDir
+from sciml_grow.training.rundir import RunDir
 
 from .conftest import QUICK, run_cli
 
@@ -96,10 +96,10 @@ def test_full_finetuning_changes_the_trunk(pretrained, tuned):
 
 def test_td_adapters_lower_the_target_training_loss_at_insertion(pretrained, target, tmp_path):
     from sciml_grow.config import from_dict
-    from sciml_grow.data import Dataset
+    from sciml_grow.data.dataset import Dataset
     from sciml_grow.growth import get_strategy
     from sciml_grow.nets import build
-    from sciml_grow.train_config import TrainConfig
+    from sciml_grow.training.config import TrainConfig
 
     cfg = from_dict(
         TrainConfig,
@@ -189,7 +189,7 @@ def test_transfer_rejects_unknown_methods(pretrained, target, tmp_path):
 
 
 def test_subset_seed_draws_other_few_samples_but_keeps_the_test_split():
-    from sciml_grow.data import DataConfig, split_indices
+    from sciml_grow.data.dataset import DataConfig, split_indices
 
     a = split_indices(500, DataConfig(max_train=30, max_val=30, subset_seed=0))
     b = split_indices(500, DataConfig(max_train=30, max_val=30, subset_seed=1))

@@ -12,7 +12,7 @@ import pytest
 
 from pde_data.generate import generate
 from sciml_grow.cli import main
-from sciml_grow.h5format import DatasetError, open_dataset
+from sciml_grow.format import DatasetError, open_dataset
 
 from .conftest import CLI, mpiexec, run_cli
 

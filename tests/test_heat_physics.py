@@ -13,7 +13,7 @@ import scipy.sparse.linalg as spla
 import ufl
 
 from pde_data.heat import HeatModel
-from sciml_grow.h5format import open_dataset, read_csr
+from sciml_grow.format import open_dataset, read_csr
 
 
 def _manufactured(n: int) -> tuple[float, float]:

@@ -7,14 +7,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sciml_grow.data import Dataset
+from sciml_grow.data.dataset import Dataset
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.layerwise import prune, sparsity
 from sciml_grow.growth.strategies import GrowthContext
 from sciml_grow.nets import SumNet
-from sciml_grow.objective import ManifoldGraph
-from sciml_grow.rundir import RunDir
-from sciml_grow.train import Trainer
+from sciml_grow.training.objective import ManifoldGraph
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import Trainer
 
 from .conftest import quick_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sciml_grow.mapest import map_estimate, map_for_dataset
+from sciml_grow.inverse.map import map_estimate, map_for_dataset
 
 
 def test_map_equals_the_posterior_mean_of_a_linear_gaussian_problem():

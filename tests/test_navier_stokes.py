@@ -14,7 +14,7 @@ import ufl
 from pde_data.fem import locate_points
 from pde_data.generate import generate
 from pde_data.navier_stokes import SinePriorConfig, VorticityModel, sine_series
-from sciml_grow.h5format import read_csr
+from sciml_grow.format import read_csr
 
 NU, T = 0.05, 0.5
 

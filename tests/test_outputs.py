@@ -61,7 +61,7 @@ def test_failed_run_replacement_keeps_the_finished_run(folder, monkeypatch):
     assert train(folder / "heat.h5", run) == 0
     final = (run / "final.json").read_bytes()
 
-    from sciml_grow.train import Trainer
+    from sciml_grow.training.trainer import Trainer
 
     def crash(self, resume=False):
         self.run.create()
@@ -288,7 +288,7 @@ def test_crash_under_mpiexec_exits_1_with_its_line_and_interrupt_130(tmp_path):
 
 
 def test_interrupted_replacement_keeps_the_old_run_and_resumes_into_its_place(folder, monkeypatch):
-    from sciml_grow.train import Trainer
+    from sciml_grow.training.trainer import Trainer
 
     run = folder / "run"
     assert train(folder / "heat.h5", run) == 0

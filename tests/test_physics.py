@@ -6,7 +6,7 @@ import h5py
 import pytest
 import torch
 
-from sciml_grow.physics import load_forward, noise_weighted_misfit
+from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 
 
 @pytest.mark.parametrize("which", ["heat_file", "heat_robin_file"])

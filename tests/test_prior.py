@@ -80,8 +80,8 @@ def test_kl_prior_with_coefficient_targets_is_self_consistent(tmp_path):
     import torch
 
     from pde_data.generate import generate
-    from sciml_grow.mapest import map_for_dataset
-    from sciml_grow.physics import load_forward
+    from sciml_grow.inverse.forward import load_forward
+    from sciml_grow.inverse.map import map_for_dataset
 
     path = tmp_path / "kl.h5"
     cfg = {

@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from sciml_grow.data import DataConfig, Dataset
-from sciml_grow.references import MapReference, PodReference, reference_for, run_reference
+from sciml_grow.data.dataset import DataConfig, Dataset
+from sciml_grow.inverse.references import MapReference, PodReference, reference_for, run_reference
 
 
 def linear_file(path, noise: float, n: int = 300, rank: int = 3, seed: int = 0):

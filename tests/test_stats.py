@@ -8,8 +8,8 @@ import csv
 import numpy as np
 import pytest
 
-from sciml_grow.compare import paired_stats, read_results, read_stats, table, write_results
-from sciml_grow.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, iqm, mean_interval, paired
+from sciml_grow.study.compare import paired_stats, read_results, read_stats, table, write_results
+from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, iqm, mean_interval, paired
 
 
 def test_a_known_shift_is_detected_in_both_directions():

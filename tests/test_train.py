@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from sciml_grow.cli import main
-from sciml_grow.data import Dataset
-from sciml_grow.predict import Predictor
-from sciml_grow.rundir import RunDir
-from sciml_grow.train import Trainer
+from sciml_grow.data.dataset import Dataset
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import Trainer
 
 from .conftest import CLI, QUICK, quick_config, run_cli
 

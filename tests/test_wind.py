@@ -20,7 +20,7 @@ from pde_data.wind import (
     weak_divergence_matrix,
 )
 from sciml_grow.config import ConfigError, from_dict
-from sciml_grow.h5format import read_csr
+from sciml_grow.format import read_csr
 
 from .conftest import run_cli
 

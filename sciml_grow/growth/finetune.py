@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from sciml_grow.data import Standardizer
+from sciml_grow.data.dataset import Standardizer
 from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import (
     GrowthContext,
@@ -32,7 +32,7 @@ from sciml_grow.growth.strategies import (
     td_sensitivity,
 )
 from sciml_grow.nets import GrowableNet, build
-from sciml_grow.rundir import RunDir
+from sciml_grow.training.rundir import RunDir
 
 
 class FineTune(Strategy):

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Strategy
+from sciml_grow.inverse.forward import load_forward
 from sciml_grow.nets import BlockSpec, GrowableMLP, SumNet, gaussian_init
-from sciml_grow.objective import ManifoldGraph, PhysicsTerm, RegularizedObjective
-from sciml_grow.physics import load_forward
+from sciml_grow.training.objective import ManifoldGraph, PhysicsTerm, RegularizedObjective
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from torch import nn
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableNet, build, gaussian_init, new_network
 from sciml_grow.nets.activations import get_activation
-from sciml_grow.objective import Objective
+from sciml_grow.training.objective import Objective
 
 LossFn = td.LossFn
 

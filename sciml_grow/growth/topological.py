@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sciml_grow.data import LossFn
+from sciml_grow.data.dataset import LossFn
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Paired statistics of a comparison: is strategy A better than B, by how much, how sure.
 
-Seed k is the same experiment for every strategy (see :mod:`sciml_grow.compare`), so the
+Seed k is the same experiment for every strategy (see :mod:`sciml_grow.study.compare`), so the
 per-seed test errors come in pairs and their differences d_k = e_A,k - e_B,k carry the
 comparison. For each pair of strategies:
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sciml_grow import __version__
-from sciml_grow.h5format import FORMAT_NAME, FORMAT_VERSION
+from sciml_grow.format import FORMAT_NAME, FORMAT_VERSION
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 

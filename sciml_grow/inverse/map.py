@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from sciml_grow.data import relative_errors
-from sciml_grow.h5format import DatasetError, open_dataset, read_csr
-from sciml_grow.physics import load_forward
+from sciml_grow.data.dataset import relative_errors
+from sciml_grow.format import DatasetError, open_dataset, read_csr
+from sciml_grow.inverse.forward import load_forward
 
 
 @dataclass

@@ -14,11 +14,11 @@ from matplotlib.tri import Triangulation  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sciml_grow.compare import read_results  # noqa: E402
-from sciml_grow.h5format import open_dataset  # noqa: E402
-from sciml_grow.predict import Predictor  # noqa: E402
-from sciml_grow.references import read_reference  # noqa: E402
-from sciml_grow.rundir import RunDir  # noqa: E402
+from sciml_grow.format import open_dataset  # noqa: E402
+from sciml_grow.inverse.references import read_reference  # noqa: E402
+from sciml_grow.study.compare import read_results  # noqa: E402
+from sciml_grow.training.predictor import Predictor  # noqa: E402
+from sciml_grow.training.rundir import RunDir  # noqa: E402
 
 RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
 
@@ -47,7 +47,7 @@ def _runs(out: Path, size: int | None = None) -> dict[str, list[RunDir]]:
 
 
 def _run_path(out: Path, strategy: str, size: int | None, seed: int = 0) -> Path:
-    from sciml_grow.compare import Job
+    from sciml_grow.study.compare import Job
 
     return out / "runs" / Job(strategy, seed, size).name
 
@@ -236,7 +236,7 @@ def _estimates(
     if ref:
         idx = np.array(ref["indices"][:n_samples])
     else:
-        from sciml_grow.data import DataConfig, split_indices
+        from sciml_grow.data.dataset import DataConfig, split_indices
 
         cfg = RunDir(_run_path(out, best[0], size)).read_json("config.json")
         idx = split_indices(len(x_all), DataConfig(**cfg["config"]["data"]))["test"][:n_samples]
@@ -343,8 +343,8 @@ def transfer_curves(out: Path) -> Path:
 def sweep_curves(out: Path) -> Path | None:
     """Test error (or error rate) against the training-set size per strategy: mean over the
     paired seeds with its 95 % bootstrap band; the classical reference as a line."""
-    from sciml_grow.compare import error_of
-    from sciml_grow.stats import mean_interval
+    from sciml_grow.study.compare import error_of
+    from sciml_grow.study.stats import mean_interval
 
     rows = read_results(out / "results.csv")
     sizes = sorted({int(r["train_size"]) for r in rows})

@@ -22,8 +22,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from sciml_grow.data import LossFn, mse
-from sciml_grow.physics import noise_weighted_misfit
+from sciml_grow.data.dataset import LossFn, mse
+from sciml_grow.inverse.forward import noise_weighted_misfit
 
 
 class Objective:

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from sciml_grow.h5format import DatasetError, attr_json, check_format
+from sciml_grow.format import DatasetError, attr_json, check_format
 
 
 def _stats(values: np.ndarray) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from sciml_grow.config import MAX_SEED, check
-from sciml_grow.data import DataConfig
+from sciml_grow.data.dataset import DataConfig
 from sciml_grow.nets.activations import ACTIVATIONS
 
 

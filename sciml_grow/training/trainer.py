@@ -21,14 +21,14 @@ from tqdm import tqdm
 
 from sciml_grow import __version__
 from sciml_grow.config import to_dict
-from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.data.dataset import Dataset, relative_errors
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
+from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
-from sciml_grow.physics import load_forward, noise_weighted_misfit
-from sciml_grow.predict import Predictor
-from sciml_grow.rundir import RunDir
-from sciml_grow.train_config import TrainConfig
+from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
 
 GROWTH_COLUMNS = [
     "epoch",

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sciml_grow.data import Standardizer
+from sciml_grow.data.dataset import Standardizer
 from sciml_grow.nets import build
-from sciml_grow.rundir import RunDir
+from sciml_grow.training.rundir import RunDir
 
 
 class Predictor(nn.Module):

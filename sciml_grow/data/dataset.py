@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from sciml_grow.config import check
-from sciml_grow.h5format import DatasetError, check_array, open_dataset
+from sciml_grow.format import DatasetError, check_array, open_dataset
 
 
 @dataclass

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from sciml_grow.data import Dataset, relative_errors
-from sciml_grow.h5format import open_dataset
+from sciml_grow.data.dataset import Dataset, relative_errors
+from sciml_grow.format import open_dataset
 from sciml_grow.outputs import json_text
-from sciml_grow.rundir import atomic_write_bytes
+from sciml_grow.training.rundir import atomic_write_bytes
 
 
 class Reference(ABC):
@@ -60,14 +60,14 @@ class MapReference(Reference):
 
     @staticmethod
     def applies(path: Path) -> bool:
-        from sciml_grow.physics import load_forward
+        from sciml_grow.inverse.forward import load_forward
 
         with open_dataset(path, require_tag=False) as f:
             has_prior = "prior/precision_factor" in f
         return has_prior and load_forward(path) is not None
 
     def estimate(self, indices: np.ndarray) -> np.ndarray:
-        from sciml_grow.mapest import map_for_dataset
+        from sciml_grow.inverse.map import map_for_dataset
 
         result, _ = map_for_dataset(self.data.path, indices)
         return result.fields.numpy()

@@ -18,15 +18,15 @@ from typing import Any
 
 import torch
 
-from sciml_grow.compare import paired_stats, resolved_best
 from sciml_grow.config import from_dict
-from sciml_grow.data import Dataset, relative_errors
+from sciml_grow.data.dataset import Dataset, relative_errors
 from sciml_grow.outputs import json_text
-from sciml_grow.predict import Predictor
-from sciml_grow.rundir import RunDir
-from sciml_grow.stats import STATS_COLUMNS, PairedResult
-from sciml_grow.train import train_or_resume
-from sciml_grow.train_config import TrainConfig
+from sciml_grow.study.compare import paired_stats, resolved_best
+from sciml_grow.study.stats import STATS_COLUMNS, PairedResult
+from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import train_or_resume
 
 COLUMNS = ["method", "samples", "seed", "rel_l2_mean", "accuracy", "n_trainable", "wall_seconds"]
 

@@ -14,12 +14,12 @@ every strategy
   from weights seeded by k;
 - the same minibatch order (a generator seeded by k draws the batches, independent of growth).
 What differs is the strategy alone, so the per-seed test errors are paired and their
-differences go to :mod:`sciml_grow.stats` (``stats.csv``, verdicts in ``table.md``).
+differences go to :mod:`sciml_grow.study.stats` (``stats.csv``, verdicts in ``table.md``).
 
 Runs are spread over MPI ranks (each run on one thread, so results do not depend on the rank
 count); finished runs are skipped and interrupted ones resumed. Rank 0 then writes
 ``results.csv``, ``stats.csv``, ``table.md`` and the plots; the classical reference row (MAP,
-POD; see :mod:`sciml_grow.references`) comes from ``reference.json``.
+POD; see :mod:`sciml_grow.inverse.references`) comes from ``reference.json``.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ import numpy as np
 import torch
 
 from sciml_grow.config import from_dict
-from sciml_grow.data import Dataset
+from sciml_grow.data.dataset import Dataset
+from sciml_grow.inverse.references import read_reference, run_reference
 from sciml_grow.outputs import json_text
-from sciml_grow.references import read_reference, run_reference
-from sciml_grow.rundir import RunDir, atomic_write_bytes
-from sciml_grow.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
-from sciml_grow.train import headline, train_or_resume
-from sciml_grow.train_config import TrainConfig
+from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
+from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.rundir import RunDir, atomic_write_bytes
+from sciml_grow.training.trainer import headline, train_or_resume
 
 RESULT_COLUMNS = [
     "strategy",
@@ -238,8 +238,8 @@ def _errors_on_reference_samples(
 ) -> None:
     """Each run's mean error on exactly the test samples the reference solved, for a
     like-for-like ratio (the reference may cover only part of the test split)."""
-    from sciml_grow.data import relative_errors
-    from sciml_grow.predict import Predictor
+    from sciml_grow.data.dataset import relative_errors
+    from sciml_grow.training.predictor import Predictor
 
     ref = read_reference(out)
     idx = torch.tensor(ref["indices"]) if ref else None

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sciml_grow.h5format import open_dataset, read_csr
+from sciml_grow.format import open_dataset, read_csr
 
 
 class HeatForward(nn.Module):

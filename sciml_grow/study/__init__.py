@@ -1,0 +1,2 @@
+"""Studies: strategies compared side by side (paired statistics, tables, plots) and transfer
+learning over target-set sizes."""
