@@ -40,8 +40,8 @@ from tqdm import tqdm
 
 from pde_data import get_problem
 from pde_data.problem import Problem
+from sciml_grow import format as fmt
 from sciml_grow.config import MAX_SEED, ConfigError, from_dict, to_json
-from sciml_grow.format import FORMAT_NAME, FORMAT_VERSION, write_tree
 from sciml_grow.outputs import OutputError, OutputLock
 from sciml_grow.resources import ResourceError, check_disk, check_memory
 
@@ -74,7 +74,7 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def generate(
-    problem: str,
+    problem: str | type,
     n_samples: int,
     out: str | Path,
     seed: int = 0,
@@ -294,7 +294,7 @@ def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | N
             "refusing to touch it: delete it yourself or choose another --out"
         ) from None
     with f:
-        if f.attrs.get("format") != FORMAT_NAME:
+        if f.attrs.get("format") != fmt.FORMAT_NAME:
             raise GenerationError(
                 f"{path} exists and is not a sciml_grow dataset; refusing to overwrite it "
                 "even with --force (choose another --out)"
@@ -359,21 +359,20 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
         raise GenerationError(str(exc)) from None
     try:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
-            f.attrs["format_version"] = FORMAT_VERSION
-            for key, value in identity.items():
-                f.attrs[key] = value
-            f.attrs["config"] = identity["config"]
-            f.attrs["versions"] = json.dumps(prob.versions(), sort_keys=True)
-            f.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
-            f.attrs["complete"] = False
-            f.attrs["runs"] = "[]"
-            write_tree(f, prob.metadata())
-            samples = f.create_group("samples")
+            fmt.write_header(f, **identity, versions=prob.versions(), complete=False)
+            fmt.write_tree(f, prob.metadata())
+            samples = f.create_group(fmt.SAMPLES)
             for name, (shape, dtype) in fields.items():
-                group = f if name in ("inputs", "targets") else samples
+                group = f if name in (fmt.INPUTS, fmt.TARGETS) else samples
                 _preallocated(group, name, (n, *shape), dtype, np.nan)
             _preallocated(samples, "done", (n,), "u1", 0)
+            # the problem's metadata follows the format (a user's problem too)
+            report = fmt.check_open(f, fmt.CheckReport(out), scan_values=False)
+            if not report.ok:
+                raise GenerationError(
+                    f"{identity['problem']}: its file would not follow the dataset format: "
+                    f"{report.errors[0]}"
+                )
         os.replace(tmp, out)
     except OSError as exc:
         raise GenerationError(f"cannot write {out}: {exc.strerror or exc}") from None

@@ -42,13 +42,13 @@ from pde_data.fem import (
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
 from pde_data.prior import KLPrior, MaternPriorConfig, MaternSPDEPrior
 from pde_data.problem import Problem
-from sciml_grow.config import check
+from sciml_grow.config import Validated, check
 
 Source = float | Callable[[mesh.Mesh], ufl.core.expr.Expr]
 
 
 @dataclass
-class HeatConfig:
+class HeatConfig(Validated):
     """Configuration of the heat-conductivity dataset (defaults: the papers' setting)."""
 
     mesh_cells: int = 16

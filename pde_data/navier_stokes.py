@@ -45,11 +45,11 @@ from pde_data.fem import (
 )
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
 from pde_data.problem import Problem
-from sciml_grow.config import check
+from sciml_grow.config import Validated, check
 
 
 @dataclass
-class SinePriorConfig:
+class SinePriorConfig(Validated):
     """Gaussian random field in the Dirichlet sine basis."""
 
     alpha: float = 2.5
@@ -187,7 +187,7 @@ class VorticityModel:
 
 
 @dataclass
-class NavierStokesConfig:
+class NavierStokesConfig(Validated):
     """Configuration of the Navier–Stokes initial-vorticity dataset."""
 
     mesh_cells: int = 64

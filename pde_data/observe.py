@@ -11,13 +11,13 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from sciml_grow.config import check
+from sciml_grow.config import Validated, check
 
 _PRIMES = (2, 3, 5, 7, 11, 13)
 
 
 @dataclass
-class SensorConfig:
+class SensorConfig(Validated):
     """Sensor layout: explicit ``points``, ``count`` Halton points inside the domain margin, or
     (``layout = "grid"``) a regular grid of ``count`` points per side strictly inside."""
 
@@ -36,7 +36,7 @@ class SensorConfig:
 
 
 @dataclass
-class NoiseConfig:
+class NoiseConfig(Validated):
     """Additive Gaussian noise with std = relative_level * a per-sample scale of the clean
     observations: their largest magnitude (``reference = "max_abs"``) or their standard
     deviation over the sensors (``"std"``, the layerwise paper's choice)."""

@@ -34,14 +34,14 @@ import scipy.sparse.linalg as spla
 import ufl
 
 from pde_data.fem import petsc_to_csr, to_canonical
-from sciml_grow.config import check
+from sciml_grow.config import Validated, check
 
 ROBIN_FACTOR = 1.42
 MAX_DENSE_NORMALIZE = 8000
 
 
 @dataclass
-class MaternPriorConfig:
+class MaternPriorConfig(Validated):
     """Matérn (bi-Laplacian, alpha = 2) prior of the log-parameter field: the full Gaussian
     field (``kind = "spde"``) or its truncated Karhunen–Loève expansion (``kind = "kl"``, the
     ``terms`` largest modes of the same covariance)."""

@@ -45,13 +45,13 @@ import ufl
 from pde_data.fem import canonical_permutation, locate_points, mesh_arrays, petsc_to_csr
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
 from pde_data.problem import Problem
-from sciml_grow.config import check
+from sciml_grow.config import Validated, check
 
 COMPONENTS = ("u", "v", "w")
 
 
 @dataclass
-class HillConfig:
+class HillConfig(Validated):
     """A Gaussian hill: height * exp(-|x - centre|^2 / (2 width^2)), metres."""
 
     x: float
@@ -68,7 +68,7 @@ def _default_hills() -> list[HillConfig]:
 
 
 @dataclass
-class AmbientConfig:
+class AmbientConfig(Validated):
     """Distribution of the ambient wind: ranges (low, high) sampled uniformly per sample."""
 
     speed: tuple[float, float] = (5.0, 15.0)  # U_ref at reference_height, m/s
@@ -90,7 +90,7 @@ class AmbientConfig:
 
 
 @dataclass
-class WindConfig:
+class WindConfig(Validated):
     """Configuration of the 3-D wind-field dataset (lengths in metres)."""
 
     length: tuple[float, float] = (2000.0, 2000.0)

@@ -151,6 +151,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from sciml_grow.format import check_file
+
+    report = check_file(args.file)
+    print(report.text())
+    if not report.ok:
+        raise UsageError(f"{args.file}: {report.errors[0]}")
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     """``train`` with strategy finetune: the options fill finetune.* and the few-shot split."""
     if args.samples is not None and args.samples <= 0:
@@ -166,47 +176,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     args.set = sets + list(args.set or [])
     args.strategy, args.baseline_from, args.resume = None, None, None
     return _cmd_train(args)
-
-
-def _comparison_dir(out: str, inputs: tuple) -> None:
-    """A comparison directory to create or resume: a folder that is new, empty or already a
-    comparison (it has runs/), never a file or an input."""
-    from pathlib import Path
-
-    from sciml_grow.outputs import OutputLock, check_not_input, check_parent
-
-    path = Path(out)
-    check_not_input(path, inputs)
-    OutputLock(path).check_free()
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {path} is a file, not a comparison directory")
-    if not path.exists():
-        check_parent(path)
-    elif any(path.iterdir()) and not (path / "runs").is_dir():
-        raise UsageError(
-            f"--out {path} is a folder that holds no comparison (no runs/); choose another"
-        )
-
-
-def _locked_on_root(comm, out: str):
-    """An exclusive lock on a comparison directory, held by rank 0 (None elsewhere); every
-    rank raises if another process holds it."""
-    from pathlib import Path
-
-    from sciml_grow.outputs import OutputError, OutputLock
-
-    lock, error = None, None
-    if comm is None or comm.rank == 0:
-        try:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            lock = OutputLock(out).acquire()
-        except OutputError as exc:
-            error = str(exc)
-    if comm is not None:
-        error = comm.bcast(error, root=0)
-    if error:
-        raise UsageError(error)
-    return lock
 
 
 def _run_collective(comm, fn, lock=None):
@@ -250,9 +219,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     base = _training_config_dict(args)
     if args.epochs is not None:
         base["epochs"] = args.epochs
-    _comparison_dir(args.out, (args.data, args.run))
+    from sciml_grow import api
+
+    api.check_comparison_dir(args.out, (args.data, args.run))
     comm = _world()
-    lock = _locked_on_root(comm, args.out)
+    lock = api.lock_on_root(comm, args.out)
     rows = _run_collective(
         comm,
         lambda: transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm),
@@ -277,31 +248,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"--device must be cpu or cuda[:N], got {name!r}")
-    return name
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
+    from sciml_grow import api
     from sciml_grow.config import from_dict
-    from sciml_grow.data.dataset import Dataset
-    from sciml_grow.outputs import OutputLock
-    from sciml_grow.resources import check_memory
     from sciml_grow.training.config import TrainConfig
-    from sciml_grow.training.rundir import RunDir, check_run_output
-    from sciml_grow.training.trainer import Trainer
 
-    device = _device(args.device)
+    device = api.check_device(args.device)
     if args.resume:
         return _resume(args, device)
     if not args.data or not args.out:
         raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
-    # everything is checked before anything is written
     raw = _training_config_dict(args)
     for key in ("strategy", "seed", "epochs"):
         if getattr(args, key) is not None:
@@ -310,68 +266,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raw["strategy"] = args.strategy.lower()
     if args.baseline_from:
         raw["baseline_from"] = args.baseline_from
-    cfg = from_dict(TrainConfig, raw)
-    if cfg.baseline_from:
-        cfg.baseline_spec = _finished_architecture(cfg.baseline_from)
-    inputs = (args.data, cfg.baseline_from, cfg.finetune.pretrained)
-    run = check_run_output(args.out, force=args.force, inputs=inputs)
-    data = Dataset(args.data, cfg.data)
-    batch = len(data.splits["train"])
-    m = cfg.model
-    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
-    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, batch), what)
-    # a run that exists is replaced through a staging directory, swapped in when finished
-    replacing = run.exists()
-    work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
-    trainer = Trainer(cfg, data, work, device, progress=not args.no_progress)
-    run.path.parent.mkdir(parents=True, exist_ok=True)
-    with OutputLock(run.path):
-        if not replacing and run.exists():  # another process started it meanwhile
-            raise UsageError(f"{run.path} was created meanwhile by another process")
-        if replacing:
-            _remove_own_run(work)
-            trainer.replaces = str(run.path)
-        final = trainer.run_training()
-        if replacing:
-            from sciml_grow.outputs import swap_dir
-
-            swap_dir(work.path, run.path)
-    _print_final(cfg, final, run.path)
+    model = api.fit(
+        args.data,
+        from_dict(TrainConfig, raw),
+        out=args.out,
+        force=args.force,
+        device=device,
+        progress=not args.no_progress,
+    )
+    _print_final(model.final, model.run_dir)
     return 0
 
 
-def _remove_own_run(run) -> None:
-    """Remove a staging run directory left by an interrupted replacement (only if it holds
-    nothing but a run's files)."""
-    import shutil
-
-    if not run.path.exists():
-        return
-    if not run.exists() or run.foreign_files():
-        raise UsageError(f"{run.path} is in the way and is not a run sciml-grow made; move it")
-    shutil.rmtree(run.path)
-
-
-def _print_final(cfg, final: dict, path) -> None:
+def _print_final(final: dict, path) -> None:
     from sciml_grow.training.trainer import headline
 
     print(
-        f"{cfg.strategy} seed {cfg.seed}: {headline(final)}, depth {final['final_depth']}, "
-        f"{final['n_params']} params, {final['wall_seconds']:.1f} s -> {path}"
+        f"{final['strategy']} seed {final['seed']}: {headline(final)}, depth "
+        f"{final['final_depth']}, {final['n_params']} params, {final['wall_seconds']:.1f} s "
+        f"-> {path}"
     )
 
 
 def _resume(args: argparse.Namespace, device: str) -> int:
     """Continue an interrupted run exactly as it was configured, on the data it began with;
     only a larger or smaller epoch budget may be applied, and is reported."""
-    from pathlib import Path
-
-    from sciml_grow.config import from_dict
-    from sciml_grow.data.dataset import Dataset
-    from sciml_grow.outputs import OutputLock, swap_dir
-    from sciml_grow.training.config import TrainConfig
+    from sciml_grow import api
     from sciml_grow.training.rundir import RunDir
-    from sciml_grow.training.trainer import Trainer
 
     fixed = {
         "--strategy": args.strategy,
@@ -389,94 +310,28 @@ def _resume(args: argparse.Namespace, device: str) -> int:
             "(start a new run with --out)"
         )
     run = RunDir(args.resume)
-    if not run.exists():
-        raise UsageError(f"--resume {run.path}: not a run directory (no config.json)")
-    if run.finished():
+    if run.exists() and run.finished():
         print(f"{run.path} is already finished; see {run.path / 'final.json'}")
         return 0
-    if not (run.path / "checkpoint.pt").exists():
-        raise UsageError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
-    record = run.read_json("config.json")
-    cfg = from_dict(TrainConfig, record["config"])
-    data_path = args.data or record["data"]
-    data = Dataset(data_path, cfg.data)
-    began = record.get("data_fingerprint")
-    if began is not None and data.fingerprint != began:
-        raise UsageError(
-            f"--data {data_path} is not the data this run began on ({record['data']}; "
-            "its content differs); resume on that file or start a new run"
-        )
-    target = Path(record.get("replaces") or run.path)
-    with OutputLock(target):
-        if args.epochs is not None and args.epochs != cfg.epochs:
-            done = run.load("checkpoint.pt")["state"]["epoch"]
-            if args.epochs < done:
-                raise UsageError(f"--epochs {args.epochs}: the run is already at epoch {done}")
-            print(f"epochs: {cfg.epochs} -> {args.epochs} (applied to the resumed run)")
-            cfg.epochs = record["config"]["epochs"] = args.epochs
-            run.write_json("config.json", record)
-        trainer = Trainer(cfg, data, run, device, progress=not args.no_progress)
-        final = trainer.run_training(resume=True)
-        if target != run.path:
-            swap_dir(run.path, target)
-    _print_final(cfg, final, target)
+    model = api.resume(
+        args.resume, data=args.data, epochs=args.epochs, device=device,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    _print_final(model.final, model.run_dir)
     return 0
 
 
-def _finished_architecture(path: str) -> dict:
-    from sciml_grow.training.rundir import RunDir
-
-    run = RunDir(path)
-    if not run.finished():
-        raise UsageError(f"--baseline-from {path}: not a finished run (no final.json)")
-    return run.read_json("final.json")["architecture"]
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from sciml_grow import api
+    from sciml_grow.training.trainer import headline
 
-    from sciml_grow.config import from_dict
-    from sciml_grow.data.dataset import DataConfig
-    from sciml_grow.format import check_array, open_dataset
-    from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
-    from sciml_grow.training.predictor import Predictor
-    from sciml_grow.training.rundir import RunDir
-    from sciml_grow.training.trainer import evaluate_predictions, headline
-
-    out = None
+    pred, summary = api.predict_file(
+        args.run, args.data, out=args.out, force=args.force, device=args.device
+    )
+    if summary is not None:
+        print(f"{len(pred)} samples: " + headline({"test": summary}))
     if args.out:
-        out = check_file_output(args.out, force=args.force, inputs=(args.data, args.run))
-    try:
-        predictor = Predictor.from_run(args.run, _device(args.device))
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    # the run's own choice of arrays (e.g. data.inputs = samples/wT_grid for field-to-field)
-    keys = from_dict(DataConfig, RunDir(args.run).read_json("config.json")["config"]["data"])
-    with open_dataset(args.data, require_tag=False) as f:
-        for key in (keys.inputs, keys.targets):
-            if key not in f:
-                raise UsageError(f"{args.data}: has no '{key}' dataset (the run's data config)")
-        x = check_array(f, keys.inputs, args.data)
-        x = torch.from_numpy(np.asarray(x[()], dtype=np.float64)).reshape(len(x), -1)
-        y = torch.from_numpy(np.asarray(check_array(f, keys.targets, args.data)[()]))
-    if x.shape[1] != predictor.net.in_dim:
-        raise UsageError(
-            f"{args.data}: '{keys.inputs}' has {x.shape[1]} features, the network expects "
-            f"{predictor.net.in_dim}"
-        )
-    pred = predictor(x.to(args.device)).cpu()
-    task = "regression" if y.dtype.is_floating_point else "classification"  # as Dataset
-    truth = y.reshape(-1).long() if task == "classification" else y.double().reshape(len(y), -1)
-    if len(truth) == len(pred) and (task == "classification" or truth.shape == pred.shape):
-        print(f"{len(x)} samples: " + headline({"test": evaluate_predictions(pred, truth, task)}))
-    if out is not None:
-        with OutputLock(out), atomic_h5(out, "predictions") as f:
-            f["predictions"] = pred.numpy()
-            f.attrs["run"] = str(args.run)
-            f.attrs["data"] = str(args.data)
-            f.attrs["inputs"] = keys.inputs
-        print(f"wrote predictions {tuple(pred.shape)} to {out}")
+        print(f"wrote predictions {tuple(pred.shape)} to {args.out}")
     return 0
 
 
@@ -511,61 +366,32 @@ def _train_sizes(text: str | None) -> list[int | None] | None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from sciml_grow.growth import STRATEGIES
-    from sciml_grow.study.compare import compare, default_reference
-    from sciml_grow.study.plots import all_plots
+    from sciml_grow import api
 
-    strategies = [s.strip().lower() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if not strategies or unknown:
-        raise UsageError(
-            f"--strategies: unknown {', '.join(unknown) or '(none given)'} "
-            f"(choices: {', '.join(STRATEGIES)})"
-        )
-    if args.seeds <= 0:
-        raise UsageError(f"--seeds must be positive, got {args.seeds}")
-    if args.reference_samples < 0:
-        raise UsageError(f"--reference-samples must be >= 0, got {args.reference_samples}")
-    sizes = _train_sizes(args.train_sizes)
-    against = (args.against or default_reference(strategies)).lower()
-    if against not in strategies:
-        raise UsageError(f"--against {against}: not among --strategies ({', '.join(strategies)})")
-    base = _training_config_dict(args)
-    for key in ("strategy", "seed"):
-        if key in base:
-            raise UsageError(f"config key {key} is set by compare itself; remove it")
-    if args.epochs is not None:
-        base["epochs"] = args.epochs
-    _comparison_dir(args.out, (args.data,))
+    kwargs = {
+        "out": args.out,
+        "seeds": args.seeds,
+        "config": _training_config_dict(args),
+        "epochs": args.epochs,
+        "train_sizes": _train_sizes(args.train_sizes),
+        "against": args.against,
+        "all_pairs": args.all_pairs,
+        "reference_samples": args.reference_samples,
+        "plots": not args.no_plots,
+    }
+    strategies = args.strategies.split(",")
+    api.check_compare(args.data, strategies, **kwargs)  # on every rank alike: one line
     comm = _world()
-    lock = _locked_on_root(comm, args.out)
-    rows = _run_collective(
-        comm,
-        lambda: compare(
-            args.data,
-            strategies,
-            args.seeds,
-            args.out,
-            base,
-            comm,
-            args.reference_samples,
-            train_sizes=sizes,
-            against=against,
-            all_pairs=args.all_pairs,
-        ),
-        lock,
-    )
-    if comm is not None and comm.rank != 0:
+    result = _run_collective(comm, lambda: api.compare(args.data, strategies, comm=comm, **kwargs))
+    if result is None:
         return 0
-    from pathlib import Path
-
-    out = Path(args.out)
-    plots = [] if args.no_plots else all_plots(out, Path(args.data))
     print()
-    print((out / "table.md").read_text())
-    print(f"{len(rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, {out / 'table.md'}")
-    if plots:
-        print("plots: " + ", ".join(str(p) for p in plots))
+    print(result.table)
+    out = result.out
+    print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, "
+          f"{out / 'table.md'}")  # fmt: skip
+    if result.plots:
+        print("plots: " + ", ".join(str(p) for p in result.plots))
     return 0
 
 
@@ -573,14 +399,14 @@ def _cmd_map(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sciml_grow.data.dataset import DataConfig, split_indices
-    from sciml_grow.format import open_dataset
+    from sciml_grow.format import open_file
     from sciml_grow.inverse.map import map_for_dataset
     from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
     if args.samples < 0:
         raise UsageError(f"--samples must be >= 0 (0: all), got {args.samples}")
     out = check_file_output(args.out, force=args.force, inputs=(args.data,)) if args.out else None
-    with open_dataset(args.data) as f:
+    with open_file(args.data) as f:
         n = len(f["inputs"])
     idx = split_indices(n, DataConfig())["test"] if args.split == "test" else np.arange(n)
     idx = idx[: args.samples] if args.samples else idx
@@ -601,7 +427,7 @@ def _cmd_map(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pde_data import PROBLEMS
+    from pde_data import registered
     from sciml_grow.growth import STRATEGIES
 
     parser = _Parser(prog="sciml-grow", description=__doc__.splitlines()[0])
@@ -614,7 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a dataset into one HDF5 file; run under 'mpiexec -n P' to spread "
         "samples over P ranks (same file for any P). Re-running an interrupted command resumes.",
     )
-    p.add_argument("problem", help=f"one of: {', '.join(sorted(PROBLEMS))} (any case, - for _)")
+    p.add_argument(
+        "problem",
+        help=f"one of: {', '.join(sorted(registered()))} (any case, - for _), or your own "
+        "Problem class as package.module:Class or path/to/file.py:Class",
+    )
     p.add_argument("--samples", type=int, required=True, help="number of samples N > 0")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -696,6 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="dataset HDF5 file")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "check",
+        help="validate a dataset file against the format",
+        description="Check any HDF5 file (sciml-grow's or your own) against the dataset format: "
+        "what is missing or wrong, and what the file supports (training, forward operator, "
+        "reference, plots). Exit 0 if valid, 2 if not.",
+    )
+    p.add_argument("file", help="HDF5 file")
+    p.set_defaults(func=_cmd_check)
     p = sub.add_parser(
         "train",
         help="train a network that grows by a strategy",

@@ -23,6 +23,22 @@ class ConfigError(ValueError):
     """A configuration key or value is invalid; the message names it."""
 
 
+class Validated:
+    """Base of every config dataclass: values are type-checked (and coerced, e.g. int to float
+    for a float field) and validated when the config is built, from Python or from a file,
+    with the same one-line message the command prints."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            object.__setattr__(self, f.name, _coerce(hints[f.name], value, f.name))
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-field and range checks (override); raise ConfigError via :func:`check`."""
+
+
 def check(condition: bool, key: str, message: str) -> None:
     """Raise ConfigError(``key: message``) unless ``condition``; for ``validate`` methods."""
     if not condition:
@@ -94,9 +110,10 @@ def from_dict[T](cls: type[T], data: dict[str, Any] | None = None, prefix: str =
     hints = typing.get_type_hints(cls)
     kwargs = {name: _coerce(hints[name], data[name], prefix + name) for name in data}
     obj = cls(**kwargs)
-    validate = getattr(obj, "validate", None)
-    if validate is not None:
-        validate()
+    if not isinstance(obj, Validated):  # a Validated config checked itself when built
+        validate = getattr(obj, "validate", None)
+        if validate is not None:
+            validate()
     return obj
 
 
@@ -114,6 +131,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):  # built (and validated) already
+            return value
         return from_dict(tp, value, key + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:

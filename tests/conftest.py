@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 
 BIN = Path(sys.executable).parent
 CLI = [sys.executable, "-m", "sciml_grow.cli"]
+# tests that generate data with FEniCSx; `make test-torch` runs the rest without it
+needs_fenicsx = pytest.mark.skipif(
+    importlib.util.find_spec("dolfinx") is None, reason="needs FEniCSx (dolfinx)"
+)
 
 
 def mpiexec() -> str:

@@ -72,11 +72,11 @@ def test_readme_config_files_exist_and_load():
 
 def test_one_sensor_is_a_valid_layout(tmp_path):
     from pde_data.generate import generate
-    from sciml_grow.format import open_dataset
+    from sciml_grow.format import open_file
 
     path = tmp_path / "one.h5"
     generate("heat", 4, path, config={"sensors": {"count": 1}}, progress=False)
-    with open_dataset(path) as f:
+    with open_file(path) as f:
         assert f["inputs"].shape == (4, 1) and f.attrs["complete"]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pde_data.generate import generate
 from sciml_grow.cli import main
-from sciml_grow.format import DatasetError, open_dataset
+from sciml_grow.format import DatasetError, open_file
 
 from .conftest import CLI, mpiexec, run_cli
 
@@ -58,7 +58,7 @@ def test_same_file_for_1_2_and_4_ranks(tmp_path):
         paths.append(path)
     for other in paths[1:]:
         assert_same_samples(paths[0], other)
-    with open_dataset(paths[1]) as f:
+    with open_file(paths[1]) as f:
         assert np.isfinite(f["targets"][()]).all() and f.attrs["complete"]
 
 
@@ -88,7 +88,7 @@ def test_resume_after_kill_gives_the_uninterrupted_file(tmp_path):
     with h5py.File(killed) as f:  # still a valid file, flagged incomplete
         assert not f.attrs["complete"]
     with pytest.raises(DatasetError, match="incomplete"):
-        open_dataset(killed)
+        open_file(killed)
     assert run_cli(*args, "--out", str(killed)).returncode == 0
     generate("heat", 30000, tmp_path / "ref.h5", seed=4, progress=False)
     assert_same_samples(killed, tmp_path / "ref.h5")

@@ -13,7 +13,7 @@ import scipy.sparse.linalg as spla
 import ufl
 
 from pde_data.heat import HeatModel
-from sciml_grow.format import open_dataset, read_csr
+from sciml_grow.format import open_file, read_csr
 
 
 def _manufactured(n: int) -> tuple[float, float]:
@@ -57,7 +57,7 @@ def test_manufactured_solution_converges_at_expected_rates():
 
 def rebuild_states(path) -> tuple[np.ndarray, np.ndarray]:
     """Solve the state equation for every stored m from the file's operators alone (scipy)."""
-    with open_dataset(path) as f:
+    with open_file(path) as f:
         ops = f["operators"]
         cells = f["mesh/cells"][()]
         basis = ops["quadrature_basis"][()]  # (nq, 3)
@@ -102,7 +102,7 @@ def test_robin_condition_lowers_the_temperature(heat_file, heat_robin_file):
 
 
 def test_observations_are_the_state_at_the_sensors(heat_file):
-    with open_dataset(heat_file) as f:
+    with open_file(heat_file) as f:
         B = read_csr(f["observation"], "matrix")
         points = f["observation/points"][()]
         coords, cells = f["mesh/coordinates"][()], f["mesh/cells"][()]
@@ -116,7 +116,7 @@ def test_observations_are_the_state_at_the_sensors(heat_file):
 
 
 def test_noise_has_the_stated_level(heat_file):
-    with open_dataset(heat_file) as f:
+    with open_file(heat_file) as f:
         noisy, clean = f["inputs"][()], f["samples/obs_clean"][()]
         std = f["samples/noise_std"][()]
         level = f["noise"].attrs["relative_level"]
@@ -127,7 +127,7 @@ def test_noise_has_the_stated_level(heat_file):
 
 
 def test_mesh_order_is_the_canonical_lexicographic_one(heat_file):
-    with open_dataset(heat_file) as f:
+    with open_file(heat_file) as f:
         coords = f["mesh/coordinates"][()]
     n = 17
     grid = np.stack(np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n)), -1).reshape(-1, 2)

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from sciml_grow.config import check
-from sciml_grow.format import DatasetError, check_array, open_dataset
+from sciml_grow import format as fmt
+from sciml_grow.config import Validated, check
+from sciml_grow.format import DatasetError, check_array, open_file
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Validated):
     """How the file's samples are split."""
 
     test_fraction: float = 0.1
@@ -41,8 +42,8 @@ class DataConfig:
     max_train: int | None = None  # train on N samples of the training split (few-shot)
     max_val: int | None = None  # validate on N samples of the validation split
     subset_seed: int | None = None  # which N (None: a fixed draw; the test split never moves)
-    inputs: str = "inputs"  # what the network maps from, e.g. "samples/wT_grid" (the field)
-    targets: str = "targets"
+    inputs: str = fmt.INPUTS  # what the network maps from, e.g. "samples/wT_grid" (the field)
+    targets: str = fmt.TARGETS
 
     def validate(self) -> None:
         check(0 < self.test_fraction < 1, "data.test_fraction", "must lie in (0, 1)")
@@ -106,14 +107,14 @@ class Dataset:
 
     def __init__(self, path: str | Path, cfg: DataConfig):
         self.path = Path(path)
-        with open_dataset(self.path, require_tag=False) as f:
+        with open_file(self.path, require_tag=False) as f:
             for key in (cfg.inputs, cfg.targets):
                 if key not in f:
                     raise DatasetError(f"{self.path}: has no '{key}' dataset (data.inputs/targets)")
             raw_x, raw_y = (check_array(f, k, self.path) for k in (cfg.inputs, cfg.targets))
             # the file's noisy observations (what forward operators and references compare
             # predictions with), or another field chosen by data.inputs
-            self.inputs_are_observations = cfg.inputs == "inputs"
+            self.inputs_are_observations = cfg.inputs == fmt.INPUTS
             self.task = "classification" if raw_y.dtype.kind in "iu" else "regression"
             self.in_shape = _image_shape(raw_x)
             self.x = torch.from_numpy(np.asarray(raw_x[()], dtype=np.float64))
@@ -125,7 +126,7 @@ class Dataset:
                 self.classes = 0
             self.problem = str(f.attrs.get("problem", "unknown"))
             self.noise_std = (  # per-sample observation noise, where the file states it
-                torch.from_numpy(f["samples/noise_std"][()]) if "samples/noise_std" in f else None
+                torch.from_numpy(f[fmt.NOISE_STD][()]) if fmt.NOISE_STD in f else None
             )
         for name, v in (("inputs", self.x), ("targets", self.y)):
             flat_ok = name == "targets" and self.task == "classification"
@@ -148,6 +149,7 @@ class Dataset:
 
     def _fit_split(self, cfg: DataConfig) -> None:
         """Split the samples and fit the standardizers on the training part."""
+        self.config = cfg
         self.splits = split_indices(len(self.x), cfg)
         train = torch.from_numpy(self.splits["train"])
         self.x_scaler = Standardizer.fit(self.x[train])
@@ -178,6 +180,12 @@ class Dataset:
         return h.hexdigest()
 
     @property
+    def meta(self) -> fmt.Metadata:
+        """The file's typed metadata (problem, mesh, sensors, noise, prior, operators, config,
+        versions), read once per process."""
+        return fmt.read_metadata(self.path)
+
+    @property
     def in_dim(self) -> int:
         return self.x.shape[1]
 
@@ -199,6 +207,13 @@ class Dataset:
         if self.task == "classification":
             return x, self.y[idx].to(device)
         return x, self.y_scaler(self.y[idx]).to(device=device, dtype=dtype)
+
+    def torch_dataset(
+        self, split: str, dtype: torch.dtype = torch.float32
+    ) -> torch.utils.data.TensorDataset:
+        """A ``torch.utils.data.Dataset`` of a split's standardized (x, y) pairs, for a
+        DataLoader in a user's own loop."""
+        return torch.utils.data.TensorDataset(*self.tensors(split, dtype))
 
 
 def _image_shape(inputs: h5py.Dataset) -> list[int] | None:

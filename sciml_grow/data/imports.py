@@ -14,7 +14,6 @@ its own seeded split).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 import gzip
 import json
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sciml_grow import __version__
-from sciml_grow.format import FORMAT_NAME, FORMAT_VERSION
+from sciml_grow import format as fmt
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 
@@ -130,27 +129,23 @@ def import_dataset(
     n = len(labels)
     try:
         with OutputLock(out), atomic_h5(out, "dataset") as f:
-            f.attrs.update(
-                {
-                    "format": FORMAT_NAME,
-                    "format_version": FORMAT_VERSION,
-                    "problem": name,
-                    "n_samples": n,
-                    "seed": 0,
-                    "config": json.dumps(provenance, sort_keys=True),
-                    "versions": json.dumps({"sciml_grow": __version__, "numpy": np.__version__}),
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "complete": True,
-                    "runs": "[]",
-                    "description": f"{name}: inputs = images scaled to [0, 1] (flat, "
-                    "channels x height x width), targets = class labels",
-                }
+            fmt.write_header(
+                f,
+                problem=name,
+                n_samples=n,
+                seed=0,
+                config=json.dumps(provenance, sort_keys=True),
+                versions={"sciml_grow": __version__, "numpy": np.__version__},
+                complete=True,
+                description=f"{name}: inputs = images scaled to [0, 1] (flat, channels x "
+                "height x width), targets = class labels",
             )
-            x = f.create_dataset("inputs", data=images.reshape(n, -1).astype(np.float32))
+            x = f.create_dataset(fmt.INPUTS, data=images.reshape(n, -1).astype(np.float32))
             x.attrs["image_shape"] = np.asarray(images.shape[1:], dtype=np.int64)
-            y = f.create_dataset("targets", data=labels.astype(np.int64))
+            y = f.create_dataset(fmt.TARGETS, data=labels.astype(np.int64))
             y.attrs["classes"] = int(labels.max()) + 1
-            f.create_dataset("samples/done", data=np.ones(n, dtype=np.uint8))
+            f.create_dataset(fmt.DONE, data=np.ones(n, dtype=np.uint8))
+            fmt.check_open(f, fmt.CheckReport(out)).raise_if_invalid()
     except OSError as exc:
         raise DataImportError(f"cannot write {out}: {exc}") from None
     return out

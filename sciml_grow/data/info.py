@@ -1,14 +1,16 @@
-"""Human summary of a dataset file (``sciml-grow info``)."""
+"""Human summary of a dataset file (``sciml-grow info``), from its typed metadata."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
-from sciml_grow.format import DatasetError, attr_json, check_format
+from sciml_grow import format as fmt
+from sciml_grow.format import DatasetError
 
 
 def _stats(values: np.ndarray) -> str:
@@ -21,12 +23,12 @@ def _stats(values: np.ndarray) -> str:
     )
 
 
-def _attrs_line(group: h5py.Group, skip: tuple[str, ...] = ()) -> str:
+def _attrs_line(attrs: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     items = []
-    for key, value in sorted(group.attrs.items()):
+    for key, value in sorted(attrs.items()):
         if key in skip:
             continue
-        if isinstance(value, float | np.floating):
+        if isinstance(value, float):
             value = f"{value:.6g}"
         items.append(f"{key}={value}")
     return ", ".join(items)
@@ -42,58 +44,55 @@ def describe(path: str | Path) -> str:
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     with f:
-        check_format(f, path)
+        fmt.check_format(f, path)
+        meta = fmt.read_metadata(path)
         try:
-            return "\n".join(_lines(f, path))
+            return "\n".join(_lines(meta, f))
         except (KeyError, TypeError, ValueError) as exc:  # an attribute edited by hand
             raise DatasetError(f"{path}: damaged metadata ({exc})") from None
 
 
-def _lines(f: h5py.File, path: Path) -> list[str]:
+def _lines(meta: fmt.Metadata, f: h5py.File) -> list[str]:
     """The summary's lines (KeyError etc. where the file's metadata was damaged)."""
-    n = int(f.attrs["n_samples"])
-    done = f["samples/done"][()].astype(bool)
+    n = meta.n_samples
+    done = f[fmt.DONE][()].astype(bool)
     lines = [
-        f"file        {path}",
-        f"problem     {f.attrs['problem']}  ({f.attrs.get('description', '')})",
-        f"format      {f.attrs['format']} v{int(f.attrs['format_version'])}",
-        f"samples     {n}  seed {int(f.attrs['seed'])}  "
+        f"file        {meta.path}",
+        f"problem     {meta.problem}  ({meta.description})",
+        f"format      {fmt.FORMAT_NAME} v{int(f.attrs['format_version'])}",
+        f"samples     {n}  seed {meta.seed}  "
         + (
             "complete"
-            if f.attrs["complete"]
+            if meta.complete
             else f"INCOMPLETE: {done.sum()} of {n} written; "
             "re-run the same generate command to finish"
         ),
-        f"inputs      {f['inputs'].shape} {f['inputs'].dtype}",
-        f"targets     {f['targets'].shape} {f['targets'].dtype}",
     ]
-    if "mesh" in f:
-        mesh = f["mesh"]
+    for name in (fmt.INPUTS, fmt.TARGETS):
+        shape, dtype = meta.arrays[name]
+        lines.append(f"{name:<12}{(n, *shape)} {dtype}")
+    if meta.mesh is not None:
+        mesh = meta.mesh
         lines.append(
-            f"mesh        {mesh['coordinates'].shape[0]} vertices, {mesh['cells'].shape[0]} "
-            f"{mesh.attrs.get('cell_type', 'cell')}s"
+            f"mesh        {len(mesh.coordinates)} vertices, {len(mesh.cells)} {mesh.cell_type}s"
         )
-    if "observation" in f:
-        pts = f["observation/points"][()]
-        lines.append(f"sensors     {len(pts)} points of {f['observation'].attrs.get('observed')}")
-    for group in ("noise", "prior"):
-        if group in f:
-            lines.append(f"{group:<12}{_attrs_line(f[group], skip=('description',))}")
-    lines.append(
-        "versions    " + ", ".join(f"{k} {v}" for k, v in attr_json(f, "versions").items())
-    )
-    runs = json.loads(f.attrs.get("runs", "[]"))
-    for run in runs:
+    if meta.sensors is not None and meta.sensors.points is not None:
+        lines.append(f"sensors     {len(meta.sensors.points)} points of {meta.sensors.observed}")
+    for group, attrs in (("noise", meta.noise), ("prior", meta.prior)):
+        if attrs:
+            lines.append(f"{group:<12}{_attrs_line(attrs, skip=('description',))}")
+    lines.append("versions    " + ", ".join(f"{k} {v}" for k, v in meta.versions.items()))
+    for run in meta.runs:
         rate = run["samples"] / run["seconds"] if run["seconds"] else float("nan")
         lines.append(
             f"run         {run['samples']} samples on {run['ranks']} "
             f"rank{'s' if run['ranks'] != 1 else ''} in "
             f"{run['seconds']:.2f} s ({rate:.0f} samples/s), finished {run['finished']}"
         )
-    lines.append(f"inputs      {_stats(f['inputs'][()][done])}")
-    lines.append(f"targets     {_stats(f['targets'][()][done])}")
-    for name in f["samples"]:
+    lines.append(f"inputs      {_stats(f[fmt.INPUTS][()][done])}")
+    lines.append(f"targets     {_stats(f[fmt.TARGETS][()][done])}")
+    for name in f[fmt.SAMPLES]:
         if name != "done":
-            lines.append(f"{name:<12}{_stats(f['samples'][name][()][done])}")
-    lines.append("config      " + json.dumps(attr_json(f, "config"), sort_keys=True))
+            lines.append(f"{name:<12}{_stats(f[fmt.SAMPLES][name][()][done])}")
+    lines.append("config      " + json.dumps(meta.config, sort_keys=True))
     return lines

@@ -67,6 +67,13 @@ class GrowthEvent:
     sparsity: dict[str, float] = field(default_factory=dict)
 
 
+def starting_network(model: Any, data: Any) -> GrowableNet:
+    """``model.initial_blocks`` blocks of ``model.activation`` (a ModelConfig), shaped for the
+    data, with ``model.init_std``'s initialization if set: where most strategies start."""
+    blocks = [BlockSpec(activation=model.activation) for _ in range(model.initial_blocks)]
+    return initialized(new_network(model, data, blocks), model)
+
+
 def initialized(net: GrowableNet, model: Any) -> GrowableNet:
     """``net`` with ``model.init_std``'s Gaussian initialization, if one is set."""
     if model.init_std is not None:
@@ -84,9 +91,7 @@ class Strategy:
         """Adjust the data before training starts (fine-tuning keeps a pretrained scaling)."""
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
-        m = cfg.model
-        blocks = [BlockSpec(activation=m.activation) for _ in range(m.initial_blocks)]
-        return initialized(new_network(m, data, blocks), m)
+        return starting_network(cfg.model, data)
 
     def objective(self, data: Any, cfg: Any, dtype: torch.dtype, device: Any) -> Objective:
         """What the trainer minimizes: plain MSE on the training split unless overridden."""

@@ -8,6 +8,7 @@ operator kind in ``operators.attrs['kind']``; :func:`load_forward` builds the ma
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import h5py
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sciml_grow.format import open_dataset, read_csr
+from sciml_grow import format as fmt
 
 
 class HeatForward(nn.Module):
@@ -39,7 +40,7 @@ class HeatForward(nn.Module):
         cols = np.tile(cells, (1, 3)).reshape(-1, 3, 3)
         keep = (pos[rows] >= 0) & (pos[cols] >= 0)
         nf = free.size
-        robin = read_csr(ops, "robin_matrix").toarray()[np.ix_(free, free)]
+        robin = fmt.read_csr(ops, "robin_matrix").toarray()[np.ix_(free, free)]
         t = torch.from_numpy
         self.n, self.nf = n, nf
         self.register_buffer("cells", t(cells.astype(np.int64)))
@@ -129,17 +130,24 @@ class MappedForward(nn.Module):
 
 def load_forward(path: str | Path) -> nn.Module | None:
     """The file's forward operator on its targets (float64, CPU), or None if it stores none we
-    know."""
-    with open_dataset(path, require_tag=False) as f:
-        if "operators" not in f:
+    know. Read once per process for each version of the file; each call gets its own copy (a
+    caller may move it to a device)."""
+    forward = _read_forward(path)
+    return None if forward is None else copy.deepcopy(forward)
+
+
+@fmt.cached_per_file
+def _read_forward(path: Path) -> nn.Module | None:
+    with fmt.open_file(path, require_tag=False) as f:
+        if fmt.OPERATORS not in f:
             return None
-        cls = FORWARD_KINDS.get(str(f["operators"].attrs.get("kind")))
+        cls = FORWARD_KINDS.get(str(f[fmt.OPERATORS].attrs.get("kind")))
         if cls is None:
             return None
-        obs = read_csr(f["observation"], "matrix").toarray()
-        forward = cls(f["operators"], f["mesh/cells"][()], obs)
-        if "operators/parameter_map" in f:
-            pm = f["operators/parameter_map"]
+        obs = fmt.read_csr(f[fmt.OBSERVATION], "matrix").toarray()
+        forward = cls(f[fmt.OPERATORS], f[fmt.MESH]["cells"][()], obs)
+        if fmt.PARAMETER_MAP in f:
+            pm = f[fmt.PARAMETER_MAP]
             forward = MappedForward(forward, pm["offset"][()], pm["matrix"][()])
         return forward
 

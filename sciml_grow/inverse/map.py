@@ -17,8 +17,9 @@ import time
 import numpy as np
 import torch
 
+from sciml_grow import format as fmt
 from sciml_grow.data.dataset import relative_errors
-from sciml_grow.format import DatasetError, open_dataset, read_csr
+from sciml_grow.format import DatasetError
 from sciml_grow.inverse.forward import load_forward
 
 
@@ -82,13 +83,13 @@ def map_for_dataset(path: str | Path, indices: np.ndarray) -> tuple[MapResult, t
     forward = load_forward(path)
     if forward is None:
         raise DatasetError(f"{path}: stores no forward operator this toolkit knows; no MAP")
-    with open_dataset(path) as f:
-        if "prior/precision_factor" not in f:
-            raise DatasetError(f"{path}: stores no prior precision; no MAP")
-        R = torch.from_numpy(read_csr(f["prior"], "precision_factor").toarray())
-        m0 = torch.from_numpy(f["prior/mean"][()])
-        y = torch.from_numpy(f["inputs"][()][indices])
-        std = torch.from_numpy(f["samples/noise_std"][()][indices])
-        truth = torch.from_numpy(f["targets"][()][indices])
+    with fmt.open_file(path):  # a complete sciml_grow dataset, or DatasetError
+        pass
+    m0, factor = fmt.read_prior(path)
+    R = torch.from_numpy(factor.toarray())
+    y = torch.from_numpy(fmt.read_samples(path, fmt.INPUTS, indices))
+    std = torch.from_numpy(fmt.read_samples(path, fmt.NOISE_STD, indices))
+    truth = torch.from_numpy(fmt.read_samples(path, fmt.TARGETS, indices))
+    m0 = torch.from_numpy(m0)
     result = map_estimate(forward.observe, y, std, R, m0)
     return result, relative_errors(result.fields, truth)

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from sciml_grow import format as fmt
 from sciml_grow.data.dataset import Dataset, relative_errors
-from sciml_grow.format import open_dataset
 from sciml_grow.outputs import json_text
 from sciml_grow.training.rundir import atomic_write_bytes
 
@@ -62,9 +62,7 @@ class MapReference(Reference):
     def applies(path: Path) -> bool:
         from sciml_grow.inverse.forward import load_forward
 
-        with open_dataset(path, require_tag=False) as f:
-            has_prior = "prior/precision_factor" in f
-        return has_prior and load_forward(path) is not None
+        return fmt.read_metadata(path).has(fmt.PRIOR_PRECISION) and load_forward(path) is not None
 
     def estimate(self, indices: np.ndarray) -> np.ndarray:
         from sciml_grow.inverse.map import map_for_dataset
@@ -90,18 +88,14 @@ class PodReference(Reference):
 
     @staticmethod
     def applies(path: Path) -> bool:
-        with open_dataset(path, require_tag=False) as f:
-            linear = (
-                bool(f["observation"].attrs.get("linear", False)) if "observation" in f else False
-            )
-            return linear and "samples/obs_clean" in f
+        meta = fmt.read_metadata(path)
+        return meta.sensors is not None and meta.sensors.linear and meta.has(fmt.OBS_CLEAN)
 
     def __init__(self, data: Dataset):
         super().__init__(data)
         start = time.perf_counter()
         train = data.splits["train"]
-        with open_dataset(data.path, require_tag=False) as f:
-            clean = np.asarray(f["samples/obs_clean"][()][train], dtype=np.float64)
+        clean = np.asarray(fmt.read_samples(data.path, fmt.OBS_CLEAN, train), dtype=np.float64)
         Y = data.y[train].numpy()
         self.y_mean, self.o_mean = Y.mean(axis=0), clean.mean(axis=0)
         U, s, Vt = np.linalg.svd(Y - self.y_mean, full_matrices=False)

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import re
+from typing import Any
 
 import matplotlib
+from matplotlib.artist import setp
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.tri import Triangulation
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.tri import Triangulation  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from sciml_grow.format import open_dataset  # noqa: E402
-from sciml_grow.inverse.references import read_reference  # noqa: E402
-from sciml_grow.study.compare import read_results  # noqa: E402
-from sciml_grow.training.predictor import Predictor  # noqa: E402
-from sciml_grow.training.rundir import RunDir  # noqa: E402
+from sciml_grow import format as fmt
+from sciml_grow.inverse.references import read_reference
+from sciml_grow.study.compare import read_results
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
 
 RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
 
@@ -54,7 +55,7 @@ def _run_path(out: Path, strategy: str, size: int | None, seed: int = 0) -> Path
 
 def learning_curves(out: Path) -> Path:
     """Validation loss per epoch for every strategy (all seeds), growth events marked."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _subplots(figsize=(8, 5))
     for i, (strategy, runs) in enumerate(_runs(out, _size(out)).items()):
         color = f"C{i}"
         for k, run in enumerate(runs):
@@ -87,7 +88,7 @@ def td_sensitivity(out: Path) -> Path | None:
         why = final.get("growth_stop") or (
             "growth was never due: see growth.patience, growth.every, growth.min_phase_epochs"
         )
-        fig, ax = plt.subplots(figsize=(7, 2.5))
+        fig, ax = _subplots(figsize=(7, 2.5))
         ax.axis("off")
         text = f"td (seed {final['seed']}) scored no depth in {final['epochs']} epochs:\n{why}"
         ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
@@ -97,7 +98,7 @@ def td_sensitivity(out: Path) -> Path | None:
     grid = np.full((max(map(len, scores)), len(scores)), np.nan)
     for j, col in enumerate(scores):
         grid[: len(col), j] = col
-    fig, ax = plt.subplots(figsize=(1.2 * len(scores) + 3, 4))
+    fig, ax = _subplots(figsize=(1.2 * len(scores) + 3, 4))
     im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
     for j, e in enumerate(events):
         if e["inserted"] == "1":
@@ -120,7 +121,7 @@ def error_spread(out: Path) -> Path:
     rows = _rows_of_size(out)
     key, label = _metric(rows)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    fig, ax = plt.subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
+    fig, ax = _subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
     for i, s in enumerate(strategies):
         vals = np.array([r[key] for r in rows if r["strategy"] == s])
         ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=f"C{i}")
@@ -136,7 +137,7 @@ def error_spread(out: Path) -> Path:
         ylabel=label,
         title=f"{label.capitalize()} per strategy (dots: seeds)",
     )
-    plt.setp(ax.get_xticklabels(), rotation=25, ha="right")
+    setp(ax.get_xticklabels(), rotation=25, ha="right")
     return _save(fig, out / "errors.png")
 
 
@@ -157,28 +158,27 @@ def _metric(rows: list[dict]) -> tuple[str, str]:
 def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> Path | None:
     """True field, the best strategies' and the reference's predictions, and their errors on
     the mesh."""
-    with open_dataset(data_path, require_tag=False) as f:
-        three_d = "grid/shape" in f and len(f["grid/shape"]) == 3
-        if f["targets"].dtype.kind in "iu":
-            return None  # class labels: no field to draw
-    if three_d:
+    meta = fmt.read_metadata(data_path)
+    if np.dtype(meta.arrays[fmt.TARGETS][1]).kind in "iu":
+        return None  # class labels: no field to draw
+    grid_shape = meta.grid.shape if meta.grid is not None else None
+    if grid_shape is not None and len(grid_shape) == 3:
         return wind_fields(out, data_path)
-    with open_dataset(data_path, require_tag=False) as f:
-        keys = _data_keys(out)
-        x_all = f[keys["inputs"]][()].reshape(len(f[keys["inputs"]]), -1)
-        y_all = f[keys["targets"]][()]
-        grid = int(f["grid"].attrs["size"]) if "grid" in f else 0
-        on_mesh = "mesh" in f and f["mesh/cells"].shape[1] == 3
-        if on_mesh and f["mesh/coordinates"].shape[0] == y_all.shape[1]:
-            coords, cells = f["mesh/coordinates"][()], f["mesh/cells"][()]
-        elif grid * grid == y_all.shape[1]:
-            coords = cells = None  # targets on a uniform grid (x fastest): drawn as images
-        else:
-            return None
+    keys = _data_keys(out)
+    x_all = fmt.read_samples(data_path, keys["inputs"])
+    x_all = x_all.reshape(len(x_all), -1)
+    y_all = fmt.read_samples(data_path, keys["targets"])
+    mesh = meta.mesh
+    if mesh is not None and mesh.cells.shape[1] == 3 and len(mesh.coordinates) == y_all.shape[1]:
+        coords, cells = mesh.coordinates, mesh.cells
+    elif grid_shape is not None and int(np.prod(grid_shape)) == y_all.shape[1]:
+        coords = cells = None  # targets on a uniform grid (x fastest): drawn as images
+    else:
+        return None
     idx, preds = _estimates(out, x_all, n_samples, n_best)
     tri = Triangulation(coords[:, 0], coords[:, 1], cells) if coords is not None else None
     cols = 1 + 2 * len(preds)
-    fig, axes = plt.subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
+    fig, axes = _subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
     for i, sample in enumerate(idx):
         truth = y_all[sample]
         lim = np.abs(truth).max()
@@ -192,7 +192,7 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
                 ax.tripcolor(tri, values, shading="gouraud", cmap=cmap, vmin=vmin, vmax=vmax)
             else:
                 ax.imshow(
-                    values.reshape(grid, grid),
+                    values.reshape(grid_shape),
                     origin="lower",
                     extent=(0, 1, 0, 1),
                     cmap=cmap,
@@ -253,25 +253,25 @@ def wind_fields(out: Path, data_path: Path, n_best: int = 1) -> Path:
     """One test sample of a 3-D wind dataset: wind speed draped over the terrain at the lowest
     and a middle grid level (3-D, truth beside the best strategy and the reference), and below
     maps of the lowest level with arrows and the speed error."""
-    with open_dataset(data_path, require_tag=False) as f:
-        x_all = f[_data_keys(out)["inputs"]][()]
-        gz, gy, gx = (int(v) for v in f["grid/shape"][()])
-        points = f["grid/points"][()].reshape(gz, gy, gx, 3)
-        idx, preds = _estimates(out, x_all, 1, n_best)
-        truth = f["targets"][int(idx[0])]
-        ground = f["mesh/coordinates"][()]
+    meta = fmt.read_metadata(data_path)
+    x_all = fmt.read_samples(data_path, _data_keys(out)["inputs"])
+    gz, gy, gx = meta.grid.shape
+    points = meta.grid.points.reshape(gz, gy, gx, 3)
+    idx, preds = _estimates(out, x_all, 1, n_best)
+    truth = fmt.read_samples(data_path, fmt.TARGETS, idx[:1])[0]
+    ground = meta.mesh.coordinates
     panels = {"truth": truth, **{k: v[0] for k, v in preds.items()}}
     comps = {k: v.reshape(3, gz, gy, gx) for k, v in panels.items()}
     speed = {k: np.linalg.norm(v, axis=0) for k, v in comps.items()}
     vmax = max(float(v.max()) for v in speed.values())
-    norm = plt.Normalize(0, vmax)
-    err_norm = plt.Normalize(
+    norm = Normalize(0, vmax)
+    err_norm = Normalize(
         0, max(float(np.abs(v[0] - speed["truth"][0]).max()) for v in speed.values())
     )
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     levels = sorted({0, gz // 2})
     n = len(panels)
-    fig = plt.figure(figsize=(4.2 * n, 8.4))
+    fig = Figure(figsize=(4.2 * n, 8.4))
     for j, (name, sp) in enumerate(speed.items()):
         ax = fig.add_subplot(2, n, j + 1, projection="3d")
         for k in levels:
@@ -310,7 +310,7 @@ def transfer_curves(out: Path) -> Path:
         rows = list(csv.DictReader(fh))
     accuracy = rows[0]["accuracy"] not in ("", "None")
     key = "accuracy" if accuracy else "rel_l2_mean"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _subplots(figsize=(7, 4.5))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for i, m in enumerate(methods):
         sizes = sorted({int(r["samples"]) for r in rows if r["method"] == m})
@@ -351,7 +351,7 @@ def sweep_curves(out: Path) -> Path | None:
     if len(sizes) < 2:
         return None
     classes = _metric(rows)[0] == "accuracy"
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = _subplots(figsize=(7.5, 4.8))
     for i, s in enumerate(dict.fromkeys(r["strategy"] for r in rows)):
         mean, low, high = [], [], []
         for n in sizes:
@@ -390,8 +390,13 @@ def all_plots(out: Path, data_path: Path) -> list[Path]:
     return [p for p in made if p is not None]
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _subplots(*args: int, figsize: tuple[float, float], **kw: Any) -> tuple[Figure, Any]:
+    """A figure and its axes without pyplot: drawing never touches the user's backend."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kw)
+
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from sciml_grow.config import MAX_SEED, check
+from sciml_grow.config import MAX_SEED, Validated, check
 from sciml_grow.data.dataset import DataConfig
 from sciml_grow.nets.activations import ACTIVATIONS
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Validated):
     """Starting network: width, initial depth and activations (``insert_activation`` is the
     one the topological derivative needs: sigma(0) = sigma'(0) = 0, sigma''(0) != 0)."""
 
@@ -43,7 +43,7 @@ class ModelConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Validated):
     """Optimizer (constant learning rate); batch_size 0 means full batch."""
 
     name: Literal["adamw", "adam", "sgd"] = "adamw"
@@ -58,7 +58,7 @@ class OptimConfig:
 
 
 @dataclass
-class GrowthConfig:
+class GrowthConfig(Validated):
     """When to grow, when to stop, and how strategies initialize new blocks."""
 
     max_blocks: int = 8
@@ -93,7 +93,7 @@ class GrowthConfig:
 
 
 @dataclass
-class LayerwiseConfig:
+class LayerwiseConfig(Validated):
     """Layerwise training and sequential residual learning (method notes, section 3).
 
     Loss = misfit + alpha_l Phi_s + gamma_l Phi_m + tau_l Phi_p with weight_l = weight *
@@ -131,7 +131,7 @@ FINETUNE_METHODS: tuple[str, ...] = get_args(FinetuneMethod)
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Validated):
     """Strategy ``finetune``: adapt a pretrained run to new data (sciml_grow.growth.finetune)."""
 
     pretrained: str | None = None  # run directory of the pretrained network
@@ -147,7 +147,7 @@ class FinetuneConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Validated):
     """A training run. ``epochs`` is the total budget, the same for every strategy."""
 
     strategy: str = "td"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +20,37 @@ class Predictor(nn.Module):
     def __init__(self, net: nn.Module, x_scaler: Standardizer, y_scaler: Standardizer):
         super().__init__()
         self.net, self.x_scaler, self.y_scaler = net, x_scaler, y_scaler
+        # what the training run produced (set by the trainer; empty for a loaded bundle)
+        self.final: dict[str, Any] = {}  # final.json: test metrics, architecture, timing
+        self.history: list[dict[str, str]] = []  # metrics.csv: a row per epoch
+        self.events: list[dict[str, str]] = []  # growth_events.csv: a row per decision
+        self.run_dir: Path | None = None
+
+    def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Fields (or class scores) for raw inputs (N, ...) in the file's units; float64."""
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        t = t.reshape(len(t), -1)
+        if t.shape[1] != self.net.in_dim:
+            raise ValueError(
+                f"inputs have {t.shape[1]} features per sample, the network expects "
+                f"{self.net.in_dim}"
+            )
+        device = next(self.net.parameters()).device
+        return self(t.to(device)).cpu().numpy()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the self-contained bundle (what ``best.pt`` holds) to ``path``."""
+        path = Path(path)
+        torch.save(self.bundle(), path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+        """A predictor from a bundle file or a finished run directory."""
+        path = Path(path)
+        if path.is_dir():
+            return cls.from_run(path, device)
+        return cls.from_bundle(torch.load(path, map_location=device, weights_only=False), device)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, batch: int = 8192) -> torch.Tensor:

@@ -41,7 +41,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 class RunDir:
-    """Reads and writes the files of one run."""
+    """Reads and writes the files of one run; with ``path`` None they are kept in memory (a
+    run from the Python API without a run directory)."""
 
     FILES = frozenset(
         {
@@ -54,11 +55,28 @@ class RunDir:
         }
     )
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None):
+        self.path = None if path is None else Path(path)
+        self._memory: dict[str, bytes] | None = {} if path is None else None
+
+    def _has(self, name: str) -> bool:
+        if self._memory is not None:
+            return name in self._memory
+        return (self.path / name).exists()
+
+    def _write(self, name: str, data: bytes) -> None:
+        if self._memory is not None:
+            self._memory[name] = data
+        else:
+            atomic_write_bytes(self.path / name, data)
+
+    def _read(self, name: str) -> bytes:
+        if self._memory is not None:
+            return self._memory[name]
+        return (self.path / name).read_bytes()
 
     def exists(self) -> bool:
-        return (self.path / "config.json").exists()
+        return self._has("config.json")
 
     def foreign_files(self) -> list[str]:
         """Names in the directory that are not part of the run layout (nor its temporaries)."""
@@ -66,43 +84,53 @@ class RunDir:
         return sorted(p.name for p in self.path.iterdir() if p.name not in own)
 
     def finished(self) -> bool:
-        return (self.path / "final.json").exists()
+        return self._has("final.json")
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
 
     # --- json ---
     def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_bytes(self.path / name, json_text(obj).encode())
+        self._write(name, json_text(obj).encode())
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text())
+        return json.loads(self._read(name))
 
     # --- csv ---
     def start_csv(self, name: str, columns: list[str]) -> None:
         """A CSV file holding only its header (a run's files exist even before any row)."""
-        atomic_write_bytes(self.path / name, (",".join(columns) + "\r\n").encode())
+        self._write(name, (",".join(columns) + "\r\n").encode())
 
     def append_csv(self, name: str, row: dict[str, Any]) -> None:
         """Append a row under the file's header (written with the first row if none)."""
-        path = self.path / name
-        new = not path.exists() or path.stat().st_size == 0
-        columns = list(row)
-        if not new:
-            with open(path, newline="") as fh:
-                columns = next(csv.reader(fh))
-        with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        header = self._header(name)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header or list(row))
+        if not header:
+            writer.writeheader()
+        writer.writerow(row)
+        if self._memory is not None:
+            self._memory[name] = self._memory.get(name, b"") + buf.getvalue().encode()
+        else:  # appended in place: a row per epoch never rewrites the file
+            with open(self.path / name, "a", newline="") as fh:
+                fh.write(buf.getvalue())
+
+    def _header(self, name: str) -> list[str]:
+        """The column names of a CSV file (empty if it does not exist or is empty)."""
+        if not self._has(name):
+            return []
+        if self._memory is not None:
+            first = self._memory[name].decode().partition("\r\n")[0]
+        else:
+            with open(self.path / name, newline="") as fh:
+                first = fh.readline()
+        return next(csv.reader([first]), [])
 
     def read_csv(self, name: str) -> list[dict[str, str]]:
-        path = self.path / name
-        if not path.exists():
+        if not self._has(name):
             return []
-        with open(path, newline="") as fh:
-            return list(csv.DictReader(fh))
+        return list(csv.DictReader(io.StringIO(self._read(name).decode(), newline="")))
 
     def truncate_csv(self, name: str, max_epoch: int) -> None:
         """Drop rows after ``max_epoch`` (written after the checkpoint a resume starts from)."""
@@ -114,16 +142,16 @@ class RunDir:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(keep)
-        atomic_write_bytes(self.path / name, buf.getvalue().encode())
+        self._write(name, buf.getvalue().encode())
 
     # --- torch ---
     def save(self, name: str, obj: Any) -> None:
         buf = io.BytesIO()
         torch.save(obj, buf)
-        atomic_write_bytes(self.path / name, buf.getvalue())
+        self._write(name, buf.getvalue())
 
     def load(self, name: str, device: str | torch.device = "cpu") -> Any:
-        return torch.load(self.path / name, map_location=device, weights_only=False)
+        return torch.load(io.BytesIO(self._read(name)), map_location=device, weights_only=False)
 
 
 def check_run_output(

@@ -399,6 +399,10 @@ class Trainer:
             "architecture": best["spec"],
         }
         self.run.write_json("final.json", final)
+        predictor.final, predictor.run_dir = final, self.run.path
+        predictor.history = self.run.read_csv("metrics.csv")
+        predictor.events = events
+        self.predictor = predictor
         return final
 
     def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:

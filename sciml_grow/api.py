@@ -1,0 +1,455 @@
+"""The public Python API: every main job in a few lines (``import sciml_grow as sg``).
+
+    ds = sg.load("heat.h5")                          # typed metadata (ds.meta) and splits
+    model = sg.fit(ds, sg.TrainConfig(strategy="td", epochs=200))
+    fields = model.predict(observations)             # original units
+    result = sg.compare("heat.h5", ["baseline", "td"], out="cmp", seeds=10)
+    print(result.table)
+
+The ``sciml-grow`` command is a thin layer over these calls: whatever it checks or decides,
+they do too. Configs are validated where they are built, so ``sg.TrainConfig(epochs=0)``
+fails at once with the line the command would print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+import shutil
+from typing import Any
+
+import numpy as np
+import torch
+
+from sciml_grow import format as fmt
+from sciml_grow.data.dataset import DataConfig, Dataset, mse
+from sciml_grow.growth import STRATEGIES
+from sciml_grow.growth import topological as td
+from sciml_grow.growth.strategies import starting_network
+from sciml_grow.nets import BlockSpec, GrowableNet
+from sciml_grow.nets.activations import get_activation
+from sciml_grow.outputs import OutputError, OutputLock, swap_dir
+from sciml_grow.resources import check_memory
+from sciml_grow.study.stats import PairedResult
+from sciml_grow.training.config import ModelConfig, TrainConfig
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir, check_run_output
+from sciml_grow.training.trainer import Trainer
+
+
+# --- data ----------------------------------------------------------------------------------
+def load(path: str | Path, data: DataConfig | None = None, **split: Any) -> Dataset:
+    """A dataset file as tensors: inputs, targets, the train/validation/test split and the
+    standardizers (``split`` overrides :class:`DataConfig` fields, e.g. ``max_train=200``);
+    ``.meta`` holds the file's typed metadata, ``.torch(split)`` a torch Dataset view."""
+    cfg = replace(data, **split) if data is not None else DataConfig(**split)
+    return Dataset(path, cfg)
+
+
+def check(path: str | Path) -> fmt.CheckReport:
+    """Validate any HDF5 file against the dataset format (``sciml-grow check``)."""
+    return fmt.check_file(path)
+
+
+def generate(
+    problem: str | type,
+    n_samples: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Any:
+    """Generate ``n_samples`` of a PDE problem into ``out`` (needs FEniCSx; ``pde_data``):
+    a registered name, ``"package.module:Class"`` or a Problem class. Under mpiexec every
+    rank calls this and the samples are spread; re-running resumes."""
+    from pde_data import require_fenicsx
+
+    require_fenicsx()
+    from pde_data.generate import generate as _generate
+
+    return _generate(problem, n_samples, out, seed, config or {}, progress=progress, force=force)
+
+
+# --- networks ------------------------------------------------------------------------------
+def build_network(data: Dataset, model: ModelConfig | None = None, **kw: Any) -> GrowableNet:
+    """A fresh growable network (MLP, CNN or ViT by ``kind``) shaped for ``data``'s inputs
+    and targets, as every strategy but layerwise starts it (``kw`` overrides ModelConfig)."""
+    m = replace(model, **kw) if model is not None else ModelConfig(**kw)
+    return starting_network(m, data)
+
+
+@dataclass
+class TDDecision:
+    """One topological-derivative decision: where a new block helps most and how to start it.
+
+    ``scores[l]`` is the largest eigenvalue of Q_l for a block after hidden state l; inserting
+    along ``direction`` with size eps changes the loss by about ``-eps**2 / 2 * curvature``.
+    """
+
+    scores: list[float]
+    position: int
+    direction: torch.Tensor  # (width, width + 1): [weights | bias] of the new block
+    curvature: float  # phi^T Q phi at the chosen depth
+    activation: str
+    loss: float  # J before the insertion
+
+    def predicted_change(self, eps: float) -> float:
+        return -0.5 * eps**2 * self.curvature
+
+    def insert(self, net: GrowableNet, eps: float) -> torch.nn.Module:
+        """Insert the block into ``net`` (in place) at ``position``, started at eps * phi."""
+        block = net.insert_block(self.position, BlockSpec(activation=self.activation, origin="td"))
+        block.to(next(net.parameters()))
+        td.set_block_params(block, self.direction, eps)
+        return block
+
+
+def td_decision(
+    net: GrowableNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Any = mse,
+    *,
+    activation: str = "silu2-tanh",
+    mode: str = "within",
+    ratio: float = 0.5,
+    max_rows: int = 0,
+    seed: int = 0,
+) -> TDDecision:
+    """The topological derivative of ``net`` on (x, y): usable inside any training loop.
+
+    ``activation`` is the new block's (sigma(0) = sigma'(0) = 0); ``mode``/``ratio`` choose
+    the direction (``within``: every neuron whose eigenvalue is at least ``ratio`` of the
+    largest); ``max_rows`` > 0 estimates Q on a random subset of rows.
+    """
+    act = get_activation(activation)
+    rng = torch.Generator().manual_seed(seed)
+    sens, loss = td.sensitivity(net, x, y, loss_fn, act.d2_at_zero, max_rows=max_rows, rng=rng)
+    phi = td.direction(sens, mode, ratio)
+    return TDDecision(
+        sens.scores.tolist(), sens.best, phi, td.quadratic_form(sens, phi), activation, loss
+    )
+
+
+# --- training ------------------------------------------------------------------------------
+def fit(
+    data: Dataset | str | Path,
+    config: TrainConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    **settings: Any,
+) -> Predictor:
+    """Train one run and return the fitted predictor (``.predict``, ``.save``, ``.final``,
+    ``.history``, ``.events``). ``settings`` override top-level TrainConfig fields
+    (``strategy="td", epochs=200``). With ``out`` the run directory is written (logs,
+    checkpoints, resumable; ``force`` replaces a run this toolkit made, atomically);
+    without it everything stays in memory. Everything is checked before anything is written.
+    """
+    cfg = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    device = check_device(device)
+    if isinstance(data, Dataset):
+        cfg = replace(cfg, data=data.config)  # the split the data was loaded with
+    if cfg.baseline_from and cfg.baseline_spec is None:
+        cfg.baseline_spec = finished_architecture(cfg.baseline_from)
+    run = None
+    if out is not None:
+        inputs = (getattr(data, "path", data), cfg.baseline_from, cfg.finetune.pretrained)
+        run = check_run_output(out, force=force, inputs=inputs)
+    if not isinstance(data, Dataset):
+        data = Dataset(data, cfg.data)
+    m = cfg.model
+    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
+    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, len(data.splits["train"])), what)
+    if run is None:
+        trainer = Trainer(cfg, data, RunDir(None), device, progress=progress)
+        trainer.run_training()
+        return trainer.predictor
+    # a run that exists is replaced through a staging directory, swapped in when finished
+    replacing = run.exists()
+    work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
+    trainer = Trainer(cfg, data, work, device, progress=progress)
+    run.path.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(run.path):
+        if not replacing and run.exists():  # another process started it meanwhile
+            raise OutputError(f"{run.path} was created meanwhile by another process")
+        if replacing:
+            _remove_own_run(work)
+            trainer.replaces = str(run.path)
+        trainer.run_training()
+        if replacing:
+            swap_dir(work.path, run.path)
+    trainer.predictor.run_dir = run.path
+    return trainer.predictor
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    epochs: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Predictor:
+    """Continue an interrupted run exactly as it was configured, on the data it began with
+    (its content fingerprint is checked); only the epoch budget may change."""
+    from sciml_grow.config import from_dict
+
+    run = RunDir(run_dir)
+    if not run.exists():
+        raise OutputError(f"--resume {run.path}: not a run directory (no config.json)")
+    if run.finished():
+        return Predictor.from_run(run.path, check_device(device))
+    if not (run.path / "checkpoint.pt").exists():
+        raise OutputError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
+    record = run.read_json("config.json")
+    cfg = from_dict(TrainConfig, record["config"])
+    data_path = data or record["data"]
+    dataset = Dataset(data_path, cfg.data)
+    began = record.get("data_fingerprint")
+    if began is not None and dataset.fingerprint != began:
+        raise OutputError(
+            f"--data {data_path} is not the data this run began on ({record['data']}; "
+            "its content differs); resume on that file or start a new run"
+        )
+    target = Path(record.get("replaces") or run.path)
+    with OutputLock(target):
+        if epochs is not None and epochs != cfg.epochs:
+            done = run.load("checkpoint.pt")["state"]["epoch"]
+            if epochs < done:
+                raise OutputError(f"--epochs {epochs}: the run is already at epoch {done}")
+            print(f"epochs: {cfg.epochs} -> {epochs} (applied to the resumed run)")
+            cfg.epochs = record["config"]["epochs"] = epochs
+            run.write_json("config.json", record)
+        trainer = Trainer(cfg, dataset, run, check_device(device), progress=progress)
+        trainer.run_training(resume=True)
+        if target != run.path:
+            swap_dir(run.path, target)
+    trainer.predictor.run_dir = target
+    return trainer.predictor
+
+
+def check_device(name: str) -> str:
+    """``cpu`` or an available ``cuda[:N]``, else one clear error."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise ValueError(f"--device must be cpu or cuda[:N], got {name!r}")
+    return name
+
+
+def finished_architecture(path: str | Path) -> dict[str, Any]:
+    """The kept network's architecture of a finished run (what a baseline retrains)."""
+    run = RunDir(path)
+    if not run.finished():
+        raise OutputError(f"--baseline-from {path}: not a finished run (no final.json)")
+    return run.read_json("final.json")["architecture"]
+
+
+def _remove_own_run(run: RunDir) -> None:
+    """Remove a staging run directory left by an interrupted replacement (only if it holds
+    nothing but a run's files)."""
+    if not run.path.exists():
+        return
+    if not run.exists() or run.foreign_files():
+        raise OutputError(f"{run.path} is in the way and is not a run sciml-grow made; move it")
+    shutil.rmtree(run.path)
+
+
+# --- studies -------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """What ``compare`` produced: a row per run, the paired statistics and the table."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    stats: list[PairedResult]
+    table: str  # markdown, as in table.md
+    plots: list[Path]
+
+
+def compare(
+    data: str | Path,
+    strategies: Sequence[str] = ("baseline", "td"),
+    *,
+    out: str | Path,
+    seeds: int = 10,
+    config: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    train_sizes: Sequence[int | None] | None = None,
+    against: str | None = None,
+    all_pairs: bool = False,
+    reference_samples: int = 100,
+    plots: bool = True,
+    comm: Any = None,
+) -> Comparison | None:
+    """Train every (strategy, seed[, training size]) with paired seeds, add the classical
+    reference, and return the rows, paired statistics and table (None on ranks other than
+    0 under MPI). ``out`` is the comparison directory; re-running resumes."""
+    from sciml_grow.study.compare import compare as run_compare
+    from sciml_grow.study.compare import read_stats
+
+    plan = check_compare(
+        data, strategies, out=out, seeds=seeds, config=config, epochs=epochs,
+        train_sizes=train_sizes, against=against, reference_samples=reference_samples,
+    )  # fmt: skip
+    rank = comm.rank if comm is not None else 0
+    if comm is not None:
+        comm.barrier()  # every rank has checked the output before rank 0 locks it
+    lock = lock_on_root(comm, out)
+    try:
+        rows = run_compare(
+            data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
+            train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
+        )  # fmt: skip
+    finally:
+        if lock is not None:
+            lock.release()
+    if rank != 0:
+        return None
+    out = Path(out)
+    made: list[Path] = []
+    if plots:
+        from sciml_grow.study.plots import all_plots
+
+        made = all_plots(out, Path(data))
+    stats = read_stats(out / "stats.csv") if (out / "stats.csv").exists() else []
+    return Comparison(out, rows, stats, (out / "table.md").read_text(), made)
+
+
+def check_compare(
+    data: str | Path,
+    strategies: Sequence[str],
+    *,
+    out: str | Path,
+    seeds: int = 10,
+    config: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    train_sizes: Sequence[int | None] | None = None,
+    against: str | None = None,
+    reference_samples: int = 100,
+    **_: Any,
+) -> dict[str, Any]:
+    """Everything :func:`compare` checks before it starts, without side effects: the
+    strategies, sizes, reference, config and output directory; returns them normalized."""
+    from sciml_grow.study.compare import default_reference
+
+    names = [s.strip().lower() for s in strategies if s.strip()]
+    unknown = [s for s in names if s not in STRATEGIES]
+    if not names or unknown:
+        raise ValueError(
+            f"--strategies: unknown {', '.join(unknown) or '(none given)'} "
+            f"(choices: {', '.join(STRATEGIES)})"
+        )
+    if seeds <= 0:
+        raise ValueError(f"--seeds must be positive, got {seeds}")
+    if reference_samples < 0:
+        raise ValueError(f"--reference-samples must be >= 0, got {reference_samples}")
+    sizes = list(train_sizes) if train_sizes is not None else None
+    if sizes is not None and (
+        not sizes or len(set(sizes)) != len(sizes) or any(n is not None and n <= 0 for n in sizes)
+    ):
+        raise ValueError(f"--train-sizes: give distinct positive sizes, got {sizes}")
+    against = (against or default_reference(names)).lower()
+    if against not in names:
+        raise ValueError(f"--against {against}: not among --strategies ({', '.join(names)})")
+    base = dict(config or {})
+    for key in ("strategy", "seed"):
+        if key in base:
+            raise ValueError(f"config key {key} is set by compare itself; remove it")
+    if "baseline_spec" in base:
+        raise ValueError("baseline_spec is taken from the td run of each seed; do not set it")
+    if epochs is not None:
+        base["epochs"] = epochs
+    check_comparison_dir(out, (data,))
+    return {"strategies": names, "train_sizes": sizes, "against": against, "config": base}
+
+
+def check_comparison_dir(out: str | Path, inputs: Sequence[Any]) -> None:
+    """A comparison directory to create or resume: a folder that is new, empty or already a
+    comparison (it has runs/), never a file or an input."""
+    from sciml_grow.outputs import check_not_input, check_parent
+
+    path = Path(out)
+    check_not_input(path, inputs)
+    OutputLock(path).check_free()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--out {path} is a file, not a comparison directory")
+    if not path.exists():
+        check_parent(path)
+    elif any(path.iterdir()) and not (path / "runs").is_dir():
+        raise OutputError(
+            f"--out {path} is a folder that holds no comparison (no runs/); choose another"
+        )
+
+
+def lock_on_root(comm: Any, out: str | Path) -> OutputLock | None:
+    """An exclusive lock on a comparison directory, held by rank 0 (None elsewhere); every
+    rank raises if another process holds it."""
+    lock, error = None, None
+    if comm is None or comm.rank == 0:
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            lock = OutputLock(out).acquire()
+        except OutputError as exc:
+            error = str(exc)
+    if comm is not None:
+        error = comm.bcast(error, root=0)
+    if error:
+        raise OutputError(error)
+    return lock
+
+
+def predict_file(
+    run: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    device: str = "cpu",
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """A finished run's predictions for every sample of a dataset file (the arrays the run
+    was trained on, ``data.inputs``), and their test summary where the file's targets match;
+    with ``out`` also written to a new HDF5 file (or, with ``force``, one this toolkit wrote).
+    """
+    from sciml_grow.config import from_dict
+    from sciml_grow.outputs import atomic_h5, check_file_output
+    from sciml_grow.training.trainer import evaluate_predictions
+
+    if out is not None:
+        out = check_file_output(out, force=force, inputs=(data, run))
+    try:
+        predictor = Predictor.from_run(run, check_device(device))
+    except FileNotFoundError as exc:
+        raise OutputError(str(exc)) from None
+    keys = from_dict(DataConfig, RunDir(run).read_json("config.json")["config"]["data"])
+    with fmt.open_file(data, require_tag=False) as f:
+        for key in (keys.inputs, keys.targets):
+            if key not in f:
+                raise fmt.DatasetError(f"{data}: has no '{key}' dataset (the run's data config)")
+        x = fmt.check_array(f, keys.inputs, data)
+        x = torch.from_numpy(np.asarray(x[()], dtype=np.float64)).reshape(len(x), -1)
+        y = torch.from_numpy(np.asarray(fmt.check_array(f, keys.targets, data)[()]))
+    if x.shape[1] != predictor.net.in_dim:
+        raise fmt.DatasetError(
+            f"{data}: '{keys.inputs}' has {x.shape[1]} features, the network expects "
+            f"{predictor.net.in_dim}"
+        )
+    pred = predictor(x.to(device)).cpu()
+    task = "regression" if y.dtype.is_floating_point else "classification"  # as Dataset
+    truth = y.reshape(-1).long() if task == "classification" else y.double().reshape(len(y), -1)
+    summary = None
+    if len(truth) == len(pred) and (task == "classification" or truth.shape == pred.shape):
+        summary = evaluate_predictions(pred, truth, task)
+    if out is not None:
+        with OutputLock(out), atomic_h5(out, "predictions") as f:
+            f["predictions"] = pred.numpy()
+            f.attrs["run"] = str(run)
+            f.attrs["data"] = str(data)
+            f.attrs["inputs"] = keys.inputs
+    return pred.numpy(), summary
