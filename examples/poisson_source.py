@@ -33,12 +33,12 @@ import ufl
 
 from pde_data.fem import (
     canonical_permutation,
-    locate_points,
+    evaluation_matrix,
     lu_solver,
     mesh_arrays,
     to_canonical,
 )
-from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
+from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
 
@@ -86,8 +86,7 @@ class PoissonSource(Problem):
         self.u = fem.Function(self.V)
         # sensors and the P1 point-evaluation matrix B (canonical vertex order)
         self.points = sensor_points(config.sensors, np.zeros(2), np.ones(2))
-        cells = locate_points(msh, self.points)
-        self.B = point_matrix(self.coords, self.cells, cells, self.points)
+        self.B = evaluation_matrix(msh, self.coords, self.cells, self.points)
         # the source's sine modes at the vertices, and their prior scales
         k = np.arange(1, config.modes + 1)
         x, y = self.coords[:, 0], self.coords[:, 1]

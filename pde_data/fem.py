@@ -90,3 +90,21 @@ def lu_solver(A: PETSc.Mat) -> PETSc.KSP:
     pc.setType("lu")
     pc.setFactorSolverType("petsc")
     return ksp
+
+
+def p1_gradients(coords: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of the P1 basis per simplex (n_cells, d + 1, d), constant on each cell, and
+    |det J| (n_cells,) of the map from the reference simplex (d! times the cell's measure)."""
+    X = coords[cells]  # (nc, d + 1, d)
+    d = X.shape[2]
+    J = np.stack([X[:, k] - X[:, 0] for k in range(1, d + 1)], axis=2)  # columns: edges
+    ref = np.vstack([-np.ones(d), np.eye(d)])  # d phi_k / d xi on the reference simplex
+    return ref @ np.linalg.inv(J), np.abs(np.linalg.det(J))
+
+
+def evaluation_matrix(msh, coords: np.ndarray, cells: np.ndarray, points: np.ndarray):
+    """The P1 point-evaluation matrix (points x vertices, canonical order) at ``points`` of
+    ``msh``: how sensors and output grids read a field (a clear error for points outside)."""
+    from pde_data.observe import point_matrix
+
+    return point_matrix(coords, cells, locate_points(msh, points), points)

@@ -36,6 +36,7 @@ from pde_data.fem import (
     locate_points,
     lu_solver,
     mesh_arrays,
+    p1_gradients,
     petsc_to_csr,
     to_canonical,
 )
@@ -139,12 +140,8 @@ class HeatModel:
 
 def p1_cell_gradient_products(coords: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """Per cell, |det J| grad(phi_i) . grad(phi_j) for the P1 basis (shape (n_cells, 3, 3))."""
-    X = coords[cells]  # (nc, 3, 2)
-    J = np.stack([X[:, 1] - X[:, 0], X[:, 2] - X[:, 0]], axis=2)  # columns: edge vectors
-    detJ = np.linalg.det(J)
-    ref_grad = np.array([[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # d phi_k / d xi
-    grads = ref_grad @ np.linalg.inv(J)  # (nc, 3, 2): rows are grad phi_k in x
-    return np.abs(detJ)[:, None, None] * grads @ grads.transpose(0, 2, 1)
+    grads, det = p1_gradients(coords, cells)  # (nc, 3, 2): rows are grad phi_k in x
+    return det[:, None, None] * grads @ grads.transpose(0, 2, 1)
 
 
 class HeatProblem(Problem):

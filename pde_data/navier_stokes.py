@@ -37,13 +37,13 @@ import ufl
 
 from pde_data.fem import (
     canonical_permutation,
-    locate_points,
+    evaluation_matrix,
     lu_solver,
     mesh_arrays,
     petsc_to_csr,
     to_canonical,
 )
-from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
+from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
 
@@ -244,15 +244,10 @@ class NavierStokesProblem(Problem):
         self.points = sensor_points(cfg.sensors, np.zeros(2), np.ones(2))
         if np.any(self.points <= 0) or np.any(self.points >= 1):
             raise ValueError("sensors.points must lie inside the unit square")
-        self.B = point_matrix(
-            self.coords, self.cells, locate_points(self.model.mesh, self.points), self.points
-        )
+        self.B = evaluation_matrix(self.model.mesh, self.coords, self.cells, self.points)
         self.grid_points = uniform_grid(cfg.grid)
-        self.grid_matrix = point_matrix(
-            self.coords,
-            self.cells,
-            locate_points(self.model.mesh, self.grid_points),
-            self.grid_points,
+        self.grid_matrix = evaluation_matrix(
+            self.model.mesh, self.coords, self.cells, self.grid_points
         )
 
     def sample_fields(self) -> dict[str, tuple[tuple[int, ...], str]]:

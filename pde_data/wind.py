@@ -42,8 +42,14 @@ from petsc4py import PETSc
 import scipy.sparse as sp
 import ufl
 
-from pde_data.fem import canonical_permutation, locate_points, mesh_arrays, petsc_to_csr
-from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix, sensor_points
+from pde_data.fem import (
+    canonical_permutation,
+    evaluation_matrix,
+    mesh_arrays,
+    p1_gradients,
+    petsc_to_csr,
+)
+from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
 
@@ -180,10 +186,8 @@ class Ambient:
 
 def tet_gradients(coords: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of the P1 basis per tetrahedron (nc, 4, 3) and the cell volumes (nc,)."""
-    X = coords[cells]
-    J = np.stack([X[:, 1] - X[:, 0], X[:, 2] - X[:, 0], X[:, 3] - X[:, 0]], axis=2)
-    ref = np.array([[-1.0, -1.0, -1.0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    return ref @ np.linalg.inv(J), np.abs(np.linalg.det(J)) / 6.0
+    grads, det = p1_gradients(coords, cells)
+    return grads, det / 6.0
 
 
 def recovery_operators(
@@ -382,15 +386,10 @@ class WindProblem(Problem):
         if np.any(ground + cfg.sensor_height >= model.top):
             raise ValueError("sensor_height puts a sensor above the top of the domain")
         self.points = np.column_stack([horizontal, ground + cfg.sensor_height])
-        self.B = point_matrix(
-            model.coords, model.cells, locate_points(model.mesh, self.points), self.points
-        )
+        self.B = evaluation_matrix(model.mesh, model.coords, model.cells, self.points)
         self.grid_points = terrain_grid(cfg, model.top)
-        self.grid_matrix = point_matrix(
-            model.coords,
-            model.cells,
-            locate_points(model.mesh, self.grid_points),
-            self.grid_points,
+        self.grid_matrix = evaluation_matrix(
+            model.mesh, model.coords, model.cells, self.grid_points
         )
 
     def sample_fields(self) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -31,6 +31,7 @@ _EXPORTS = {
     "Metadata": "sciml_grow.format",
     "CheckReport": "sciml_grow.format",
     "DatasetError": "sciml_grow.format",
+    "export": "sciml_grow.data.export:export_xdmf",
     # networks and growth
     "build_network": "sciml_grow.api",
     "td_decision": "sciml_grow.api",
@@ -58,7 +59,8 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'sciml_grow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    module, _, attr = _EXPORTS[name].partition(":")
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -83,6 +85,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
     )
     from sciml_grow.config import ConfigError  # noqa: F401
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401
+    from sciml_grow.data.export import export_xdmf as export  # noqa: F401
     from sciml_grow.format import CheckReport, DatasetError, Metadata, read_metadata  # noqa: F401
     from sciml_grow.growth import STRATEGIES  # noqa: F401
     from sciml_grow.training.config import (  # noqa: F401

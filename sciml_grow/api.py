@@ -34,7 +34,7 @@ from sciml_grow.resources import check_memory
 from sciml_grow.study.stats import PairedResult
 from sciml_grow.training.config import ModelConfig, TrainConfig
 from sciml_grow.training.predictor import Predictor
-from sciml_grow.training.rundir import RunDir, check_run_output
+from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
 from sciml_grow.training.trainer import Trainer
 
 
@@ -155,8 +155,8 @@ def fit(
     device = check_device(device)
     if isinstance(data, Dataset):
         cfg = replace(cfg, data=data.config)  # the split the data was loaded with
-    if cfg.baseline_from and cfg.baseline_spec is None:
-        cfg.baseline_spec = finished_architecture(cfg.baseline_from)
+    if cfg.baseline_from:
+        finished_architecture(cfg.baseline_from)  # a finished run, checked before any work
     run = None
     if out is not None:
         inputs = (getattr(data, "path", data), cfg.baseline_from, cfg.finetune.pretrained)
@@ -208,6 +208,7 @@ def resume(
     if not (run.path / "checkpoint.pt").exists():
         raise OutputError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
     record = run.read_json("config.json")
+    record["config"].pop("baseline_spec", None)  # runs made before it left the config
     cfg = from_dict(TrainConfig, record["config"])
     data_path = data or record["data"]
     dataset = Dataset(data_path, cfg.data)
@@ -241,14 +242,6 @@ def check_device(name: str) -> str:
     if name != "cpu" and not name.startswith("cuda"):
         raise ValueError(f"--device must be cpu or cuda[:N], got {name!r}")
     return name
-
-
-def finished_architecture(path: str | Path) -> dict[str, Any]:
-    """The kept network's architecture of a finished run (what a baseline retrains)."""
-    run = RunDir(path)
-    if not run.finished():
-        raise OutputError(f"--baseline-from {path}: not a finished run (no final.json)")
-    return run.read_json("final.json")["architecture"]
 
 
 def _remove_own_run(run: RunDir) -> None:
@@ -362,8 +355,6 @@ def check_compare(
     for key in ("strategy", "seed"):
         if key in base:
             raise ValueError(f"config key {key} is set by compare itself; remove it")
-    if "baseline_spec" in base:
-        raise ValueError("baseline_spec is taken from the td run of each seed; do not set it")
     if epochs is not None:
         base["epochs"] = epochs
     check_comparison_dir(out, (data,))

@@ -76,22 +76,28 @@ def _config_dict(args: argparse.Namespace) -> dict:
     return apply_overrides(data, args.set or [])
 
 
-def _training_config_dict(args: argparse.Namespace) -> dict:
-    """A training config from --config/--set; computed keys cannot be given."""
-    raw = _config_dict(args)
-    if "baseline_spec" in raw:
-        raise UsageError("baseline_spec is taken from --baseline-from's run; do not set it")
-    return raw
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="JSON or TOML file with config values")
-    p.add_argument(
+def _shared_flags() -> tuple[argparse.ArgumentParser, ...]:
+    """Flags several subcommands share, defined once (argparse parents): config, device,
+    progress, and --force for single-file outputs."""
+    config = _Parser(add_help=False)
+    config.add_argument("--config", metavar="FILE", help="JSON or TOML file with config values")
+    config.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set prior.correlation_length=0.2 (repeatable)",
     )
+    device = _Parser(add_help=False)
+    device.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    progress = _Parser(add_help=False)
+    progress.add_argument("--no-progress", action="store_true", help="no progress bars")
+    replace = _Parser(add_help=False)
+    replace.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output file sciml-grow wrote (never an input or a foreign file)",
+    )
+    return config, device, progress, replace
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -161,6 +167,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from sciml_grow.data.export import export_xdmf
+
+    samples = None
+    if args.samples:
+        try:
+            samples = [int(v) for v in args.samples.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(
+                f"--samples must be comma-separated indices, got {args.samples!r}"
+            ) from None
+    out = export_xdmf(args.file, samples, args.out, force=args.force)
+    print(f"wrote {out} (open it in ParaView; the fields stay in {args.file})")
+    return 0
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     """``train`` with strategy finetune: the options fill finetune.* and the few-shot split."""
     if args.samples is not None and args.samples <= 0:
@@ -216,7 +238,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         ) from None
     if not sizes or min(sizes) <= 0 or args.seeds <= 0:
         raise UsageError("--samples and --seeds must be positive")
-    base = _training_config_dict(args)
+    base = _config_dict(args)
     if args.epochs is not None:
         base["epochs"] = args.epochs
     from sciml_grow import api
@@ -258,7 +280,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _resume(args, device)
     if not args.data or not args.out:
         raise UsageError("train needs --data FILE and --out RUNDIR (or --resume RUNDIR)")
-    raw = _training_config_dict(args)
+    raw = _config_dict(args)
     for key in ("strategy", "seed", "epochs"):
         if getattr(args, key) is not None:
             raw[key] = getattr(args, key)
@@ -371,7 +393,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     kwargs = {
         "out": args.out,
         "seeds": args.seeds,
-        "config": _training_config_dict(args),
+        "config": _config_dict(args),
         "epochs": args.epochs,
         "train_sizes": _train_sizes(args.train_sizes),
         "against": args.against,
@@ -433,9 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sciml-grow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"sciml-grow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    config, device, progress, replace = _shared_flags()
 
     p = sub.add_parser(
         "generate",
+        parents=[config, progress],
         help="generate a PDE dataset (run under mpiexec to spread samples)",
         description="Generate a dataset into one HDF5 file; run under 'mpiexec -n P' to spread "
         "samples over P ranks (same file for any P). Re-running an interrupted command resumes.",
@@ -448,19 +472,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, required=True, help="number of samples N > 0")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    _add_config_args(p)
     p.add_argument(
         "--force",
         action="store_true",
         help="replace a dataset made with another setup (only sciml-grow datasets; the old "
         "file stays until the new one is complete)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--block-size", type=int, default=128, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser(
         "finetune",
+        parents=[device, config, progress],
         help="adapt a pretrained run to a (small) target data set",
         description="Transfer learning: start from a finished run's best network; td-adapters "
         "inserts topological-derivative-initialized blocks into the frozen network and trains "
@@ -480,14 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="epoch budget")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    _add_config_args(p)
     p.add_argument("--force", action="store_true", help="replace an existing run directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_finetune)
 
     p = sub.add_parser(
         "transfer",
+        parents=[config],
         help="fine-tuning methods side by side over target set sizes",
         description="Run 'finetune' for every (method, N, seed) on N target samples (and N "
         "for validation); write results.csv, table.md and transfer.png. Run under "
@@ -504,11 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", default="50,100,200", help="target training-set sizes")
     p.add_argument("--seeds", type=int, default=3, help="seeds per (method, N) (default 3)")
     p.add_argument("--epochs", type=int, help="epoch budget of every run")
-    _add_config_args(p)
     p.set_defaults(func=_cmd_transfer)
 
     p = sub.add_parser(
         "import",
+        parents=[replace],
         help="write an image-classification data set as a dataset file",
         description="digits (ships with scikit-learn), or MNIST IDX / CIFAR-10 python batches "
         "from a local folder (nothing is downloaded).",
@@ -516,7 +537,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="digits, mnist or cifar10")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--path", help="folder with the local files (mnist, cifar10)")
-    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser(
@@ -536,8 +556,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="HDF5 file")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "export",
+        parents=[replace],
+        help="write an XDMF file for ParaView beside a dataset or predictions file",
+        description="Write FILE.xdmf pointing into the HDF5 data (nothing copied): the mesh and "
+        "the per-vertex fields (targets, states, predictions) of the chosen samples, one time "
+        "step per sample.",
+    )
+    p.add_argument("file", help="dataset HDF5 file, or a predictions file from 'predict --out'")
+    p.add_argument("--samples", help="comma-separated sample indices (default: the first 10)")
+    p.add_argument("--out", help="XDMF file to write (default: FILE with .xdmf)")
+    p.set_defaults(func=_cmd_export)
     p = sub.add_parser(
         "train",
+        parents=[device, config, progress],
         help="train a network that grows by a strategy",
         description="Train one (strategy, seed) run into a run directory (config.json, "
         "metrics.csv, growth_events.csv, checkpoint.pt, best.pt, final.json).",
@@ -562,30 +596,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUNDIR",
         help="baseline: train this finished run's architecture from scratch",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    _add_config_args(p)
     p.add_argument(
         "--force",
         action="store_true",
         help="replace a run directory sciml-grow made (swapped in when the new run finishes)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
         "predict",
+        parents=[replace, device],
         help="predict with a trained run",
         description="Rebuild a run's kept network and predict a dataset's fields.",
     )
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--data", required=True, help="dataset HDF5 file")
     p.add_argument("--out", help="write predictions to this (new) HDF5 file")
-    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
         "compare",
+        parents=[config],
         help="compare growth strategies side by side",
         description="Train every (strategy, seed) with the same split, standardization and "
         "epoch budget, add the classical reference (MAP for heat, POD least squares for wind), "
@@ -625,11 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="test samples for the classical reference (0: none; default 100)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    _add_config_args(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
         "map",
+        parents=[replace],
         help="classical MAP estimates of a dataset's samples",
         description="Minimize noise-weighted misfit + prior by L-BFGS per sample.",
     )
@@ -637,7 +668,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["test", "all"], default="test")
     p.add_argument("--samples", type=int, default=0, help="at most this many (0: all)")
     p.add_argument("--out", help="write the MAP fields to this (new) HDF5 file")
-    p.add_argument("--force", action="store_true", help="replace a file sciml-grow wrote")
     p.set_defaults(func=_cmd_map)
     return parser
 

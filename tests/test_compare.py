@@ -70,7 +70,7 @@ def test_runs_are_fair(serial):
     records = [RunDir(p).read_json("config.json") for p in sorted((out / "runs").iterdir())]
     configs = [r["config"] for r in records]
     for c in configs:
-        c.pop("strategy"), c.pop("seed"), c.pop("baseline_from"), c.pop("baseline_spec")
+        c.pop("strategy"), c.pop("seed"), c.pop("baseline_from")
     assert all(c == configs[0] for c in configs)  # same split, budget, optimizer, growth rules
     assert len({json.dumps(r["split_sizes"]) for r in records}) == 1
     for p in (out / "runs").iterdir():

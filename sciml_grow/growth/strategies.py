@@ -254,8 +254,10 @@ class Baseline(Strategy):
     grows = False
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
-        if cfg.baseline_spec is not None:
-            spec = dict(cfg.baseline_spec)
+        if cfg.baseline_from:  # the kept architecture of that finished run
+            from sciml_grow.training.rundir import finished_architecture
+
+            spec = finished_architecture(cfg.baseline_from)
             for b in spec["blocks"]:
                 b.update(trainable=True, origin="baseline")
             spec.update(lift_trainable=True, head_trainable=True)

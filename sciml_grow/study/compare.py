@@ -28,6 +28,7 @@ import csv
 from dataclasses import dataclass
 import math
 from pathlib import Path
+import re
 import statistics
 from typing import Any
 
@@ -38,10 +39,11 @@ from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset
 from sciml_grow.inverse.references import read_reference, run_reference
 from sciml_grow.outputs import json_text
+from sciml_grow.study import tables
 from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.rundir import RunDir, atomic_write_bytes
-from sciml_grow.training.trainer import headline, train_or_resume
+from sciml_grow.training.trainer import evaluate_predictions, headline, train_or_resume
 
 RESULT_COLUMNS = [
     "strategy",
@@ -82,6 +84,9 @@ CLASS_TABLE = [
 HIGHER_IS_BETTER = {"accuracy"}
 
 
+RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
+
+
 @dataclass(frozen=True)
 class Job:
     strategy: str
@@ -90,8 +95,18 @@ class Job:
 
     @property
     def name(self) -> str:
+        """The run directory's name: ``<strategy>[-n<size>]-seed<k>``."""
         size = "" if self.train_size is None else f"-n{self.train_size}"
         return f"{self.strategy}{size}-seed{self.seed}"
+
+    @classmethod
+    def from_name(cls, name: str) -> Job | None:
+        """The job a run directory's name stands for (None for any other name)."""
+        m = RUN_NAME.match(name)
+        if m is None:
+            return None
+        size = None if m["size"] is None else int(m["size"])
+        return cls(m["strategy"], int(m["seed"]), size)
 
 
 def jobs(
@@ -139,7 +154,6 @@ def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) 
     cfg = from_dict(TrainConfig, job_config(job, base))
     if job.strategy == "baseline" and td and cfg.baseline_blocks is None:
         cfg.baseline_from = str(out / "runs" / Job("td", job.seed, job.train_size).name)
-        cfg.baseline_spec = RunDir(cfg.baseline_from).read_json("final.json")["architecture"]
     return train_or_resume(cfg, data.resplit(cfg.data), run)
 
 
@@ -238,7 +252,6 @@ def _errors_on_reference_samples(
 ) -> None:
     """Each run's mean error on exactly the test samples the reference solved, for a
     like-for-like ratio (the reference may cover only part of the test split)."""
-    from sciml_grow.data.dataset import relative_errors
     from sciml_grow.training.predictor import Predictor
 
     ref = read_reference(out)
@@ -246,9 +259,9 @@ def _errors_on_reference_samples(
     for row, job in zip(rows, runs, strict=True):
         row["rel_l2_on_reference_samples"] = None
         if idx is not None:
-            predictor = Predictor.from_run(out / "runs" / job.name)
-            rel = relative_errors(predictor(data.x[idx]), data.y[idx])
-            row["rel_l2_on_reference_samples"] = float(rel.mean())
+            pred = Predictor.from_run(out / "runs" / job.name)(data.x[idx])
+            test = evaluate_predictions(pred, data.y[idx], "regression")
+            row["rel_l2_on_reference_samples"] = test["rel_l2_mean"]
 
 
 def result_row(run: RunDir) -> dict[str, Any]:
@@ -367,7 +380,7 @@ def _size_table(
     short = ref.get("short", ref["label"]) if ref else ""
     if ref:
         head += [f"error / {short}", f"inference time / {short}"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = tables.header(head)
     for s in strategies:
         mean, std = stats[s][metric[0]]
         text = metric[2].format(mean) + (f" ± {metric[2].format(std)}" if seeds > 1 else "")
@@ -385,12 +398,12 @@ def _size_table(
             error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
             ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
             cells += [f"{error:.3f}", f"{ratio:.1e}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(tables.row(cells))
     if ref:
         n = len(ref["indices"])
         cells = [ref["label"], f"{ref['rel_l2_mean']:.4f} ± {ref['rel_l2_std']:.4f}"]
         cells += [""] * (len(head) - 4) + ["1", "1"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(tables.row(cells))
         lines.append("")
         lines.append(
             f"{ref['label']}: {n} test samples, {ref['seconds_per_sample']:.3g} s per sample "
@@ -482,7 +495,7 @@ def _sweep_summary(
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     verdict = {(p.strategy, p.train_size): p.verdict for p in results if p.against == against}
     head = ["strategy", *(f"N = {int(n)}" for n in sizes)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = tables.header(head)
     for s in strategies:
         cells = [s]
         for n in sizes:
@@ -490,7 +503,7 @@ def _sweep_summary(
             v = verdict.get((s, n), "")
             note = "" if v in ("", "no difference") else f" ({v})"
             cells.append(f"{statistics.fmean(e):.4f}{note}" if e else "")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(tables.row(cells))
     lines += [
         "",
         f"Mean test error (classification: error rate) over paired seeds per training-set size "

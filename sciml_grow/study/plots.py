@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import re
 from typing import Any
 
 import matplotlib
@@ -17,11 +16,9 @@ import torch
 
 from sciml_grow import format as fmt
 from sciml_grow.inverse.references import read_reference
-from sciml_grow.study.compare import read_results
+from sciml_grow.study.compare import Job, read_results
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
-
-RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
 
 
 def _size(out: Path) -> int | None:
@@ -37,19 +34,13 @@ def _runs(out: Path, size: int | None = None) -> dict[str, list[RunDir]]:
     """Finished runs by strategy, of one training size (None: runs without a size)."""
     by: dict[str, list[RunDir]] = {}
     for path in sorted((out / "runs").iterdir()):
-        m = RUN_NAME.match(path.name)
-        if (
-            m
-            and (path / "final.json").exists()
-            and m["size"] == (None if size is None else str(size))
-        ):
-            by.setdefault(m["strategy"], []).append(RunDir(path))
+        job = Job.from_name(path.name)
+        if job and job.train_size == size and (path / "final.json").exists():
+            by.setdefault(job.strategy, []).append(RunDir(path))
     return by
 
 
 def _run_path(out: Path, strategy: str, size: int | None, seed: int = 0) -> Path:
-    from sciml_grow.study.compare import Job
-
     return out / "runs" / Job(strategy, seed, size).name
 
 

@@ -19,20 +19,17 @@ from typing import Any
 import torch
 
 from sciml_grow.config import from_dict
-from sciml_grow.data.dataset import Dataset, relative_errors
+from sciml_grow.data.dataset import Dataset
 from sciml_grow.outputs import json_text
-from sciml_grow.study.compare import paired_stats, resolved_best
+from sciml_grow.study import tables
+from sciml_grow.study.compare import Job, paired_stats, resolved_best
 from sciml_grow.study.stats import STATS_COLUMNS, PairedResult
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
-from sciml_grow.training.trainer import train_or_resume
+from sciml_grow.training.trainer import evaluate_predictions, train_or_resume
 
 COLUMNS = ["method", "samples", "seed", "rel_l2_mean", "accuracy", "n_trainable", "wall_seconds"]
-
-
-def run_name(method: str, samples: int, seed: int) -> str:
-    return f"{method}-n{samples}-seed{seed}"
 
 
 def job_config(
@@ -45,7 +42,6 @@ def job_config(
     if method == "scratch":
         cfg = from_dict(TrainConfig, {**raw, "strategy": "baseline"})
         cfg.baseline_from = str(pretrained)
-        cfg.baseline_spec = RunDir(pretrained).read_json("final.json")["architecture"]
         return cfg
     finetune = {**base.get("finetune", {}), "pretrained": str(pretrained), "method": method}
     return from_dict(TrainConfig, {**raw, "strategy": "finetune", "finetune": finetune})
@@ -72,16 +68,16 @@ def transfer(
     for method, n, seed in grid[rank::size]:
         cfg = job_config(base, pretrained, method, n, seed)
         final = train_or_resume(
-            cfg, Dataset(data_path, cfg.data), RunDir(out / "runs" / run_name(method, n, seed))
+            cfg, Dataset(data_path, cfg.data), RunDir(out / "runs" / Job(method, seed, n).name)
         )
-        print(f"[rank {rank}] {run_name(method, n, seed)}: {_score(final):.4f}", flush=True)
+        print(f"[rank {rank}] {Job(method, seed, n).name}: {_score(final):.4f}", flush=True)
     if comm is not None:
         comm.barrier()
     if rank != 0:
         return []
     rows = []
     for method, n, seed in grid:
-        final = RunDir(out / "runs" / run_name(method, n, seed)).read_json("final.json")
+        final = RunDir(out / "runs" / Job(method, seed, n).name).read_json("final.json")
         t = final["test"]
         rows.append(
             {
@@ -140,9 +136,7 @@ def _zero_shot(pretrained: Path, data_path: str | Path, base: dict[str, Any]) ->
     data = Dataset(data_path, cfg.data)
     idx = torch.from_numpy(data.splits["test"])
     pred = Predictor.from_run(pretrained)(data.x[idx])
-    if data.task == "classification":
-        return float((pred.argmax(dim=1) == data.y[idx]).double().mean())
-    return float(relative_errors(pred, data.y[idx]).mean())
+    return _score({"test": evaluate_predictions(pred, data.y[idx], data.task)})
 
 
 def table(
@@ -166,7 +160,7 @@ def table(
     best = {n: _resolved_best(rows, methods, n) for n in sizes}
     what = "test accuracy" if accuracy else "test rel. L2 error"
     head = ["method", *(f"{what}, N = {n}" for n in sizes), "trainable params"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = tables.header(head)
     for m in methods:
         cells = [m]
         for n in sizes:
@@ -175,10 +169,8 @@ def table(
             cells.append(f"**{text}**" if m == best[n] else text)
         trainable = {int(r["n_trainable"]) for r in rows if r["method"] == m}
         cells.append(", ".join(str(t) for t in sorted(trainable)))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append(
-        "| pretrained, no tuning | " + " | ".join([f"{zero_shot:.4f}"] * len(sizes)) + " | 0 |"
-    )
+        lines.append(tables.row(cells))
+    lines.append(tables.row(["pretrained, no tuning", *[f"{zero_shot:.4f}"] * len(sizes), "0"]))
     seeds = len({r["seed"] for r in rows})
     lines += [
         "",
@@ -193,15 +185,14 @@ def table(
             continue
         what = "error rate" if accuracy else "error"
         lines += ["", f"Against {ref} (paired difference of the test {what}, 95 % interval):", ""]
-        lines += ["| method | " + " | ".join(f"N = {n}" for n in sizes) + " |"]
-        lines += ["|" + "---|" * (len(sizes) + 1)]
+        lines += tables.header(["method", *(f"N = {n}" for n in sizes)])
         for m in dict.fromkeys(p.strategy for p in mine):
             cells = [m]
             for n in sizes:
                 p = next((q for q in mine if q.strategy == m and int(q.train_size) == n), None)
                 base = stats[ref, n][0] if not accuracy else 1 - stats[ref, n][0]
                 cells.append("" if p is None else f"{p.relative_text(base)} {p.verdict}")
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(tables.row(cells))
     return "\n".join(lines) + "\n"
 
 

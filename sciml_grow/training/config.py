@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from sciml_grow.config import MAX_SEED, Validated, check
 from sciml_grow.data.dataset import DataConfig
@@ -157,8 +157,7 @@ class TrainConfig(Validated):
     early_stopping: int = 0
     checkpoint_every: int = 10
     baseline_blocks: int | None = None
-    baseline_from: str | None = None
-    baseline_spec: Any = None
+    baseline_from: str | None = None  # baseline: a finished run whose architecture it retrains
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -154,6 +154,14 @@ class RunDir:
         return torch.load(io.BytesIO(self._read(name)), map_location=device, weights_only=False)
 
 
+def finished_architecture(path: str | Path) -> dict[str, Any]:
+    """The kept network's architecture of a finished run (what a baseline retrains)."""
+    run = RunDir(path)
+    if not run.finished():
+        raise OutputError(f"--baseline-from {path}: not a finished run (no final.json)")
+    return run.read_json("final.json")["architecture"]
+
+
 def check_run_output(
     out: str | Path, *, force: bool, inputs: tuple = (), flag: str = "--out"
 ) -> RunDir:
