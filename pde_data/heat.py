@@ -89,14 +89,18 @@ class HeatModel:
         quadrature_degree: int = 4,
         comm: MPI.Comm = MPI.COMM_SELF,
     ):
+        # the unit square, n x n cells of two triangles, and continuous P1 for m and y
         self.mesh = mesh.create_unit_square(comm, n, n, mesh.CellType.triangle)
         self.V = fem.functionspace(self.mesh, ("Lagrange", 1))
         self.m = fem.Function(self.V, name="m")
         self.y = fem.Function(self.V, name="y")
+        # the weak form: integral(exp(m) grad y . grad v) = integral(f v), exp(m) integrated
+        # exactly enough by a fixed quadrature degree (the torch operator uses the same rule)
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         dx = ufl.Measure("dx", metadata={"quadrature_degree": quadrature_degree})
         f = source(self.mesh) if callable(source) else fem.Constant(self.mesh, float(source))
         a = ufl.exp(self.m) * ufl.inner(ufl.grad(u), ufl.grad(v)) * dx
+        # the top side: insulated (natural condition), or Robin exchange dy/dn + k y = 0
         self.robin = float(robin_coefficient) if top_boundary == "robin" else 0.0
         self.top_facets = mesh.locate_entities_boundary(
             self.mesh, 1, lambda x: np.isclose(x[1], 1.0)
@@ -110,6 +114,7 @@ class HeatModel:
             self.robin_form = None
         self.a = fem.form(a)
         self.L = fem.form(f * v * dx)
+        # y = 0 on the left, right and bottom sides
         walls = mesh.locate_entities_boundary(
             self.mesh,
             1,
@@ -117,6 +122,7 @@ class HeatModel:
         )
         self.dirichlet_dofs = fem.locate_dofs_topological(self.V, 1, walls)
         self.bcs = [fem.dirichletbc(0.0, self.dirichlet_dofs, self.V)]
+        # the matrix's sparsity is fixed: created once, refilled for each m
         self.A = fem_petsc.create_matrix(self.a)
         # The load does not depend on m and the boundary value is 0: assemble b once.
         self.b = fem_petsc.assemble_vector(self.L)

@@ -92,12 +92,14 @@ class VorticityModel:
         advection: bool = True,
         comm: MPI.Comm = MPI.COMM_SELF,
     ):
+        # the unit square and P1 for the vorticity w and the streamfunction psi
         self.mesh = mesh.create_unit_square(comm, n, n, mesh.CellType.triangle)
         self.V = V = fem.functionspace(self.mesh, ("Lagrange", 1))
         self.nu, self.dt, self.steps, self.advection = nu, dt, steps, advection
         self.w, self.w_old = fem.Function(V), fem.Function(V)
         self.psi, self.psi_prev, self.psi_star = fem.Function(V), fem.Function(V), fem.Function(V)
         u, q = ufl.TrialFunction(V), ufl.TestFunction(V)
+        # the forcing f: a given expression, or the smooth default scaled by its amplitude
         x = ufl.SpatialCoordinate(self.mesh)
         if callable(forcing):
             f = forcing(self.mesh)
@@ -106,6 +108,8 @@ class VorticityModel:
             f = amplitude * (
                 ufl.sin(2 * ufl.pi * (x[0] + x[1])) + ufl.cos(2 * ufl.pi * (x[0] + x[1]))
             )
+        # Crank-Nicolson step for dw/dt + v . grad w = nu laplace w + f, with the velocity
+        # v = curl psi* from the extrapolated streamfunction: one linear solve per step
         vel = ufl.as_vector((self.psi_star.dx(1), -self.psi_star.dx(0))) * float(advection)
         half = 0.5 * dt
 
@@ -114,6 +118,7 @@ class VorticityModel:
 
         self.a = fem.form((u * q + half * operator(u)) * ufl.dx)
         self.L = fem.form((self.w_old * q - half * operator(self.w_old) + dt * f * q) * ufl.dx)
+        # w = 0 on the whole boundary
         walls = mesh.locate_entities_boundary(self.mesh, 1, lambda p: np.full(p.shape[1], True))
         self.bc_dofs = fem.locate_dofs_topological(V, 1, walls)
         self.bcs = [fem.dirichletbc(0.0, self.bc_dofs, V)]

@@ -246,6 +246,7 @@ class WindModel:
         self.cfg = cfg
         Lx, Ly = cfg.length
         nx, ny, nz = cfg.mesh_cells
+        # a box of tetrahedra with unit height, bent to the terrain below
         self.mesh = mesh.create_box(
             comm, [np.zeros(3), np.array([Lx, Ly, 1.0])], [nx, ny, nz], mesh.CellType.tetrahedron
         )
@@ -261,6 +262,7 @@ class WindModel:
                 | np.isclose(p[2], 1.0)
             )
 
+        # air may leave through the sides and the top (lambda = 0), not through the ground
         open_facets = mesh.locate_entities_boundary(msh, fdim, open_boundary)
         ground_facets = mesh.locate_entities_boundary(msh, fdim, lambda p: np.isclose(p[2], 0))
         # terrain-following vertical coordinate
@@ -274,12 +276,15 @@ class WindModel:
             )
         x[:, 2] = h + (self.top - h) * x[:, 2] ** cfg.vertical_grading
 
+        # P1 for the multiplier lambda, vector P1 for the first-guess wind u0
         self.V = V = fem.functionspace(msh, ("Lagrange", 1))
         self.W = fem.functionspace(msh, ("Lagrange", 1, (3,)))
         self.open_dofs = fem.locate_dofs_topological(V, fdim, open_facets)
         self.ground_dofs = np.setdiff1d(
             fem.locate_dofs_topological(V, fdim, ground_facets), self.open_dofs
         )
+        # the mass-consistent model: div(T grad lambda) = -div u0 with T = diag(1 / 2 alpha^2),
+        # assembled and its Krylov solver set up once (only u0 changes between samples)
         self.T = np.array([0.5 / cfg.alpha_h**2, 0.5 / cfg.alpha_h**2, 0.5 / cfg.alpha_v**2])
         lam, q = ufl.TrialFunction(V), ufl.TestFunction(V)
         Tm = ufl.as_matrix(np.diag(self.T).tolist())
@@ -293,6 +298,7 @@ class WindModel:
         self.lam = fem.Function(V)
         self.ksp = self._krylov_solver(comm)
 
+        # the canonical vertex order and the operators that recover nodal velocities
         self.perm = canonical_permutation(V)
         self.coords, self.cells = mesh_arrays(V, self.perm)
         self.z_agl = self.coords[:, 2] - terrain_height(cfg.hills, *self.coords[:, :2].T)

@@ -51,6 +51,8 @@ _EXPORTS = {
     "ConfigError": "sciml_grow.config",
     # studies
     "compare": "sciml_grow.api",
+    "transfer": "sciml_grow.api",
+    "map_estimates": "sciml_grow.api",
     "Comparison": "sciml_grow.api",
 }
 __all__ = ["__version__", *_EXPORTS]
@@ -79,9 +81,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
         fit,
         generate,
         load,
+        map_estimates,
         predict_file,
         resume,
         td_decision,
+        transfer,
     )
     from sciml_grow.config import ConfigError  # noqa: F401
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401

@@ -32,7 +32,7 @@ from sciml_grow.nets.activations import get_activation
 from sciml_grow.outputs import OutputError, OutputLock, swap_dir
 from sciml_grow.resources import check_memory
 from sciml_grow.study.stats import PairedResult
-from sciml_grow.training.config import ModelConfig, TrainConfig
+from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
 from sciml_grow.training.trainer import Trainer
@@ -444,3 +444,107 @@ def predict_file(
             f.attrs["data"] = str(data)
             f.attrs["inputs"] = keys.inputs
     return pred.numpy(), summary
+
+
+def map_estimates(
+    data: str | Path,
+    *,
+    split: str = "test",
+    samples: int = 0,
+    out: str | Path | None = None,
+    force: bool = False,
+) -> tuple[Any, torch.Tensor, np.ndarray]:
+    """Classical MAP estimates (L-BFGS on the noise-weighted misfit + prior, with the file's
+    torch forward operator) of the ``split`` samples (``test`` or ``all``; the first
+    ``samples``, 0 for all): the result (fields, timing, iterations), the relative errors
+    and the sample indices; with ``out`` also written to a new HDF5 file."""
+    from sciml_grow.data.dataset import split_indices
+    from sciml_grow.inverse.map import map_for_dataset
+    from sciml_grow.outputs import atomic_h5, check_file_output
+
+    if samples < 0:
+        raise ValueError(f"--samples must be >= 0 (0: all), got {samples}")
+    if split not in ("test", "all"):
+        raise ValueError(f"--split must be test or all, got {split!r}")
+    if out is not None:
+        out = check_file_output(out, force=force, inputs=(data,))
+    with fmt.open_file(data) as f:
+        n = len(f[fmt.INPUTS])
+    idx = split_indices(n, DataConfig())["test"] if split == "test" else np.arange(n)
+    idx = idx[:samples] if samples else idx
+    result, rel = map_for_dataset(data, idx)
+    if out is not None:
+        with OutputLock(out), atomic_h5(out, "map_estimates") as f:
+            f["fields"] = result.fields.numpy()
+            f["indices"] = idx
+            f["rel_l2"] = rel.numpy()
+            f.attrs["data"] = str(data)
+    return result, rel, idx
+
+
+TRANSFER_METHODS = (*FINETUNE_METHODS, "scratch")  # scratch: the architecture from scratch
+
+
+def check_transfer(
+    run: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path,
+    methods: Sequence[str] = TRANSFER_METHODS,
+    sizes: Sequence[int] = (50, 100, 200),
+    seeds: int = 3,
+    **_: Any,
+) -> list[str]:
+    """Everything :func:`transfer` checks before it starts; returns the methods normalized."""
+    names = [m.strip().lower() for m in methods if m.strip()]
+    unknown = [m for m in names if m not in TRANSFER_METHODS]
+    if not names or unknown:
+        raise ValueError(
+            f"--methods: unknown {', '.join(unknown) or '(none given)'} "
+            f"(choices: {', '.join(TRANSFER_METHODS)})"
+        )
+    if not sizes or min(sizes) <= 0 or seeds <= 0:
+        raise ValueError("--samples and --seeds must be positive")
+    check_comparison_dir(out, (data, run))
+    return names
+
+
+def transfer(
+    run: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path,
+    methods: Sequence[str] = TRANSFER_METHODS,
+    sizes: Sequence[int] = (50, 100, 200),
+    seeds: int = 3,
+    config: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    plots: bool = True,
+    comm: Any = None,
+) -> Comparison | None:
+    """Fine-tune a finished run on N target samples for every (method, N, seed), beside
+    training from scratch, with paired statistics (None on ranks other than 0 under MPI)."""
+    from sciml_grow.study.transfer import transfer as run_transfer
+    from sciml_grow.study.transfer import transfer_stats
+
+    names = check_transfer(run, data, out=out, methods=methods, sizes=sizes, seeds=seeds)
+    base = dict(config or {})
+    if epochs is not None:
+        base["epochs"] = epochs
+    if comm is not None:
+        comm.barrier()  # every rank has checked the output before rank 0 locks it
+    lock = lock_on_root(comm, out)
+    try:
+        rows = run_transfer(run, data, names, list(sizes), seeds, out, base, comm)
+    finally:
+        if lock is not None:
+            lock.release()
+    if comm is not None and comm.rank != 0:
+        return None
+    out = Path(out)
+    made: list[Path] = []
+    if plots:
+        from sciml_grow.study.plots import transfer_curves
+
+        made = [transfer_curves(out)]
+    return Comparison(out, rows, transfer_stats(rows), (out / "table.md").read_text(), made)

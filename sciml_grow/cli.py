@@ -217,47 +217,32 @@ def _run_collective(comm, fn, lock=None):
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from sciml_grow import api
 
-    from sciml_grow.study.plots import transfer_curves
-    from sciml_grow.study.transfer import transfer
-    from sciml_grow.training.config import FINETUNE_METHODS
-
-    methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in (*FINETUNE_METHODS, "scratch")]
-    if not methods or unknown:
-        raise UsageError(
-            f"--methods: unknown {', '.join(unknown) or '(none given)'} "
-            f"(choices: {', '.join(FINETUNE_METHODS)}, scratch)"
-        )
     try:
         sizes = [int(v) for v in args.samples.split(",")]
     except ValueError:
         raise UsageError(
             f"--samples must be comma-separated integers, got {args.samples!r}"
         ) from None
-    if not sizes or min(sizes) <= 0 or args.seeds <= 0:
-        raise UsageError("--samples and --seeds must be positive")
-    base = _config_dict(args)
-    if args.epochs is not None:
-        base["epochs"] = args.epochs
-    from sciml_grow import api
-
-    api.check_comparison_dir(args.out, (args.data, args.run))
+    kwargs = {
+        "out": args.out,
+        "methods": args.methods.split(","),
+        "sizes": sizes,
+        "seeds": args.seeds,
+        "config": _config_dict(args),
+        "epochs": args.epochs,
+    }
+    api.check_transfer(args.run, args.data, **kwargs)  # on every rank alike: one line
     comm = _world()
-    lock = api.lock_on_root(comm, args.out)
-    rows = _run_collective(
-        comm,
-        lambda: transfer(args.run, args.data, methods, sizes, args.seeds, args.out, base, comm),
-        lock,
-    )
-    if comm is not None and comm.rank != 0:
+    result = _run_collective(comm, lambda: api.transfer(args.run, args.data, comm=comm, **kwargs))
+    if result is None:
         return 0
-    out = Path(args.out)
-    plot = transfer_curves(out)
     print()
-    print((out / "table.md").read_text())
-    print(f"{len(rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}; plot: {plot}")
+    print(result.table)
+    out = result.out
+    print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}; "
+          f"plot: {result.plots[0]}")  # fmt: skip
     return 0
 
 
@@ -418,33 +403,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_map(args: argparse.Namespace) -> int:
-    import numpy as np
+    from sciml_grow import api
 
-    from sciml_grow.data.dataset import DataConfig, split_indices
-    from sciml_grow.format import open_file
-    from sciml_grow.inverse.map import map_for_dataset
-    from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
-
-    if args.samples < 0:
-        raise UsageError(f"--samples must be >= 0 (0: all), got {args.samples}")
-    out = check_file_output(args.out, force=args.force, inputs=(args.data,)) if args.out else None
-    with open_file(args.data) as f:
-        n = len(f["inputs"])
-    idx = split_indices(n, DataConfig())["test"] if args.split == "test" else np.arange(n)
-    idx = idx[: args.samples] if args.samples else idx
-    result, rel = map_for_dataset(args.data, idx)
+    result, rel, idx = api.map_estimates(
+        args.data, split=args.split, samples=args.samples, out=args.out, force=args.force
+    )
+    iterations = sum(result.iterations) / len(result.iterations)
     print(
         f"MAP on {len(idx)} {args.split} samples: relative L2 error mean {rel.mean():.4f} "
         f"median {rel.median():.4f}; {result.seconds_per_sample:.3f} s per sample, "
-        f"{np.mean(result.iterations):.0f} L-BFGS iterations on average"
+        f"{iterations:.0f} L-BFGS iterations on average"
     )
-    if out is not None:
-        with OutputLock(out), atomic_h5(out, "map_estimates") as f:
-            f["fields"] = result.fields.numpy()
-            f["indices"] = idx
-            f["rel_l2"] = rel.numpy()
-            f.attrs["data"] = str(args.data)
-        print(f"wrote MAP fields to {out}")
+    if args.out:
+        print(f"wrote MAP fields to {args.out}")
     return 0
 
 

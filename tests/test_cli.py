@@ -15,7 +15,7 @@ from pde_data import problem_name
 from sciml_grow.cli import build_parser, main
 from sciml_grow.growth import STRATEGIES
 
-from .conftest import CLI, mpiexec
+from .conftest import CLI, mpiexec, needs_fenicsx
 
 QUICK = ["--no-progress", "--epochs", "2"]
 
@@ -51,6 +51,7 @@ def test_errors_have_one_prefix(capsys):
     assert err.count("sciml-grow") == 1
 
 
+@needs_fenicsx
 def test_messages_count_ranks_and_cells(tmp_path, capsys):
     out = tmp_path / "h.h5"
     assert main(["generate", "heat", "--samples", "3", "--out", str(out), "--no-progress"]) == 0
@@ -70,6 +71,7 @@ def test_readme_config_files_exist_and_load():
         assert load_file(Path(__file__).parents[1] / name), name
 
 
+@needs_fenicsx
 def test_one_sensor_is_a_valid_layout(tmp_path):
     from pde_data.generate import generate
     from sciml_grow.format import open_file

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from sciml_grow.data.dataset import DataConfig, Dataset
 from sciml_grow.study.compare import read_results, table, write_results
 from sciml_grow.training.rundir import RunDir
 
@@ -41,10 +42,11 @@ def serial(tmp_path_factory, heat_train_file):
     return out, r.stdout
 
 
-def test_compare_writes_results_table_and_plots(serial):
+def test_compare_writes_results_table_and_plots(serial, heat_train_file):
     out, stdout = serial
     rows = results(out)
-    assert {r["train_size"] for r in rows} == {"486"}  # the whole training split
+    whole = str(len(Dataset(heat_train_file, DataConfig()).splits["train"]))
+    assert {r["train_size"] for r in rows} == {whole}  # the whole training split
     with open(out / "stats.csv") as fh:
         assert [(r["strategy"], r["against"]) for r in csv.DictReader(fh)] == [
             ("td", "baseline"),
@@ -236,11 +238,12 @@ def test_training_size_sweep_pairs_subsets_by_seed(heat_train_file, tmp_path):
     r = run_cli("compare", "--data", str(heat_train_file), "--out", str(tmp_path), *args)
     assert r.returncode == 0, r.stderr
     rows = results(tmp_path)
-    assert sorted({r["train_size"] for r in rows}) == ["30", "486"]
+    whole = str(len(Dataset(heat_train_file, DataConfig()).splits["train"]))
+    assert sorted({r["train_size"] for r in rows}, key=int) == ["30", whole]
     assert len(rows) == 8 and (tmp_path / "sweep.png").stat().st_size > 10_000
     with open(tmp_path / "stats.csv") as fh:
         stats = [(s["strategy"], s["against"], s["train_size"]) for s in csv.DictReader(fh)]
-    assert stats == [("net2deeper", "td", "30"), ("net2deeper", "td", "486")]
+    assert stats == [("net2deeper", "td", "30"), ("net2deeper", "td", whole)]
 
     def splits(name: str) -> dict:
         cfg = json.loads((tmp_path / "runs" / name / "config.json").read_text())["config"]

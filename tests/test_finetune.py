@@ -27,12 +27,8 @@ def pretrained(tmp_path_factory, heat_train_file):
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    from pde_data.generate import generate
-
-    path = tmp_path_factory.mktemp("ft") / "target.h5"
-    generate("heat", 300, path, seed=5, config={"prior": {"correlation_length": 0.15}})
-    return path
+def target(heat_target_file):
+    return heat_target_file
 
 
 @pytest.fixture(scope="module")
@@ -153,23 +149,23 @@ def test_target_of_another_shape_is_refused(pretrained, heat_robin_file, tmp_pat
 
 def test_transfer_grid_writes_table_plot_and_skips_finished_runs(pretrained, target, tmp_path):
     args = ["transfer", "--run", str(pretrained), "--data", str(target), "--out", str(tmp_path)]
-    args += ["--samples", "20,40", "--seeds", "1", "--epochs", "5", "--methods", "head,scratch"]
+    args += ["--samples", "10,20", "--seeds", "1", "--epochs", "5", "--methods", "head,scratch"]
     r = run_cli(*args, *QUICK[:-1])
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "table.md").read_text()
     assert "| head |" in text and "| scratch |" in text and "pretrained, no tuning" in text
-    assert "N = 20" in text and "N = 40" in text
+    assert "N = 10" in text and "N = 20" in text
     assert "Against scratch (paired difference" in text
     with open(tmp_path / "stats.csv") as fh:
         rows = [(r["strategy"], r["against"], r["train_size"]) for r in csv.DictReader(fh)]
-    assert rows == [("head", "scratch", "20"), ("head", "scratch", "40")]
+    assert rows == [("head", "scratch", "10"), ("head", "scratch", "20")]
     assert (tmp_path / "transfer.png").stat().st_size > 10_000
-    final = json.loads((tmp_path / "runs" / "head-n20-seed0" / "final.json").read_text())
-    config = json.loads((tmp_path / "runs" / "head-n20-seed0" / "config.json").read_text())
-    assert config["split_sizes"]["train"] == 20 and config["split_sizes"]["val"] == 20
-    stamp = (tmp_path / "runs" / "head-n20-seed0" / "final.json").stat().st_mtime_ns
+    final = json.loads((tmp_path / "runs" / "head-n10-seed0" / "final.json").read_text())
+    config = json.loads((tmp_path / "runs" / "head-n10-seed0" / "config.json").read_text())
+    assert config["split_sizes"]["train"] == 10 and config["split_sizes"]["val"] == 10
+    stamp = (tmp_path / "runs" / "head-n10-seed0" / "final.json").stat().st_mtime_ns
     assert run_cli(*args, *QUICK[:-1]).returncode == 0
-    assert (tmp_path / "runs" / "head-n20-seed0" / "final.json").stat().st_mtime_ns == stamp
+    assert (tmp_path / "runs" / "head-n10-seed0" / "final.json").stat().st_mtime_ns == stamp
     assert final["n_trainable"] < final["n_params"]
 
 

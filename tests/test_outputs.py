@@ -20,7 +20,7 @@ from pde_data.generate import generate
 from sciml_grow.cli import main
 from sciml_grow.outputs import OutputError, OutputLock, json_text
 
-from .conftest import CLI, run_cli
+from .conftest import CLI, needs_fenicsx, run_cli
 
 QUICK = ["--no-progress", "--epochs", "2"]
 
@@ -88,6 +88,7 @@ def test_failed_dataset_replacement_keeps_the_old_file(folder):
     assert sorted(p.name for p in folder.iterdir()) == ["heat.h5"]
 
 
+@needs_fenicsx
 def test_dataset_replacement_is_staged_and_renamed_when_complete(folder):
     keep = folder / "heat.h5"
     generate("heat", 6, keep, seed=1, progress=False, force=True)
@@ -128,6 +129,7 @@ def test_predict_refuses_to_overwrite_and_never_writes_an_input(folder, capsys):
     assert "exists; pass --force" in capsys.readouterr().err
 
 
+@needs_fenicsx
 # 4. free space checked before the file is created
 def test_generate_checks_free_space_first(folder, capsys):
     code = main(["generate", "heat", "--samples", "10000000000000", "--out",
@@ -137,6 +139,7 @@ def test_generate_checks_free_space_first(folder, capsys):
     assert sorted(p.name for p in folder.iterdir()) == ["heat.h5"]
 
 
+@needs_fenicsx
 # 7. strict JSON: undefined numbers are null
 def test_undefined_numbers_are_null_in_run_files(tmp_path):
     path = tmp_path / "noise_free.h5"
@@ -226,6 +229,7 @@ def test_second_train_into_the_same_directory_is_refused(folder):
     assert json.loads((out / "final.json").read_text())["epochs"] == 300
 
 
+@needs_fenicsx
 def test_two_generates_into_one_new_file(tmp_path):
     out = tmp_path / "heat.h5"
     args = ["generate", "heat", "--samples", "500", "--out", str(out), "--no-progress"]

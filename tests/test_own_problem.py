@@ -121,7 +121,6 @@ def test_writer_checks_an_own_problem_against_the_format(tmp_path: Path) -> None
 
 
 def test_problem_lookup_names_what_is_wrong(tmp_path: Path) -> None:
-    assert get_problem("heat").name == "heat"
     assert get_problem(NumpyToy) is NumpyToy
     assert get_problem(f"{__name__}:NumpyToy") is NumpyToy
     with pytest.raises(ValueError, match="no 'Nope'"):
