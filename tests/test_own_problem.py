@@ -21,21 +21,10 @@ from sciml_grow import format as fmt
 from sciml_grow.config import ConfigError, Validated
 
 from .conftest import needs_fenicsx, run_cli
+from .toy import h5_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = f"{ROOT / 'examples' / 'poisson_source.py'}:PoissonSource"
-
-
-def datasets(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-
-    def keep(name: str, obj: h5py.HLObject) -> None:
-        if isinstance(obj, h5py.Dataset):
-            out[name] = obj[()]
-
-    with h5py.File(path, "r") as f:
-        f.visititems(keep)
-    return out
 
 
 @needs_fenicsx
@@ -49,7 +38,7 @@ def test_own_problem_is_rank_invariant_and_resumes(tmp_path: Path) -> None:
             "--set", "mesh_cells=8", "--no-progress", ranks=ranks,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-    one, two = datasets(files[1]), datasets(files[2])
+    one, two = h5_arrays(files[1]), h5_arrays(files[2])
     assert one.keys() == two.keys() and "samples/state" in one
     for key in one:
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
@@ -72,7 +61,7 @@ def test_own_problem_is_rank_invariant_and_resumes(tmp_path: Path) -> None:
         "--set", "mesh_cells=8", "--no-progress", ranks=2,
     )  # fmt: skip
     assert proc.returncode == 0 and "14 samples" in proc.stdout, proc.stdout + proc.stderr
-    for key, value in datasets(files[2]).items():
+    for key, value in h5_arrays(files[2]).items():
         np.testing.assert_array_equal(value, one[key], err_msg=key)
 
 

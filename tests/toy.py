@@ -54,3 +54,16 @@ def write_valid(path: Path, complete: bool = True, n: int = N) -> Path:
         f[fmt.OBS_CLEAN] = rng.normal(size=(n, K))
         f[fmt.DONE] = np.ones(n, dtype=np.uint8)
     return path
+
+
+def h5_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every dataset of an HDF5 file by its path, for bitwise comparisons of whole files."""
+    out: dict[str, np.ndarray] = {}
+
+    def keep(name: str, obj: h5py.HLObject) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+
+    with h5py.File(path, "r") as f:
+        f.visititems(keep)
+    return out
