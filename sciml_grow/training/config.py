@@ -44,16 +44,20 @@ class ModelConfig(Validated):
 
 @dataclass
 class OptimConfig(Validated):
-    """Optimizer (constant learning rate); batch_size 0 means full batch."""
+    """Optimizer (constant learning rate); batch_size 0 means full batch. ``l1`` > 0 adds a
+    sparsity penalty l1 * |w|_1 on every trainable parameter, for any strategy, applied as a
+    proximal (soft-thresholding) step after each optimizer step: exact zeros."""
 
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 128
+    l1: float = 0.0
 
     def validate(self) -> None:
         check(0 < self.lr <= 10, "optim.lr", "must lie in (0, 10]")
         check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+        check(self.l1 >= 0, "optim.l1", "must be >= 0")
         check(self.batch_size >= 0, "optim.batch_size", "must be >= 0 (0 = full batch)")
 
 
@@ -106,6 +110,9 @@ class LayerwiseConfig(Validated):
     gamma_factor: float = 1.0
     tau: float = 0.0
     tau_factor: float = 1.0
+    # proximal: alpha_l |w|_1 by a soft-thresholding step after each optimizer step (exact
+    # zeros); subgradient: alpha_l |w|_1 added to the loss (what runs before this option did)
+    l1_mode: Literal["proximal", "subgradient"] = "proximal"
     prune_tol: float = 1e-4
     init_std: float = 0.05
     graph: Literal["copies", "kmeans", "knn"] = "copies"

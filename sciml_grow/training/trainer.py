@@ -27,6 +27,7 @@ from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.objective import soft_threshold_
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
 
@@ -91,6 +92,7 @@ class Trainer:
         self.strategy = get_strategy(cfg.strategy)
         self.strategy.prepare(data, cfg)
         self.objective = self.strategy.objective(data, cfg, self.dtype, self.device)
+        self.objective.l1 = cfg.optim.l1
         self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
         self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
         self.parts: dict[str, float] = {}
@@ -164,11 +166,14 @@ class Trainer:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         parts: dict[str, float] = {}
         n = 0
+        prox = self.objective.prox_weight()
         for idx in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
             self.opt.zero_grad(set_to_none=True)
             loss, batch_parts = self.objective.loss(self.model, idx)
             loss.backward()
             self.opt.step()
+            if prox > 0:  # the L1 term's proximal step: exact zeros
+                soft_threshold_(self.opt, prox)
             total += loss.detach() * len(idx)
             n += len(idx)
             for k, v in batch_parts.items():
@@ -384,6 +389,7 @@ class Trainer:
                 self._observation_misfit(pred, idx) if self.data.task == "regression" else None
             ),
             "zero_weight_fraction": zeros,
+            "n_nonzero_params": sum(int((w != 0).sum()) for w in weights),
             "best_val_loss": s.best_val,
             "best_epoch": s.best_epoch,
             "final_depth": spec_depth(best["spec"]),
