@@ -77,6 +77,9 @@ def test_fit_in_memory_equals_the_command_line_run(toy: Path, tmp_path: Path) ->
     final = json.loads((tmp_path / "run" / "final.json").read_text())
     assert final["test"] == model.final["test"]
     assert final["architecture"] == model.final["architecture"]
+    loaded = sg.Predictor.load(tmp_path / "run")  # a finished run: its record comes along
+    assert loaded.final == final and len(loaded.history) == 12
+    np.testing.assert_array_equal(loaded.predict(ds.x[:5]), model.predict(ds.x[:5]))
 
 
 def test_predictor_predicts_in_original_units_and_round_trips(toy: Path, tmp_path) -> None:

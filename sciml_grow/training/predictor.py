@@ -88,4 +88,10 @@ class Predictor(nn.Module):
         rd = RunDir(run)
         if not (rd.path / "best.pt").exists():
             raise FileNotFoundError(f"{rd.path}: no best.pt (not a finished training run)")
-        return cls.from_bundle(rd.load("best.pt", device), device)
+        predictor = cls.from_bundle(rd.load("best.pt", device), device)
+        if rd.finished():  # what the run recorded, as fit() returns it
+            predictor.final = rd.read_json("final.json")
+            predictor.history = rd.read_csv("metrics.csv")
+            predictor.events = rd.read_csv("growth_events.csv")
+            predictor.run_dir = rd.path
+        return predictor
