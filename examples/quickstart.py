@@ -11,7 +11,7 @@
 # # sciml_grow quickstart: generate, train a growing network, predict, compare
 #
 # A small heat-conductivity inverse problem: recover the log-conductivity field `m` on a
-# 16 x 16 mesh from 20 noisy temperature sensors. Runs in well under a minute on 2 CPU cores.
+# 16 x 16 mesh from 10 noisy temperature sensors. Runs in well under a minute on 2 CPU cores.
 # Open it as a notebook with `jupytext --to notebook examples/quickstart.py`, or run it as a
 # script: `python examples/quickstart.py [OUTPUT_FOLDER]`.
 

@@ -42,7 +42,7 @@ from sciml_grow.training.trainer import Trainer
 def load(path: str | Path, data: DataConfig | None = None, **split: Any) -> Dataset:
     """A dataset file as tensors: inputs, targets, the train/validation/test split and the
     standardizers (``split`` overrides :class:`DataConfig` fields, e.g. ``max_train=200``);
-    ``.meta`` holds the file's typed metadata, ``.torch(split)`` a torch Dataset view."""
+    ``.meta`` holds the file's typed metadata, ``.torch_dataset(split)`` a torch Dataset view."""
     cfg = replace(data, **split) if data is not None else DataConfig(**split)
     return Dataset(path, cfg)
 
@@ -97,12 +97,11 @@ class TDDecision:
     loss: float  # J before the insertion
 
     def predicted_change(self, eps: float) -> float:
-        return -0.5 * eps**2 * self.curvature
+        return td.predicted_change(self.curvature, eps)
 
     def insert(self, net: GrowableNet, eps: float) -> torch.nn.Module:
         """Insert the block into ``net`` (in place) at ``position``, started at eps * phi."""
         block = net.insert_block(self.position, BlockSpec(activation=self.activation, origin="td"))
-        block.to(next(net.parameters()))
         td.set_block_params(block, self.direction, eps)
         return block
 

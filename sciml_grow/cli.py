@@ -236,13 +236,21 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     api.check_transfer(args.run, args.data, **kwargs)  # on every rank alike: one line
     comm = _world()
     result = _run_collective(comm, lambda: api.transfer(args.run, args.data, comm=comm, **kwargs))
+    return _print_study(result)
+
+
+def _print_study(result) -> int:
+    """What compare and transfer print on rank 0 (None elsewhere): the table, then where the
+    runs, results and plots are."""
     if result is None:
         return 0
+    out = result.out
     print()
     print(result.table)
-    out = result.out
-    print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}; "
-          f"plot: {result.plots[0]}")  # fmt: skip
+    print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, "
+          f"{out / 'table.md'}")  # fmt: skip
+    if result.plots:
+        print("plots: " + ", ".join(str(p) for p in result.plots))
     return 0
 
 
@@ -390,16 +398,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     api.check_compare(args.data, strategies, **kwargs)  # on every rank alike: one line
     comm = _world()
     result = _run_collective(comm, lambda: api.compare(args.data, strategies, comm=comm, **kwargs))
-    if result is None:
-        return 0
-    print()
-    print(result.table)
-    out = result.out
-    print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, "
-          f"{out / 'table.md'}")  # fmt: skip
-    if result.plots:
-        print("plots: " + ", ".join(str(p) for p in result.plots))
-    return 0
+    return _print_study(result)
 
 
 def _cmd_map(args: argparse.Namespace) -> int:

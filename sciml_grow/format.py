@@ -246,7 +246,6 @@ def cached_per_file(fn):
             raise DatasetError(f"{path}: no such file") from None
         return cached(key)
 
-    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -398,14 +397,12 @@ def read_metadata(path: Path) -> Metadata:
             raise DatasetError(f"{path}: damaged metadata ({exc})") from None
 
 
-def read_prior(path: str | Path) -> tuple[np.ndarray, sp.csr_array]:
-    """The Gaussian prior of the targets: mean and a factor R of its precision (R^T R)."""
-    with open_file(path, require_tag=False) as f:
-        if PRIOR_PRECISION not in f or PRIOR_MEAN not in f:
-            raise DatasetError(
-                f"{path}: stores no Gaussian prior ({PRIOR_MEAN}, {PRIOR_PRECISION})"
-            )
-        return f[PRIOR_MEAN][()], read_csr(f[PRIOR], "precision_factor")
+def read_prior(f: h5py.File, path: str | Path) -> tuple[np.ndarray, sp.csr_array]:
+    """The Gaussian prior of an open file's targets: mean and a factor R of its precision
+    (R^T R)."""
+    if PRIOR_PRECISION not in f or PRIOR_MEAN not in f:
+        raise DatasetError(f"{path}: stores no Gaussian prior ({PRIOR_MEAN}, {PRIOR_PRECISION})")
+    return f[PRIOR_MEAN][()], read_csr(f[PRIOR], "precision_factor")
 
 
 def read_samples(path: str | Path, name: str, indices: np.ndarray | None = None) -> np.ndarray:

@@ -138,7 +138,7 @@ def test_compare_returns_rows_statistics_and_table(toy: Path, tmp_path: Path) ->
         config={"model": {"width": 8}}, reference_samples=0, plots=False,
     )  # fmt: skip
     assert len(result.rows) == 4 and {r["strategy"] for r in result.rows} == {"baseline", "td"}
-    assert "| td |" in result.table or "td" in result.table
+    assert "| td |" in result.table and "| baseline |" in result.table
     assert [(p.strategy, p.against) for p in result.stats] == [("td", "baseline")]
     with pytest.raises(ValueError, match="unknown nope"):
         sg.compare(toy, ["td", "nope"], out=tmp_path / "x")

@@ -39,7 +39,8 @@ def test_valid_file_and_typed_metadata(valid: Path) -> None:
     assert meta.arrays[fmt.TARGETS] == ((V,), "float64")
     assert meta.has(fmt.NOISE_STD) and meta.has(fmt.PRIOR_PRECISION)
     assert not meta.has("samples/nothing")
-    mean, factor = fmt.read_prior(valid)
+    with h5py.File(valid, "r") as f:
+        mean, factor = fmt.read_prior(f, valid)
     assert mean.shape == (V,) and factor.shape == (V, V)
     np.testing.assert_array_equal(fmt.read_samples(valid, fmt.NOISE_STD, [2, 5]), [0.01, 0.01])
 

@@ -178,7 +178,7 @@ class TopologicalDerivative(Strategy):
         phi = td.direction(sens, g.td_init, g.td_ratio)
         block, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         self._finish(ctx, block, phi, eps)
-        predicted = -0.5 * eps**2 * td.quadratic_form(sens, phi)
+        predicted = td.predicted_change(td.quadratic_form(sens, phi), eps)
         return GrowthEvent(True, "inserted", pos, scores, eps, predicted)
 
     def _finish(self, ctx: GrowthContext, block: nn.Module, phi: torch.Tensor, eps: float) -> None:

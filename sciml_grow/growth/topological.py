@@ -176,6 +176,11 @@ def quadratic_form(sens: Sensitivity, phi: torch.Tensor) -> float:
     return float((lam * coeff**2).sum())
 
 
+def predicted_change(curvature: float, eps: float) -> float:
+    """The loss change of an insertion of size eps to second order: -eps^2 / 2 phi^T Q phi."""
+    return -0.5 * eps**2 * curvature
+
+
 def set_block_params(block: nn.Module, phi: torch.Tensor, eps: float) -> None:
     """Weights = eps Phi, bias = eps beta for phi = [Phi | beta] (n_out, n_in+1); the block's
     weight tensor may have more dimensions (a convolution's (C, C, k, k)), filled row-major

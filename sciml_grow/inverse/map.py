@@ -83,13 +83,12 @@ def map_for_dataset(path: str | Path, indices: np.ndarray) -> tuple[MapResult, t
     forward = load_forward(path)
     if forward is None:
         raise DatasetError(f"{path}: stores no forward operator this toolkit knows; no MAP")
-    with fmt.open_file(path):  # a complete sciml_grow dataset, or DatasetError
-        pass
-    m0, factor = fmt.read_prior(path)
-    R = torch.from_numpy(factor.toarray())
-    y = torch.from_numpy(fmt.read_samples(path, fmt.INPUTS, indices))
-    std = torch.from_numpy(fmt.read_samples(path, fmt.NOISE_STD, indices))
-    truth = torch.from_numpy(fmt.read_samples(path, fmt.TARGETS, indices))
-    m0 = torch.from_numpy(m0)
+    with fmt.open_file(path) as f:  # a complete sciml_grow dataset, or DatasetError
+        m0, factor = fmt.read_prior(f, path)
+        y, std, truth = (
+            torch.from_numpy(f[name][()][indices])
+            for name in (fmt.INPUTS, fmt.NOISE_STD, fmt.TARGETS)
+        )
+    R, m0 = torch.from_numpy(factor.toarray()), torch.from_numpy(m0)
     result = map_estimate(forward.observe, y, std, R, m0)
     return result, relative_errors(result.fields, truth)
