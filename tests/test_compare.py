@@ -51,7 +51,10 @@ def test_compare_writes_results_table_and_plots(serial, heat_train_file):
         assert [(r["strategy"], r["against"]) for r in csv.DictReader(fh)] == [
             ("td", "baseline"),
             ("net2deeper", "baseline"),
+            ("linear (ridge)", "baseline"),  # what the networks' nonlinearity buys
         ]
+    linear = json.loads((out / "linear.json").read_text())
+    assert [(r["seed"], r["train_size"]) for r in linear] == [(0, int(whole)), (1, int(whole))]
     assert json.loads((out / "compare.json").read_text())["against"] == "baseline"
     assert [(r["strategy"], r["seed"]) for r in rows] == [
         ("td", "0"),
@@ -63,6 +66,7 @@ def test_compare_writes_results_table_and_plots(serial, heat_train_file):
     ]
     text = (out / "table.md").read_text()
     assert "| td |" in text and "MAP (L-BFGS)" in text and text.strip() in stdout
+    assert "| linear (ridge) |" in text
     for name in ("learning_curves.png", "td_sensitivity.png", "errors.png", "fields.png"):
         assert (out / name).stat().st_size > 10_000, name
 

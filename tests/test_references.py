@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from sciml_grow.data.dataset import DataConfig, Dataset
-from sciml_grow.inverse.references import MapReference, PodReference, reference_for, run_reference
+from sciml_grow.inverse.references import (
+    MapReference,
+    PodReference,
+    Ridge,
+    reference_for,
+    run_reference,
+)
 
 
 def linear_file(path, noise: float, n: int = 300, rank: int = 3, seed: int = 0):
@@ -77,3 +83,25 @@ def test_which_reference_applies(heat_file, tmp_path):
     with h5py.File(nonlinear, "a") as f:
         f["observation"].attrs["linear"] = False
     assert reference_for(nonlinear) is None
+
+
+def test_ridge_recovers_an_exact_linear_map_and_tunes_on_validation():
+    rng = np.random.default_rng(3)
+    W, b = rng.standard_normal((6, 40)), rng.standard_normal(40)
+    x = rng.standard_normal((200, 6)) * np.arange(1, 7) + 5.0  # scales and offsets differ
+    y = x @ W + b
+    model = Ridge.fit(x[:150], y[:150], x[150:], y[150:])
+    np.testing.assert_allclose(model.predict(x[150:]), y[150:], rtol=1e-6, atol=1e-6)
+    # under noise the kept weight is the validation optimum of the grid, and not the smallest
+    y_noisy = y + 8.0 * rng.standard_normal(y.shape)
+    noisy = Ridge.fit(x[:30], y_noisy[:30], x[150:], y_noisy[150:])
+    assert noisy.lam > model.lam
+    for g in Ridge.GRID:
+        xs = (x[:30] - noisy.x_mean) / noisy.x_scale
+        lam = g * np.linalg.norm(xs, 2) ** 2
+        w = np.linalg.solve(xs.T @ xs + lam * np.eye(6), xs.T @ (y_noisy[:30] - noisy.y_mean))
+        pred = noisy.y_mean + ((x[150:] - noisy.x_mean) / noisy.x_scale) @ w
+        err = np.mean(
+            np.linalg.norm(pred - y_noisy[150:], axis=1) / np.linalg.norm(y_noisy[150:], axis=1)
+        )
+        assert err >= noisy.validation_rel_l2 - 1e-12

@@ -10,13 +10,18 @@ fields from the noisy inputs:
   (wind). The modes' sensor signatures come from the training samples' clean observations,
   so no mesh or forward solver is needed.
 
-The first reference that applies runs; ``reference.json`` and ``reference_fields.npy`` in the
-comparison directory hold its result.
+The first of these that applies runs; ``reference.json`` and ``reference_fields.npy`` in the
+comparison directory hold its result. Beside it, on every regression file:
+
+- :class:`Ridge`: the best linear map from the inputs to the targets learned from the same
+  training samples as the networks (ridge regression, its weight chosen on the validation
+  split): what a network's nonlinearity buys (``linear.json``, see the comparison).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 import json
 from pathlib import Path
 import time
@@ -133,6 +138,46 @@ class PodReference(Reference):
 
     def estimate(self, indices: np.ndarray) -> np.ndarray:
         return self._solve(self.data.x[indices].numpy(), self.rank, self.beta)
+
+
+@dataclass
+class Ridge:
+    """Ridge regression inputs -> targets on standardized inputs,
+
+        W = argmin |X W - Y|^2 + lam |W|^2  (X, Y centred on the training means),
+
+    for every ``lam`` of a grid at once from one SVD of X; the ``lam`` with the lowest mean
+    relative L2 error on the validation split is kept.
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    weights: np.ndarray  # (k, n)
+    lam: float
+    validation_rel_l2: float
+
+    GRID: ClassVar[tuple[float, ...]] = tuple(10.0**k for k in range(-10, 3))  # x s_max^2
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> Ridge:
+        x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+        x_scale = x.std(axis=0)
+        x_scale[x_scale == 0] = 1.0
+        U, s, Vt = np.linalg.svd((x - x_mean) / x_scale, full_matrices=False)
+        UtY = U.T @ (y - y_mean)  # (r, n)
+        XvV = ((x_val - x_mean) / x_scale) @ Vt.T  # validation inputs in the SVD basis
+        best = (np.inf, 0.0)
+        for lam in (g * s[0] ** 2 for g in cls.GRID):
+            pred = y_mean + (XvV * (s / (s**2 + lam))) @ UtY
+            err = float(relative_errors(torch.from_numpy(pred), torch.from_numpy(y_val)).mean())
+            best = min(best, (err, lam))
+        err, lam = best
+        weights = Vt.T @ ((s / (s**2 + lam))[:, None] * UtY)
+        return cls(x_mean, x_scale, y_mean, weights, lam, err)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.y_mean + ((x - self.x_mean) / self.x_scale) @ self.weights
 
 
 REFERENCES: tuple[type[Reference], ...] = (MapReference, PodReference)

@@ -19,25 +19,29 @@ differences go to :mod:`sciml_grow.study.stats` (``stats.csv``, verdicts in ``ta
 Runs are spread over MPI ranks (each run on one thread, so results do not depend on the rank
 count); finished runs are skipped and interrupted ones resumed. Rank 0 then writes
 ``results.csv``, ``stats.csv``, ``table.md`` and the plots; the classical reference row (MAP,
-POD; see :mod:`sciml_grow.inverse.references`) comes from ``reference.json``.
+POD; see :mod:`sciml_grow.inverse.references`) comes from ``reference.json``, and the linear
+reference (ridge regression fitted on each run's own training and validation samples, so its
+test errors pair with the networks' seed by seed) from ``linear.json``.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+import json
 import math
 from pathlib import Path
 import re
 import statistics
+import time
 from typing import Any
 
 import numpy as np
 import torch
 
 from sciml_grow.config import from_dict
-from sciml_grow.data.dataset import Dataset
-from sciml_grow.inverse.references import read_reference, run_reference
+from sciml_grow.data.dataset import Dataset, relative_errors
+from sciml_grow.inverse.references import Ridge, read_reference, run_reference
 from sciml_grow.outputs import json_text
 from sciml_grow.study import tables
 from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
@@ -82,6 +86,7 @@ CLASS_TABLE = [
     *SHARED,
 ]
 HIGHER_IS_BETTER = {"accuracy"}
+LINEAR = "linear (ridge)"  # the linear reference's name in tables and statistics
 
 
 RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
@@ -205,7 +210,9 @@ def compare(
     all_jobs = [j for wave in waves for j in wave]
     rows = [result_row(RunDir(out / "runs" / j.name)) for j in all_jobs]
     _errors_on_reference_samples(rows, all_jobs, data, out)
-    results = paired_stats(rows, against, all_pairs)
+    linear = linear_reference(data, base, all_jobs, read_reference(out))
+    atomic_write_bytes(out / "linear.json", json_text(linear).encode())
+    results = paired_stats(rows + linear, against, all_pairs)
     write_results(out, rows, results, against)
     return rows
 
@@ -213,6 +220,54 @@ def compare(
 def default_reference(strategies: list[str]) -> str:
     """What every strategy is compared with unless told: the baseline, else the first."""
     return "baseline" if "baseline" in strategies else strategies[0]
+
+
+def linear_reference(
+    data: Dataset, base: dict[str, Any], runs: list[Job], ref: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The ridge reference for every (training size, seed) of ``runs``, each fitted on the
+    training and validation samples that seed's networks saw, evaluated on the whole test
+    split (and on the classical reference's samples): rows in the results' columns."""
+    if data.task != "regression":
+        return []
+    rows, fits = [], {}
+    for job in {(j.train_size, j.seed): j for j in runs}.values():  # the data is the same
+        ds = data.resplit(from_dict(TrainConfig, job_config(job, base)).data)  # for any strategy
+        train, val, test = ds.splits["train"], ds.splits["val"], ds.splits["test"]
+        key = (train.tobytes(), val.tobytes())
+        if key not in fits:  # one fit per distinct training set
+            start = time.perf_counter()
+            x, y = data.x.numpy(), data.y.numpy()
+            model = Ridge.fit(x[train], y[train], x[val], y[val])
+            fit_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            pred = torch.from_numpy(model.predict(x[test]))
+            seconds = (time.perf_counter() - start) / len(test)
+            on_ref = None
+            if ref is not None:
+                position = {int(i): k for k, i in enumerate(test)}
+                where = [position[i] for i in ref["indices"]]
+                on_ref = float(relative_errors(pred[where], data.y[ref["indices"]]).mean())
+            errors = relative_errors(pred, data.y[test])
+            fits[key] = {
+                "rel_l2_mean": float(errors.mean()),
+                "rel_l2_median": float(errors.median()),
+                "mse": float(torch.mean((pred - data.y[test]) ** 2)),
+                "n_params": model.weights.size + model.y_mean.size,
+                "wall_seconds": fit_seconds,
+                "inference_seconds_per_sample": seconds,
+                "rel_l2_on_reference_samples": on_ref,
+                "lambda": model.lam,
+                "validation_rel_l2": model.validation_rel_l2,
+            }
+        rows.append({"strategy": LINEAR, "seed": job.seed, "train_size": len(train), **fits[key]})
+    return rows
+
+
+def read_linear(out: Path) -> list[dict[str, Any]]:
+    """A comparison's linear-reference rows (none before this reference existed)."""
+    path = out / "linear.json"
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def error_of(row: dict[str, Any]) -> float:
@@ -301,7 +356,9 @@ def write_results(
             writer = csv.DictWriter(fh, fieldnames=STATS_COLUMNS)
             writer.writeheader()
             writer.writerows(r.row() for r in results)
-    (out / "table.md").write_text(table(rows, read_reference(out), results, against))
+    (out / "table.md").write_text(
+        table(rows, read_reference(out), results, against, read_linear(out))
+    )
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -333,12 +390,15 @@ def table(
     ref: dict[str, Any] | None = None,
     results: list[PairedResult] | None = None,
     against: str | None = None,
+    linear: list[dict[str, Any]] | None = None,
 ) -> str:
     """Markdown: per training size, one row per strategy with mean ± std and IQM over seeds,
     the paired difference against ``against`` with its 95 % interval and verdict, and the
-    classical reference's ratios; a sweep starts with a summary over sizes."""
+    classical reference's ratios; the ``linear`` reference's rows after the strategies (never
+    the best: it is what the networks should beat); a sweep starts with a summary over sizes."""
     sizes = list(dict.fromkeys(r["train_size"] for r in rows))
     against = against or default_reference(list(dict.fromkeys(r["strategy"] for r in rows)))
+    rows = rows + [r for r in linear or [] if r["train_size"] in sizes]
     if results is None:
         results = paired_stats(rows, against)
     if len(sizes) == 1:
@@ -372,7 +432,8 @@ def _size_table(
             stats[s][key] = (mean, std)
     versus = {p.strategy: p for p in results if p.against == against}
     errors = {s: [error_of(r) for r in rows if r["strategy"] == s] for s in strategies}
-    best, best_line = resolved_best(rows, strategies)
+    networks = [s for s in strategies if s != LINEAR]
+    best, best_line = resolved_best([r for r in rows if r["strategy"] != LINEAR], networks)
     seeds = len({r["seed"] for r in rows})
     metric = columns[0]
     head = ["strategy", metric[1], "IQM", f"vs {against} (95 % CI)", "verdict"]
