@@ -277,18 +277,25 @@ def compare(
     against: str | None = None,
     all_pairs: bool = False,
     reference_samples: int = 100,
+    floor_samples: int = 0,
+    mcmc: dict[str, Any] | None = None,
     plots: bool = True,
     comm: Any = None,
 ) -> Comparison | None:
     """Train every (strategy, seed[, training size]) with paired seeds, add the classical
-    reference, and return the rows, paired statistics and table (None on ranks other than
-    0 under MPI). ``out`` is the comparison directory; re-running resumes."""
+    references (linear, MAP or POD) and, with ``floor_samples`` > 0 where the file allows it,
+    the Bayes floor (posterior means by MCMC, settings ``mcmc``: see ``McmcConfig``); return
+    the rows, paired statistics and table (None on ranks other than 0 under MPI). ``out`` is
+    the comparison directory; re-running resumes."""
+    from sciml_grow.config import from_dict
+    from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.compare import compare as run_compare
     from sciml_grow.study.compare import read_stats
 
     plan = check_compare(
         data, strategies, out=out, seeds=seeds, config=config, epochs=epochs,
         train_sizes=train_sizes, against=against, reference_samples=reference_samples,
+        floor_samples=floor_samples, mcmc=mcmc,
     )  # fmt: skip
     rank = comm.rank if comm is not None else 0
     if comm is not None:
@@ -298,6 +305,7 @@ def compare(
         rows = run_compare(
             data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
             train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
+            floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
         )  # fmt: skip
     finally:
         if lock is not None:
@@ -325,6 +333,8 @@ def check_compare(
     train_sizes: Sequence[int | None] | None = None,
     against: str | None = None,
     reference_samples: int = 100,
+    floor_samples: int = 0,
+    mcmc: dict[str, Any] | None = None,
     **_: Any,
 ) -> dict[str, Any]:
     """Everything :func:`compare` checks before it starts, without side effects: the
@@ -342,6 +352,12 @@ def check_compare(
         raise ValueError(f"--seeds must be positive, got {seeds}")
     if reference_samples < 0:
         raise ValueError(f"--reference-samples must be >= 0, got {reference_samples}")
+    if floor_samples < 0:
+        raise ValueError(f"--floor-samples must be >= 0, got {floor_samples}")
+    from sciml_grow.config import from_dict
+    from sciml_grow.inverse.mcmc import McmcConfig
+
+    from_dict(McmcConfig, mcmc or {}, prefix="mcmc.")  # ConfigError naming the key
     sizes = list(train_sizes) if train_sizes is not None else None
     if sizes is not None and (
         not sizes or len(set(sizes)) != len(sizes) or any(n is not None and n <= 0 for n in sizes)

@@ -392,6 +392,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         "against": args.against,
         "all_pairs": args.all_pairs,
         "reference_samples": args.reference_samples,
+        "floor_samples": args.floor_samples,
         "plots": not args.no_plots,
     }
     strategies = args.strategies.split(",")
@@ -624,6 +625,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=100,
         help="test samples for the classical reference (0: none; default 100)",
+    )
+    p.add_argument(
+        "--floor-samples",
+        type=int,
+        default=0,
+        help="test samples for the Bayes floor, posterior means by MCMC, where the file's "
+        "forward map allows (heat); minutes per sample (default 0: none)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=_cmd_compare)

@@ -170,6 +170,21 @@ def test_table_from_a_fixture_results_file(tmp_path):
     assert "| 1.400 |" in lines["td"]  # 0.35 / MAP's 0.25
     assert "| 1.0e-04 |" in lines["td"]  # inference 1e-5 s vs MAP's 0.1 s
     assert "0.2500 ± 0.0100" in lines["MAP (L-BFGS)"]
+    # with the floor: its row, and every error over the floor's on the floor's samples
+    for r in back:
+        r["rel_l2_on_floor_samples"] = r["rel_l2_mean"] - 0.05
+    ref = {**json.loads((tmp_path / "reference.json").read_text()), "rel_l2": [0.24, 0.26]}
+    floor = {**ref, "name": "floor", "label": "posterior mean (MCMC)", "short": "floor",
+             "indices": [2], "rel_l2_mean": 0.2, "rel_l2": [0.2], "rel_l2_std": 0.0,
+             "details": {"all_converged": True, "mcmc": {"chains": 4, "rhat": 1.01, "ess": 400},
+                         "per_rank": [{"rhat_max": [1.004], "ess_min": [512.0]}]}}  # fmt: skip
+    text = table(back, ref, floor=floor)
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("|")}
+    assert lines["strategy"].rstrip().endswith("| error / floor |")
+    assert lines["td"].rstrip().endswith("| 1.500 |")  # (0.35 - 0.05) / 0.2
+    assert lines["MAP (L-BFGS)"].rstrip().endswith("| 1 | 1 | 1.300 |")  # its 0.26 on sample 2
+    assert lines["posterior mean (MCMC)"].rstrip().endswith("|  |  | 1 |")
+    assert "all converged" in text and "R-hat 1.0040, ESS 512" in text
 
 
 def test_compare_rejects_bad_input(heat_train_file, tmp_path):
@@ -247,7 +262,21 @@ def test_training_size_sweep_pairs_subsets_by_seed(heat_train_file, tmp_path):
     assert len(rows) == 8 and (tmp_path / "sweep.png").stat().st_size > 10_000
     with open(tmp_path / "stats.csv") as fh:
         stats = [(s["strategy"], s["against"], s["train_size"]) for s in csv.DictReader(fh)]
-    assert stats == [("net2deeper", "td", "30"), ("net2deeper", "td", whole)]
+    lin = "linear (ridge)"  # fitted per size and seed on the same subsets
+    assert stats == [
+        ("net2deeper", "td", "30"),
+        (lin, "td", "30"),
+        ("net2deeper", "td", whole),
+        (lin, "td", whole),
+    ]
+    linear = json.loads((tmp_path / "linear.json").read_text())
+    assert [(r["train_size"], r["seed"]) for r in linear] == [
+        (30, 0),
+        (30, 1),
+        (int(whole), 0),
+        (int(whole), 1),
+    ]
+    assert linear[0]["rel_l2_mean"] != linear[1]["rel_l2_mean"]  # seed k's own subset
 
     def splits(name: str) -> dict:
         cfg = json.loads((tmp_path / "runs" / name / "config.json").read_text())["config"]

@@ -27,6 +27,7 @@ class HeatForward(nn.Module):
     """
 
     kind = "p1_diffusion_exp"
+    sampling_affordable = True  # one batched solve with adjoint: ms per sample (MCMC floor)
 
     def __init__(self, ops: h5py.Group, cells: np.ndarray, observation: np.ndarray):
         super().__init__()
@@ -86,8 +87,9 @@ class _HeatSolve(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, k: torch.Tensor, op: HeatForward) -> torch.Tensor:
-        chol = torch.linalg.cholesky(op.assemble(k))
+        chol, info = torch.linalg.cholesky_ex(op.assemble(k))
         y = torch.cholesky_solve(op.load_free.expand(len(k), -1).unsqueeze(-1), chol)
+        y[info > 0] = torch.nan  # exp(m) overflowed: no state (a sampler rejects the point)
         ctx.save_for_backward(chol, y)
         ctx.op = op
         return y.squeeze(-1)
@@ -117,6 +119,10 @@ class MappedForward(nn.Module):
         self.inner = inner
         self.register_buffer("offset", torch.from_numpy(offset))
         self.register_buffer("matrix", torch.from_numpy(matrix))
+
+    @property
+    def sampling_affordable(self) -> bool:
+        return bool(getattr(self.inner, "sampling_affordable", False))
 
     def field(self, t: torch.Tensor) -> torch.Tensor:
         return self.offset + t @ self.matrix.T

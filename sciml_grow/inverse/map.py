@@ -78,17 +78,39 @@ def map_estimate(
     return MapResult(torch.stack(fields), seconds, iters)
 
 
+@dataclass
+class InverseProblem:
+    """What a sample-wise Bayesian estimate needs from a dataset file: the forward operator,
+    the prior (mean m0, precision factor R) and the chosen samples' data and truth."""
+
+    forward: torch.nn.Module
+    y: torch.Tensor
+    noise_std: torch.Tensor
+    truth: torch.Tensor
+    precision_factor: torch.Tensor
+    prior_mean: torch.Tensor
+
+    @classmethod
+    def read(cls, path: str | Path, indices: np.ndarray) -> InverseProblem:
+        forward = load_forward(path)
+        if forward is None:
+            raise DatasetError(f"{path}: stores no forward operator this toolkit knows")
+        with fmt.open_file(path) as f:  # a complete sciml_grow dataset, or DatasetError
+            m0, factor = fmt.read_prior(f, path)
+            y, std, truth = (
+                torch.from_numpy(f[name][()][indices])
+                for name in (fmt.INPUTS, fmt.NOISE_STD, fmt.TARGETS)
+            )
+        return cls(forward, y, std, truth, torch.from_numpy(factor.toarray()), torch.from_numpy(m0))
+
+    def map(self) -> MapResult:
+        return map_estimate(
+            self.forward.observe, self.y, self.noise_std, self.precision_factor, self.prior_mean
+        )
+
+
 def map_for_dataset(path: str | Path, indices: np.ndarray) -> tuple[MapResult, torch.Tensor]:
     """MAP estimates of the samples ``indices`` of a dataset file, and their relative errors."""
-    forward = load_forward(path)
-    if forward is None:
-        raise DatasetError(f"{path}: stores no forward operator this toolkit knows; no MAP")
-    with fmt.open_file(path) as f:  # a complete sciml_grow dataset, or DatasetError
-        m0, factor = fmt.read_prior(f, path)
-        y, std, truth = (
-            torch.from_numpy(f[name][()][indices])
-            for name in (fmt.INPUTS, fmt.NOISE_STD, fmt.TARGETS)
-        )
-    R, m0 = torch.from_numpy(factor.toarray()), torch.from_numpy(m0)
-    result = map_estimate(forward.observe, y, std, R, m0)
-    return result, relative_errors(result.fields, truth)
+    problem = InverseProblem.read(path, indices)
+    result = problem.map()
+    return result, relative_errors(result.fields, problem.truth)

@@ -196,39 +196,117 @@ def run_reference(data: Dataset, out: Path, n: int, comm: Any = None) -> None:
         return
     if not data.inputs_are_observations:  # references estimate from the observations
         return
+    ref: Reference | None = None
+
+    def estimate(mine: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        nonlocal ref
+        ref = cls(data)
+        return ref.estimate(mine), {}
+
+    done = _spread(data, n, comm, estimate, cls.parallel)
+    if done is not None:
+        info = {"name": cls.name, "label": cls.label, "short": cls.short}
+        _write_summary(data, out, "reference", info, *done[:3], details=ref.details)
+
+
+FLOOR = {"name": "floor", "label": "posterior mean (MCMC)", "short": "floor"}
+
+
+def floor_applies(path: Path) -> bool:
+    """Whether the Bayes floor can be sampled: a prior, and a forward operator cheap enough
+    for the ~10^5 solves with adjoint per sample a converged chain takes."""
+    from sciml_grow.inverse.forward import load_forward
+
+    if not MapReference.applies(path):
+        return False
+    return bool(getattr(load_forward(path), "sampling_affordable", False))
+
+
+def run_floor(data: Dataset, out: Path, n: int, comm: Any = None, cfg: Any = None) -> None:
+    """The Bayes floor on the first ``n`` test samples: posterior means by MCMC (see
+    :mod:`sciml_grow.inverse.mcmc`) -> floor.json (errors and, per sample, the convergence
+    diagnostics) and floor_fields.npy (skipped if done, if ``n`` is 0 or if it does not
+    apply). Samples are spread over the ranks."""
+    if n <= 0 or (out / "floor.json").exists() or not data.inputs_are_observations:
+        return
+    if not floor_applies(data.path):
+        return
+    from dataclasses import asdict
+
+    from sciml_grow.inverse.map import InverseProblem
+    from sciml_grow.inverse.mcmc import McmcConfig, sample_posterior_means
+
+    cfg = cfg or McmcConfig()
+
+    def estimate(mine: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        problem = InverseProblem.read(data.path, mine)
+        start = problem.map().fields
+        post = sample_posterior_means(
+            problem.forward.observe, problem.y, problem.noise_std,
+            problem.precision_factor, problem.prior_mean, start, cfg,
+        )  # fmt: skip
+        return post.mean.numpy(), post.diagnostics()
+
+    done = _spread(data, n, comm, estimate, parallel=True)
+    if done is None:
+        return
+    diagnostics = done[-1]
+    converged = all(c for d in diagnostics for c in d["converged"])
+    details = {"mcmc": asdict(cfg), "all_converged": converged, "per_rank": diagnostics}
+    _write_summary(data, out, "floor", FLOOR, *done[:3], details=details)
+
+
+def _spread(
+    data: Dataset, n: int, comm: Any, estimate: Any, parallel: bool
+) -> tuple[np.ndarray, np.ndarray, float, list[dict[str, Any]]] | None:
+    """Run ``estimate`` on the first ``n`` test samples, spread over the ranks when
+    ``parallel`` (else on rank 0); on rank 0 the sorted indices, their fields, the seconds
+    per sample and each part's extra output; None on the other ranks."""
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
-    if not cls.parallel and rank != 0:
-        return
+    if not parallel and rank != 0:
+        return None
     idx = data.splits["test"][:n]
-    mine = idx[rank::size] if cls.parallel else idx
-    ref = cls(data)
+    mine = idx[rank::size] if parallel else idx
     start = time.perf_counter()
-    fields = ref.estimate(mine)
+    fields, extra = estimate(mine)
     seconds = (time.perf_counter() - start) / max(1, len(mine))
-    part = (mine, fields, seconds)
-    parts = comm.gather(part, root=0) if comm is not None and cls.parallel else [part]
+    part = (mine, fields, seconds, extra)
+    parts = comm.gather(part, root=0) if comm is not None and parallel else [part]
     if rank != 0:
-        return
+        return None
     order = np.concatenate([p[0] for p in parts])
     fields = np.concatenate([p[1] for p in parts])[np.argsort(order)]
-    order = np.sort(order)
+    seconds = float(np.mean([p[2] for p in parts]))
+    return np.sort(order), fields, seconds, [p[3] for p in parts]
+
+
+def _write_summary(
+    data: Dataset,
+    out: Path,
+    stem: str,
+    info: dict[str, str],
+    order: np.ndarray,
+    fields: np.ndarray,
+    seconds: float,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """``<stem>.json`` (errors on the samples ``order``) and ``<stem>_fields.npy``."""
     errors = relative_errors(torch.from_numpy(fields), data.y[order]).numpy()
-    np.save(out / "reference_fields.npy", fields)
+    np.save(out / f"{stem}_fields.npy", fields)
     summary = {
-        "name": cls.name,
-        "label": cls.label,
-        "short": cls.short,
+        **info,
         "indices": order.tolist(),
         "rel_l2_mean": float(errors.mean()),
         "rel_l2_std": float(errors.std()),
         "rel_l2_median": float(np.median(errors)),
-        "seconds_per_sample": float(np.mean([p[2] for p in parts])),
-        "details": ref.details,
+        "rel_l2": errors.tolist(),  # per sample, in the order of indices
+        "seconds_per_sample": seconds,
+        "details": details or {},
     }
-    atomic_write_bytes(out / "reference.json", json_text(summary).encode())
+    atomic_write_bytes(out / f"{stem}.json", json_text(summary).encode())
 
 
-def read_reference(out: Path) -> dict[str, Any] | None:
-    """A comparison's reference.json, or None."""
-    path = out / "reference.json"
+def read_reference(out: Path, stem: str = "reference") -> dict[str, Any] | None:
+    """A comparison's reference.json (``stem="floor"``: floor.json), or None."""
+    path = out / f"{stem}.json"
     return json.loads(path.read_text()) if path.exists() else None

@@ -41,7 +41,7 @@ import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset, relative_errors
-from sciml_grow.inverse.references import Ridge, read_reference, run_reference
+from sciml_grow.inverse.references import Ridge, read_reference, run_floor, run_reference
 from sciml_grow.outputs import json_text
 from sciml_grow.study import tables
 from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
@@ -67,6 +67,7 @@ RESULT_COLUMNS = [
     "wall_seconds",
     "inference_seconds_per_sample",
     "rel_l2_on_reference_samples",
+    "rel_l2_on_floor_samples",
 ]
 # table column: (results key, header, format)
 SHARED = [
@@ -174,6 +175,8 @@ def compare(
     train_sizes: list[int | None] | None = None,
     against: str | None = None,
     all_pairs: bool = False,
+    floor_samples: int = 0,
+    mcmc: Any = None,
 ) -> list[dict[str, Any]]:
     """Run every (strategy, seed, training size) and the classical reference; rank 0 writes
     results, statistics and the table, and returns the result rows."""
@@ -192,6 +195,7 @@ def compare(
             "against": against,
             "all_pairs": all_pairs,
             "reference_samples": reference_samples,
+            "floor_samples": floor_samples,
             "config": base,
         }
         atomic_write_bytes(out / "compare.json", json_text(setup).encode())
@@ -205,12 +209,13 @@ def compare(
         if comm is not None:
             comm.barrier()
     run_reference(data, out, reference_samples, comm)
+    run_floor(data, out, floor_samples, comm, mcmc)
     if rank != 0:
         return []
     all_jobs = [j for wave in waves for j in wave]
     rows = [result_row(RunDir(out / "runs" / j.name)) for j in all_jobs]
     _errors_on_reference_samples(rows, all_jobs, data, out)
-    linear = linear_reference(data, base, all_jobs, read_reference(out))
+    linear = linear_reference(data, base, all_jobs, out)
     atomic_write_bytes(out / "linear.json", json_text(linear).encode())
     results = paired_stats(rows + linear, against, all_pairs)
     write_results(out, rows, results, against)
@@ -223,11 +228,13 @@ def default_reference(strategies: list[str]) -> str:
 
 
 def linear_reference(
-    data: Dataset, base: dict[str, Any], runs: list[Job], ref: dict[str, Any] | None = None
+    data: Dataset, base: dict[str, Any], runs: list[Job], out: Path
 ) -> list[dict[str, Any]]:
     """The ridge reference for every (training size, seed) of ``runs``, each fitted on the
     training and validation samples that seed's networks saw, evaluated on the whole test
-    split (and on the classical reference's samples): rows in the results' columns."""
+    split (and on the samples the classical reference and the floor solved, from ``out``):
+    rows in the results' columns."""
+    subsets = {stem: read_reference(out, stem) for stem in ("reference", "floor")}
     if data.task != "regression":
         return []
     rows, fits = [], {}
@@ -243,11 +250,13 @@ def linear_reference(
             start = time.perf_counter()
             pred = torch.from_numpy(model.predict(x[test]))
             seconds = (time.perf_counter() - start) / len(test)
-            on_ref = None
-            if ref is not None:
-                position = {int(i): k for k, i in enumerate(test)}
-                where = [position[i] for i in ref["indices"]]
-                on_ref = float(relative_errors(pred[where], data.y[ref["indices"]]).mean())
+            position = {int(i): k for k, i in enumerate(test)}
+            on: dict[str, float | None] = {}
+            for stem, ref in subsets.items():
+                on[stem] = None
+                if ref is not None:
+                    where = [position[i] for i in ref["indices"]]
+                    on[stem] = float(relative_errors(pred[where], data.y[ref["indices"]]).mean())
             errors = relative_errors(pred, data.y[test])
             fits[key] = {
                 "rel_l2_mean": float(errors.mean()),
@@ -256,7 +265,8 @@ def linear_reference(
                 "n_params": model.weights.size + model.y_mean.size,
                 "wall_seconds": fit_seconds,
                 "inference_seconds_per_sample": seconds,
-                "rel_l2_on_reference_samples": on_ref,
+                "rel_l2_on_reference_samples": on["reference"],
+                "rel_l2_on_floor_samples": on["floor"],
                 "lambda": model.lam,
                 "validation_rel_l2": model.validation_rel_l2,
             }
@@ -305,18 +315,19 @@ def paired_stats(
 def _errors_on_reference_samples(
     rows: list[dict[str, Any]], runs: list[Job], data: Dataset, out: Path
 ) -> None:
-    """Each run's mean error on exactly the test samples the reference solved, for a
-    like-for-like ratio (the reference may cover only part of the test split)."""
+    """Each run's mean error on exactly the test samples the reference and the floor solved,
+    for like-for-like ratios (they may cover only part of the test split)."""
     from sciml_grow.training.predictor import Predictor
 
-    ref = read_reference(out)
-    idx = torch.tensor(ref["indices"]) if ref else None
-    for row, job in zip(rows, runs, strict=True):
-        row["rel_l2_on_reference_samples"] = None
-        if idx is not None:
-            pred = Predictor.from_run(out / "runs" / job.name)(data.x[idx])
-            test = evaluate_predictions(pred, data.y[idx], "regression")
-            row["rel_l2_on_reference_samples"] = test["rel_l2_mean"]
+    for stem in ("reference", "floor"):
+        ref = read_reference(out, stem)
+        key = f"rel_l2_on_{stem}_samples"
+        idx = torch.tensor(ref["indices"]) if ref else None
+        for row, job in zip(rows, runs, strict=True):
+            row[key] = None
+            if idx is not None:
+                pred = Predictor.from_run(out / "runs" / job.name)(data.x[idx])
+                row[key] = evaluate_predictions(pred, data.y[idx], "regression")["rel_l2_mean"]
 
 
 def result_row(run: RunDir) -> dict[str, Any]:
@@ -357,7 +368,14 @@ def write_results(
             writer.writeheader()
             writer.writerows(r.row() for r in results)
     (out / "table.md").write_text(
-        table(rows, read_reference(out), results, against, read_linear(out))
+        table(
+            rows,
+            read_reference(out),
+            results,
+            against,
+            read_linear(out),
+            read_reference(out, "floor"),
+        )  # fmt: skip
     )
 
 
@@ -391,23 +409,26 @@ def table(
     results: list[PairedResult] | None = None,
     against: str | None = None,
     linear: list[dict[str, Any]] | None = None,
+    floor: dict[str, Any] | None = None,
 ) -> str:
     """Markdown: per training size, one row per strategy with mean ± std and IQM over seeds,
     the paired difference against ``against`` with its 95 % interval and verdict, and the
     classical reference's ratios; the ``linear`` reference's rows after the strategies (never
-    the best: it is what the networks should beat); a sweep starts with a summary over sizes."""
+    the best: it is what the networks should beat); with a ``floor`` (posterior means by MCMC)
+    its row and a column "error / floor"; a sweep starts with a summary over sizes."""
     sizes = list(dict.fromkeys(r["train_size"] for r in rows))
     against = against or default_reference(list(dict.fromkeys(r["strategy"] for r in rows)))
     rows = rows + [r for r in linear or [] if r["train_size"] in sizes]
     if results is None:
         results = paired_stats(rows, against)
     if len(sizes) == 1:
-        return _size_table(rows, ref, results, against)
+        return _size_table(rows, ref, results, against, floor)
     parts = [_sweep_summary(rows, results, against, sizes)]
     for n in sizes:
         mine = [r for r in rows if r["train_size"] == n]
         parts.append(f"### {int(n)} training samples\n")
-        parts.append(_size_table(mine, ref, [p for p in results if p.train_size == n], against))
+        mine_results = [p for p in results if p.train_size == n]
+        parts.append(_size_table(mine, ref, mine_results, against, floor))
     return "\n".join(parts)
 
 
@@ -416,6 +437,7 @@ def _size_table(
     ref: dict[str, Any] | None,
     results: list[PairedResult],
     against: str,
+    floor: dict[str, Any] | None = None,
 ) -> str:
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     classes = any(not _nan(r.get("accuracy")) and r.get("accuracy") is not None for r in rows)
@@ -424,7 +446,11 @@ def _size_table(
     for s in strategies:
         mine = [r for r in rows if r["strategy"] == s]
         stats[s] = {}
-        extra = [("inference_seconds_per_sample", "", ""), ("rel_l2_on_reference_samples", "", "")]
+        extra = [
+            ("inference_seconds_per_sample", "", ""),
+            ("rel_l2_on_reference_samples", "", ""),
+            ("rel_l2_on_floor_samples", "", ""),
+        ]
         for key, _, _ in columns + extra:
             vals = [float(r[key]) for r in mine if r.get(key) is not None and not _nan(r[key])]
             mean = statistics.fmean(vals) if vals else math.nan
@@ -441,6 +467,8 @@ def _size_table(
     short = ref.get("short", ref["label"]) if ref else ""
     if ref:
         head += [f"error / {short}", f"inference time / {short}"]
+    if floor:
+        head.append("error / floor")
     lines = tables.header(head)
     for s in strategies:
         mean, std = stats[s][metric[0]]
@@ -459,18 +487,29 @@ def _size_table(
             error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
             ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
             cells += [f"{error:.3f}", f"{ratio:.1e}"]
+        if floor:
+            cells.append(f"{stats[s]['rel_l2_on_floor_samples'][0] / floor['rel_l2_mean']:.3f}")
         lines.append(tables.row(cells))
-    if ref:
-        n = len(ref["indices"])
-        cells = [ref["label"], f"{ref['rel_l2_mean']:.4f} ± {ref['rel_l2_std']:.4f}"]
-        cells += [""] * (len(head) - 4) + ["1", "1"]
+    notes = []
+    for r in (ref, floor):
+        if not r:
+            continue
+        cells = [r["label"], f"{r['rel_l2_mean']:.4f} ± {r['rel_l2_std']:.4f}"]
+        ratios = (["1", "1"] if r is ref else ["", ""]) if ref else []
+        if floor:
+            ratios.append(_ratio_on(r, floor))
+        cells += [""] * (len(head) - len(cells) - len(ratios)) + ratios
         lines.append(tables.row(cells))
-        lines.append("")
-        lines.append(
-            f"{ref['label']}: {n} test samples, {ref['seconds_per_sample']:.3g} s per sample "
-            f"(± is the spread over samples); error / {short} compares mean errors on those "
-            "same samples."
+        n = len(r["indices"])
+        notes.append(
+            f"{r['label']}: {n} test samples, {r['seconds_per_sample']:.3g} s per sample "
+            f"(± is the spread over samples); error / {r.get('short', r['label'])} compares "
+            "mean errors on those same samples."
         )
+    if floor:
+        notes.append(_floor_note(floor))
+    if notes:
+        lines += ["", *notes]
     lines.append("")
     what = "test error rate" if classes else "test error"
     misfit = (
@@ -503,6 +542,32 @@ def _size_table(
         )
     lines.append(best_line)
     return "\n".join(lines) + "\n"
+
+
+def _ratio_on(r: dict[str, Any], floor: dict[str, Any]) -> str:
+    """``r``'s mean error on the floor's samples over the floor's ("" if it lacks some)."""
+    if r is floor:
+        return "1"
+    errors = dict(zip(r["indices"], r.get("rel_l2", []), strict=False))
+    if not all(i in errors for i in floor["indices"]):
+        return ""
+    return f"{statistics.fmean(errors[i] for i in floor['indices']) / floor['rel_l2_mean']:.3f}"
+
+
+def _floor_note(floor: dict[str, Any]) -> str:
+    """What the floor is and whether its chains converged."""
+    d = floor.get("details", {})
+    per = d.get("per_rank", [])
+    rhat = max((x for p in per for x in p.get("rhat_max", [])), default=math.nan)
+    ess = min((x for p in per for x in p.get("ess_min", [])), default=math.nan)
+    mcmc = d.get("mcmc", {})
+    state = "all converged" if d.get("all_converged") else "NOT all converged"
+    return (
+        "Floor: the posterior mean E[m | y] (no estimator has a lower mean squared error), by "
+        f"HMC, {mcmc.get('chains', '?')} chains per sample; {state} (bar: R-hat < "
+        f"{mcmc.get('rhat', '?')}, ESS >= {mcmc.get('ess', '?')}; worst here: R-hat "
+        f"{rhat:.4f}, ESS {ess:.0f})."
+    )
 
 
 def _versus_cells(p: PairedResult | None, base: float) -> list[str]:

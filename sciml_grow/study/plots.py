@@ -117,10 +117,8 @@ def error_spread(out: Path) -> Path:
         vals = np.array([r[key] for r in rows if r["strategy"] == s])
         ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=f"C{i}")
         ax.errorbar(i + 0.15, vals.mean(), yerr=vals.std(), fmt="s", color="k", capsize=4)
-    ref = read_reference(out)
-    if ref:
-        label = f"{ref['label']} ({len(ref['indices'])} samples)"
-        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=label)
+    lines = _reference_lines(ax, out, "samples")
+    if lines:
         ax.legend()
     ax.set(
         xticks=range(len(strategies)),
@@ -353,10 +351,8 @@ def sweep_curves(out: Path) -> Path | None:
             high.append(hi)
         ax.plot(sizes, mean, "o-", color=f"C{i}", label=s, ms=4)
         ax.fill_between(sizes, low, high, color=f"C{i}", alpha=0.15)
-    ref = read_reference(out)
-    if ref and not classes:
-        label = f"{ref['label']} ({len(ref['indices'])} test samples)"
-        ax.axhline(ref["rel_l2_mean"], color="gray", ls="--", label=label)
+    if not classes:
+        _reference_lines(ax, out, "test samples")
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.minorticks_off()
@@ -367,6 +363,20 @@ def sweep_curves(out: Path) -> Path | None:
     )
     ax.legend(fontsize=8)
     return _save(fig, out / "sweep.png")
+
+
+def _reference_lines(ax: Any, out: Path, what: str) -> int:
+    """The classical reference (dashed) and the Bayes floor (dotted) as horizontal lines."""
+    drawn = 0
+    for stem, style in (("reference", "--"), ("floor", ":")):
+        ref = read_reference(out, stem)
+        if ref:
+            label = f"{ref['label']} ({len(ref['indices'])} {what})"
+            ax.axhline(
+                ref["rel_l2_mean"], color="gray" if drawn == 0 else "k", ls=style, label=label
+            )
+            drawn += 1
+    return drawn
 
 
 def all_plots(out: Path, data_path: Path) -> list[Path]:
