@@ -311,9 +311,12 @@ class NavierStokesProblem(Problem):
             },
             "operators": {
                 "kind": "p1_vorticity_cn",
-                "equation": "linearized (Stokes) step on free dofs: (M + dt nu K / 2) w' = "
-                "(M - dt nu K / 2) w + dt forcing; w = 0 on dirichlet_dofs",
+                "equation": "Crank-Nicolson step on free dofs: (M + dt (nu K + N(s)) / 2) w' "
+                "= (M - dt (nu K + N(s)) / 2) w + dt forcing, N(s) the P1 advection matrix of "
+                "the velocity curl s, s = psi (first step) or 3/2 psi - 1/2 psi_prev, K psi = "
+                "M w; w = 0 on dirichlet_dofs (advection = 0: the linear Stokes step)",
                 "nu": cfg.nu,
+                "advection": cfg.advection,
                 "dt": model.dt,
                 "steps": model.steps,
                 "mass": mats["mass"],

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sciml_grow import format as fmt
+from sciml_grow.inverse.vorticity import VorticityForward
 
 
 class HeatForward(nn.Module):
@@ -29,8 +30,9 @@ class HeatForward(nn.Module):
     kind = "p1_diffusion_exp"
     sampling_affordable = True  # one batched solve with adjoint: ms per sample (MCMC floor)
 
-    def __init__(self, ops: h5py.Group, cells: np.ndarray, observation: np.ndarray):
+    def __init__(self, ops: h5py.Group, mesh: h5py.Group, observation: np.ndarray):
         super().__init__()
+        cells = mesh["cells"][()]
         load = ops["load"][()]
         n = load.size
         fixed = ops["dirichlet_dofs"][()]
@@ -107,7 +109,10 @@ class _HeatSolve(torch.autograd.Function):
         return grad_k, None
 
 
-FORWARD_KINDS: dict[str, type[nn.Module]] = {HeatForward.kind: HeatForward}
+FORWARD_KINDS: dict[str, type[nn.Module]] = {
+    HeatForward.kind: HeatForward,
+    VorticityForward.kind: VorticityForward,
+}
 
 
 class MappedForward(nn.Module):
@@ -151,7 +156,7 @@ def _read_forward(path: Path) -> nn.Module | None:
         if cls is None:
             return None
         obs = fmt.read_csr(f[fmt.OBSERVATION], "matrix").toarray()
-        forward = cls(f[fmt.OPERATORS], f[fmt.MESH]["cells"][()], obs)
+        forward = cls(f[fmt.OPERATORS], f[fmt.MESH], obs)
         if fmt.PARAMETER_MAP in f:
             pm = f[fmt.PARAMETER_MAP]
             forward = MappedForward(forward, pm["offset"][()], pm["matrix"][()])
