@@ -28,7 +28,7 @@ class HeatForward(nn.Module):
     """
 
     kind = "p1_diffusion_exp"
-    sampling_affordable = True  # one batched solve with adjoint: ms per sample (MCMC floor)
+    cheap = True  # one batched solve with adjoint: ms per sample (MCMC floor)
 
     def __init__(self, ops: h5py.Group, mesh: h5py.Group, observation: np.ndarray):
         super().__init__()
@@ -126,8 +126,8 @@ class MappedForward(nn.Module):
         self.register_buffer("matrix", torch.from_numpy(matrix))
 
     @property
-    def sampling_affordable(self) -> bool:
-        return bool(getattr(self.inner, "sampling_affordable", False))
+    def cheap(self) -> bool:
+        return bool(getattr(self.inner, "cheap", False))
 
     def field(self, t: torch.Tensor) -> torch.Tensor:
         return self.offset + t @ self.matrix.T
@@ -157,6 +157,8 @@ def _read_forward(path: Path) -> nn.Module | None:
             return None
         obs = fmt.read_csr(f[fmt.OBSERVATION], "matrix").toarray()
         forward = cls(f[fmt.OPERATORS], f[fmt.MESH], obs)
+        if hasattr(forward, "on_targets"):  # targets that are not the operator's field
+            forward = forward.on_targets(f)
         if fmt.PARAMETER_MAP in f:
             pm = f[fmt.PARAMETER_MAP]
             forward = MappedForward(forward, pm["offset"][()], pm["matrix"][()])

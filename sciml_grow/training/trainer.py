@@ -420,6 +420,8 @@ class Trainer:
         noise = self.data.noise_std
         if forward is None or noise is None or not bool((noise[idx] > 0).all()):
             return None  # no forward operator, or noise-free observations: undefined
+        if not getattr(forward, "cheap", False):
+            return None  # seconds per sample (Navier-Stokes): the MAP reference reports it
         forward = forward.to(self.device)
         with torch.no_grad():
             sim = torch.cat([forward.observe(p) for p in pred.double().split(256)])
