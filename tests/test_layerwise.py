@@ -197,3 +197,32 @@ def test_layerwise_runs_record_sparsity_regularizers_and_stages(heat_train_file,
     # the network at the end is the base plus every residual stage that was added
     added = sum(e["stage"] == "srl" and e["inserted"] == "1" for e in events)
     assert len(t.model.members) == 1 + added and 0 <= final["srl_stages"] <= added
+
+
+def test_the_physics_term_is_available_to_every_strategy(heat_file, tmp_path):
+    """optim.physics on a td run: the loss carries tau Phi_p, the observation misfit through
+    the heat operator, exactly as the physics term computes it; a file with neither a
+    forward operator nor constraints is refused naming the key."""
+    from sciml_grow.training.objective import physics_term
+
+    t = trainer(heat_file, tmp_path, strategy="td", **{"optim.physics": 0.5})
+    t._fresh()
+    idx = torch.arange(8)
+    total, parts = t.objective.loss(t.model, idx)
+    assert set(parts) == {"data", "physics"}
+    with torch.no_grad():
+        pred = t.model(t.objective.x[idx])
+        expected = t.objective.loss_fn(pred, t.objective.y[idx]) + 0.5 * t.objective.physics.misfit(
+            pred, idx
+        )
+    assert float(total) == pytest.approx(float(expected), rel=1e-6)
+    assert parts["physics"] > 0
+    ds = Dataset(heat_file, t.cfg.data)
+    ds.path = tmp_path / "nothing.h5"  # a file without operators
+    import h5py
+
+    with h5py.File(ds.path, "w") as f:
+        f["inputs"] = ds.x.numpy()
+        f["targets"] = ds.y.numpy()
+    with pytest.raises(ValueError, match=r"optim\.physics > 0 needs a forward operator"):
+        physics_term(ds, ds.x, None, "cpu", "optim.physics")

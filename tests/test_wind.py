@@ -214,3 +214,31 @@ def test_domain_too_low_is_refused(tmp_path, config, fragment):
     with pytest.raises(GenerationError, match=fragment):
         generate("wind", 2, tmp_path / "x.h5", config={**SMALL, **config})
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_constraint_term_vanishes_exactly_for_fields_meeting_the_discrete_constraints(tmp_path):
+    """Phi_p of wind (weak divergence + flow through the ground, on the target grid): exactly
+    zero for uniform horizontal flow over flat ground (divergence free, tangent to the
+    ground, and reproduced exactly by the grid-to-mesh interpolation); a vertical flow, which
+    crosses the ground, and the same horizontal flow over a hill are penalized."""
+    import torch
+
+    from sciml_grow.inverse.constraints import load_constraint
+
+    def uniform(direction: int, n: int) -> torch.Tensor:
+        t = torch.zeros(1, 3 * n, dtype=torch.float64)
+        t[0, direction * n : (direction + 1) * n] = 7.0
+        return t
+
+    flat = tmp_path / "flat.h5"
+    generate("wind", 2, flat, seed=1, config={**SMALL, "hills": []}, progress=False)
+    c = load_constraint(flat)
+    n = c.A.shape[1] // 3
+    assert float(c.penalty(uniform(0, n))[0]) < 1e-26
+    assert float(c.penalty(uniform(1, n))[0]) < 1e-26
+    vertical = c.report(uniform(2, n))
+    assert vertical["ground_flow"] > 0.1 and vertical["divergence"] < 1e-26
+    hill = tmp_path / "hill.h5"
+    generate("wind", 2, hill, seed=1, config=SMALL, progress=False)
+    over_hill = load_constraint(hill).report(uniform(0, n))
+    assert over_hill["ground_flow"] > 1e-3 and over_hill["divergence"] < 1e-26

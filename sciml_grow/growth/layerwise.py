@@ -20,9 +20,8 @@ import torch
 from torch import nn
 
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Strategy
-from sciml_grow.inverse.forward import load_forward
 from sciml_grow.nets import BlockSpec, GrowableMLP, SumNet, gaussian_init
-from sciml_grow.training.objective import ManifoldGraph, PhysicsTerm, RegularizedObjective
+from sciml_grow.training.objective import ManifoldGraph, RegularizedObjective, physics_term
 
 
 @torch.no_grad()
@@ -83,21 +82,9 @@ class Layerwise(Strategy):
         elif lw.gamma > 0 and lw.graph == "knn":
             graph = ManifoldGraph.knn(x, lw.neighbors)
         physics = None
-        if lw.tau > 0:
-            if not data.inputs_are_observations:
-                raise ValueError("layerwise.tau > 0 needs the file's observations as inputs")
-            forward = load_forward(data.path)
-            if forward is None or std is None:
-                raise ValueError(
-                    f"layerwise.tau > 0 needs a forward operator and noise std in {data.path}"
-                )
-            physics = PhysicsTerm(
-                forward.to(device),
-                x_raw.to(device),
-                std.to(device),
-                data.y_scaler.mean.to(device),
-                data.y_scaler.std.to(device),
-            )
+        if lw.tau > 0 or cfg.optim.physics > 0:
+            key = "layerwise.tau" if lw.tau > 0 else "optim.physics"
+            physics = physics_term(data, x_raw, std, device, key)
         return RegularizedObjective(
             x, y, lw, graph, physics, group_batches=copies, loss_fn=data.loss_fn
         )

@@ -46,18 +46,22 @@ class ModelConfig(Validated):
 class OptimConfig(Validated):
     """Optimizer (constant learning rate); batch_size 0 means full batch. ``l1`` > 0 adds a
     sparsity penalty l1 * |w|_1 on every trainable parameter, for any strategy, applied as a
-    proximal (soft-thresholding) step after each optimizer step: exact zeros."""
+    proximal (soft-thresholding) step after each optimizer step: exact zeros. ``physics`` > 0
+    adds physics * Phi_p for any strategy (the re-simulated observations' misfit where the
+    file has a forward operator, else its constraints: wind's divergence and ground flow)."""
 
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 128
     l1: float = 0.0
+    physics: float = 0.0
 
     def validate(self) -> None:
         check(0 < self.lr <= 10, "optim.lr", "must lie in (0, 10]")
         check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
         check(self.l1 >= 0, "optim.l1", "must be >= 0")
+        check(self.physics >= 0, "optim.physics", "must be >= 0")
         check(self.batch_size >= 0, "optim.batch_size", "must be >= 0 (0 = full batch)")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from sciml_grow.data.dataset import LossFn, mse
-from sciml_grow.inverse.forward import noise_weighted_misfit
+from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 
 
 class Objective:
@@ -35,6 +36,8 @@ class Objective:
         self.loss_fn = loss_fn  # the data misfit on (prediction, target), used by growth
         self.layer = 0
         self.l1 = 0.0  # optim.l1: a proximal L1 weight for any strategy
+        self.physics: PhysicsTerm | None = None  # optim.physics: Phi_p for any strategy
+        self.physics_weight = 0.0
 
     def prox_weight(self) -> float:
         """Weight of the L1 term applied by a proximal step after each optimizer step."""
@@ -52,8 +55,25 @@ class Objective:
             yield perm[i : i + step]
 
     def loss(self, model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        value = self.loss_fn(model(self.x[idx]), self.y[idx])
-        return value, {"data": float(value.detach())}
+        pred = model(self.x[idx])
+        value = self.loss_fn(pred, self.y[idx])
+        parts = {"data": float(value.detach())}
+        return self.add_physics(value, parts, pred, idx, self.physics_weight), parts
+
+    def add_physics(
+        self,
+        total: torch.Tensor,
+        parts: dict[str, float],
+        pred: torch.Tensor,
+        idx: torch.Tensor,
+        weight: float,
+    ) -> torch.Tensor:
+        """total + weight Phi_p(pred) (reported in ``parts``), if there is a physics term."""
+        if weight <= 0 or self.physics is None:
+            return total
+        phi_p = self.physics.misfit(pred, idx)
+        parts["physics"] = float(phi_p.detach())
+        return total + weight * phi_p.to(total.dtype)
 
 
 @torch.no_grad()
@@ -151,18 +171,45 @@ class ManifoldGraph:
 
 @dataclass
 class PhysicsTerm:
-    """Raw-unit pieces the physics-informed term needs for every training sample."""
+    """Phi_p on predictions in standardized units: the noise-weighted misfit of the predicted
+    field's re-simulated observations (a file with a forward operator: heat, Navier–Stokes),
+    or the relative violation of the discrete constraints it should satisfy (wind: weak
+    divergence and flow through the ground, :mod:`sciml_grow.inverse.constraints`)."""
 
-    forward: nn.Module  # m (B, n) -> observations (B, n_sensors), float64
-    observed: torch.Tensor  # noisy observations in raw units (M, n_sensors)
-    noise_std: torch.Tensor  # (M,)
     y_mean: torch.Tensor  # target standardization, to turn predictions into fields
     y_std: torch.Tensor
+    forward: nn.Module | None = None  # m (B, n) -> observations (B, n_sensors), float64
+    observed: torch.Tensor | None = None  # noisy observations in raw units (M, n_sensors)
+    noise_std: torch.Tensor | None = None  # (M,)
+    constraint: nn.Module | None = None  # fields (B, n) -> per-sample violation (B,)
 
     def misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         field = pred.double() * self.y_std + self.y_mean
+        if self.constraint is not None:
+            return self.constraint.penalty(field).mean()
         sim = self.forward.observe(field)
         return noise_weighted_misfit(sim, self.observed[idx], self.noise_std[idx]).mean()
+
+
+def physics_term(
+    data: Any, x_raw: torch.Tensor, std: torch.Tensor | None, device: Any, key: str
+) -> PhysicsTerm:
+    """The physics term the file supports, for training rows with raw inputs ``x_raw`` and
+    noise std ``std``: the observation misfit through its forward operator, else its
+    constraints; ValueError naming the config ``key`` if it has neither."""
+    from sciml_grow.inverse.constraints import load_constraint
+
+    scale = (data.y_scaler.mean.to(device), data.y_scaler.std.to(device))
+    forward = load_forward(data.path)
+    if forward is not None and data.inputs_are_observations and std is not None:
+        return PhysicsTerm(*scale, forward.to(device), x_raw.to(device), std.to(device))
+    constraint = load_constraint(data.path)
+    if constraint is not None:
+        return PhysicsTerm(*scale, constraint=constraint.to(device))
+    raise ValueError(
+        f"{key} > 0 needs a forward operator (with the observations as inputs and their "
+        f"noise std) or constraint operators in {data.path}; it has neither"
+    )
 
 
 class RegularizedObjective(Objective):
@@ -227,8 +274,5 @@ class RegularizedObjective(Objective):
             phi_m = self.graph.penalty(states[-1], idx)
             total = total + gamma * phi_m
             parts["manifold"] = float(phi_m.detach())
-        if tau > 0 and self.physics is not None:
-            phi_p = self.physics.misfit(pred, idx)
-            total = total + tau * phi_p.to(total.dtype)
-            parts["physics"] = float(phi_p.detach())
+        total = self.add_physics(total, parts, pred, idx, tau + self.physics_weight)
         return total, parts

@@ -27,7 +27,7 @@ from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.training.config import TrainConfig
-from sciml_grow.training.objective import soft_threshold_
+from sciml_grow.training.objective import physics_term, soft_threshold_
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
 
@@ -93,6 +93,14 @@ class Trainer:
         self.strategy.prepare(data, cfg)
         self.objective = self.strategy.objective(data, cfg, self.dtype, self.device)
         self.objective.l1 = cfg.optim.l1
+        if cfg.optim.physics > 0:
+            self.objective.physics_weight = cfg.optim.physics
+            if self.objective.physics is None:  # layerwise builds it with its own rows
+                train = torch.from_numpy(data.splits["train"])
+                std = data.noise_std[train] if data.noise_std is not None else None
+                self.objective.physics = physics_term(
+                    data, data.x[train], std, self.device, "optim.physics"
+                )
         self.x_val, self.y_val = data.tensors("val", self.dtype, self.device)
         self.loss_fn = self.objective.loss_fn  # data misfit: validation and growth decisions
         self.parts: dict[str, float] = {}
