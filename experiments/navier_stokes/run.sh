@@ -9,4 +9,4 @@ mkdir -p "$OUT"
     --out "$OUT/ns.h5" --no-progress
 .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow compare --data "$OUT/ns.h5" --seeds 10 \
     --strategies baseline,td,random-1,random-2,net2deeper,forward-thinking \
-    --config experiments/navier_stokes/config.toml --out "$OUT/compare"
+    --config experiments/navier_stokes/config.toml --reference-samples 16 --out "$OUT/compare"

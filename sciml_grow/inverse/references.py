@@ -289,7 +289,7 @@ def run_floor(data: Dataset, out: Path, n: int, comm: Any = None, cfg: Any = Non
             problem.forward.observe, problem.y, problem.noise_std,
             problem.precision_factor, problem.prior_mean, start, cfg,
         )  # fmt: skip
-        return post.mean.numpy(), post.diagnostics()
+        return post.mean.numpy(), {"indices": mine.tolist(), **post.diagnostics()}
 
     done = _spread(data, n, comm, estimate, parallel=True)
     if done is None:
