@@ -139,7 +139,30 @@ def test_compare_returns_rows_statistics_and_table(toy: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert len(result.rows) == 4 and {r["strategy"] for r in result.rows} == {"baseline", "td"}
     assert "| td |" in result.table and "| baseline |" in result.table
-    assert [(p.strategy, p.against) for p in result.stats] == [("td", "baseline")]
+    assert [(p.strategy, p.against) for p in result.stats] == [
+        ("td", "baseline"),
+        ("linear (ridge)", "baseline"),
+    ]
     with pytest.raises(ValueError, match="unknown nope"):
         sg.compare(toy, ["td", "nope"], out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_compare_with_the_bayes_floor(heat_train_file: Path, tmp_path: Path) -> None:
+    """--floor-samples: a row for the posterior mean and every error over the floor's."""
+    tiny = {"warmup": 50, "draws": 50, "max_draws": 100}
+    result = sg.compare(
+        heat_train_file, ["td"], out=tmp_path / "cmp", seeds=1, epochs=3,
+        config={"model": {"width": 8}}, reference_samples=2, floor_samples=2, mcmc=tiny,
+        plots=False,
+    )  # fmt: skip
+    lines = [line for line in result.table.splitlines() if line.startswith("| ")]
+    assert lines[0].rstrip().endswith("| error / floor |")
+    floor = json.loads((tmp_path / "cmp" / "floor.json").read_text())
+    td = result.rows[0]["rel_l2_on_floor_samples"]
+    assert f"| {td / floor['rel_l2_mean']:.3f} |" in lines[1]  # the td row
+    assert any(line.startswith("| posterior mean (MCMC) |") for line in lines)
+    assert "NOT all converged" in result.table  # 100 draws: said, not hidden
+    with pytest.raises(ConfigError, match="mcmc.chains: must be >= 2"):
+        sg.compare(heat_train_file, ["td"], out=tmp_path / "x", mcmc={"chains": 1})
     assert not (tmp_path / "x").exists()
