@@ -257,3 +257,21 @@ def test_info_summarizes_the_file(heat_file, capsys):
 def test_help(sub):
     r = run_cli(*sub, "--help")
     assert r.returncode == 0 and "usage: sciml-grow" in r.stdout
+
+
+def test_per_sample_datasets_are_chunked_by_whole_samples(tmp_path):
+    """Chunks hold whole samples and at most 1 MiB, so reading any subset of samples (a
+    minibatch of a file larger than memory) reads only those samples' chunks."""
+    from pde_data.generate import CHUNK_BYTES, sample_chunks
+
+    assert sample_chunks((10, 300_000), "f8") == (1, 300_000)  # 2.4 MB rows: one per chunk
+    assert sample_chunks((1000, 10_000), "f8") == (13, 10_000)
+    assert sample_chunks((5, 3), "f8") == (5, 3)
+    path = tmp_path / "h.h5"
+    r = run_cli("generate", "heat", "--samples", "40", "--out", str(path), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    with open_file(path) as f:
+        for name in ("inputs", "targets", "samples/done", "samples/noise_std"):
+            d = f[name]
+            assert d.chunks is not None and d.chunks[1:] == d.shape[1:], name
+            assert d.chunks[0] * d.dtype.itemsize * np.prod(d.shape[1:]) <= CHUNK_BYTES
