@@ -29,7 +29,9 @@ from torch import nn
 
 from sciml_grow import format as fmt
 from sciml_grow.config import Validated, check
+from sciml_grow.data.rows import FileRows, RowsDataset, StandardizedRows, mean_std
 from sciml_grow.format import DatasetError, check_array, open_file
+from sciml_grow.resources import available_memory
 
 
 @dataclass
@@ -44,6 +46,7 @@ class DataConfig(Validated):
     subset_seed: int | None = None  # which N (None: a fixed draw; the test split never moves)
     inputs: str = fmt.INPUTS  # what the network maps from, e.g. "samples/wT_grid" (the field)
     targets: str = fmt.TARGETS
+    in_memory: bool | None = None  # None: load the arrays if they fit (see Dataset)
 
     def validate(self) -> None:
         check(0 < self.test_fraction < 1, "data.test_fraction", "must lie in (0, 1)")
@@ -61,9 +64,13 @@ class Standardizer(nn.Module):
         self.register_buffer("std", std.clone())
 
     @classmethod
-    def fit(cls, values: torch.Tensor) -> Standardizer:
-        std = values.std(dim=0)
-        return cls(values.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std)))
+    def fit(cls, values: torch.Tensor | FileRows) -> Standardizer:
+        """Per-feature statistics of a tensor, or of file rows read in blocks."""
+        if isinstance(values, FileRows):
+            mean, std = mean_std(values)
+        else:
+            mean, std = values.mean(dim=0), values.std(dim=0)
+        return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return (v - self.mean) / self.std
@@ -101,9 +108,17 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(logits, labels)
 
 
+MEMORY_SHARE = 0.25  # load the arrays when they take at most this share of free memory
+
+
 class Dataset:
     """Inputs and targets of one file (float64, original units; integer class labels for
-    classification), split and standardizers."""
+    classification), split and standardizers.
+
+    ``x`` and ``y`` are tensors when the arrays fit in memory, else :class:`FileRows` that read
+    the samples asked for (``data.in_memory``; by default the arrays are loaded when, as
+    float64, they take at most a quarter of the available memory). Either way ``x[idx]`` is a
+    tensor, and statistics, checks and the fingerprint are the same (streamed in blocks)."""
 
     def __init__(self, path: str | Path, cfg: DataConfig):
         self.path = Path(path)
@@ -117,33 +132,47 @@ class Dataset:
             self.inputs_are_observations = cfg.inputs == fmt.INPUTS
             self.task = "classification" if raw_y.dtype.kind in "iu" else "regression"
             self.in_shape = _image_shape(raw_x)
-            self.x = torch.from_numpy(np.asarray(raw_x[()], dtype=np.float64))
-            if self.task == "classification":
-                self.y = torch.from_numpy(np.asarray(raw_y[()], dtype=np.int64)).reshape(-1)
-                self.classes = int(raw_y.attrs.get("classes", int(self.y.max()) + 1))
+            labels = self.task == "classification"
+            if raw_x.ndim < 1 or raw_y.ndim < 1 or len(raw_y) != len(raw_x):
+                raise DatasetError(f"{self.path}: 'targets' must be (N, ...) like 'inputs'")
+            if (raw_x.ndim < 2 and not labels) or (raw_y.ndim < 2 and not labels):
+                name = "inputs" if raw_x.ndim < 2 else "targets"
+                raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
+            size = 8 * (raw_x.size + raw_y.size)
+            self.in_memory = cfg.in_memory
+            if self.in_memory is None:
+                self.in_memory = size <= MEMORY_SHARE * available_memory()
+            if self.in_memory:
+                self.x = torch.from_numpy(np.asarray(raw_x[()], dtype=np.float64))
+                dtype = np.int64 if labels else np.float64
+                self.y = torch.from_numpy(np.asarray(raw_y[()], dtype=dtype))
             else:
-                self.y = torch.from_numpy(np.asarray(raw_y[()], dtype=np.float64))
+                self.x = FileRows(self.path, cfg.inputs)
+                self.y = FileRows(self.path, cfg.targets, labels=labels)
+            if labels:
+                top = self.y.max() if self.in_memory else _streamed_max(self.y)
+                self.classes = int(raw_y.attrs.get("classes", int(top) + 1))
+            else:
                 self.classes = 0
             self.problem = str(f.attrs.get("problem", "unknown"))
             self.noise_std = (  # per-sample observation noise, where the file states it
                 torch.from_numpy(f[fmt.NOISE_STD][()]) if fmt.NOISE_STD in f else None
             )
         for name, v in (("inputs", self.x), ("targets", self.y)):
-            flat_ok = name == "targets" and self.task == "classification"
-            if (v.ndim < 2 and not flat_ok) or v.shape[0] != self.x.shape[0]:
-                raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
-            bad = ~torch.isfinite(v.reshape(len(v), -1)).all(dim=1)
-            if bad.any():
+            bad = _nonfinite_rows(v)
+            if len(bad):
                 raise DatasetError(
-                    f"{self.path}: '{name}' has NaN or inf in {int(bad.sum())} samples "
-                    f"(first: sample {int(torch.nonzero(bad)[0])})"
+                    f"{self.path}: '{name}' has NaN or inf in {len(bad)} samples "
+                    f"(first: sample {int(bad[0])})"
                 )
-        self.x = self.x.reshape(len(self.x), -1)
+        if self.in_memory:
+            self.x = self.x.reshape(len(self.x), -1)
+            self.y = self.y.reshape(len(self.y), -1) if not labels else self.y.reshape(-1)
         if self.task == "classification":
-            if int(self.y.min()) < 0 or int(self.y.max()) >= self.classes:
+            low = self.y.min() if self.in_memory else -_streamed_max(self.y, sign=-1)
+            high = self.y.max() if self.in_memory else _streamed_max(self.y)
+            if int(low) < 0 or int(high) >= self.classes:
                 raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
-        else:
-            self.y = self.y.reshape(len(self.y), -1)
         self.keys = (cfg.inputs, cfg.targets)
         self._fit_split(cfg)
 
@@ -152,12 +181,15 @@ class Dataset:
         self.config = cfg
         self.splits = split_indices(len(self.x), cfg)
         train = torch.from_numpy(self.splits["train"])
-        self.x_scaler = Standardizer.fit(self.x[train])
+        rows = self.x.subset if isinstance(self.x, FileRows) else self.x.__getitem__
+        self.x_scaler = Standardizer.fit(rows(train))
         if self.task == "classification":
             ones = torch.ones(self.classes, dtype=torch.float64)
             self.y_scaler = Standardizer(0 * ones, ones)  # the network's logits, as they are
         else:
-            self.y_scaler = Standardizer.fit(self.y[train])
+            self.y_scaler = Standardizer.fit(
+                self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]
+            )
 
     def resplit(self, cfg: DataConfig) -> Dataset:
         """The same arrays under another split (a training subset, another draw), without
@@ -175,8 +207,14 @@ class Dataset:
         records it, and resuming on another file's content is refused."""
         h = hashlib.sha256()
         for t in (self.x, self.y):
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.contiguous().numpy().tobytes())
+            if isinstance(t, FileRows):  # the same bytes, in blocks
+                dtype = torch.int64 if t.labels else torch.float64
+                h.update(f"{dtype}{tuple(t.shape)}".encode())
+                for _, block in t.blocks(4096):
+                    h.update(block.contiguous().numpy().tobytes())
+            else:
+                h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+                h.update(t.contiguous().numpy().tobytes())
         return h.hexdigest()
 
     @property
@@ -201,8 +239,15 @@ class Dataset:
     def tensors(
         self, split: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardized x and the targets (standardized fields or class labels) of a split."""
+        """Standardized x and the targets (standardized fields or class labels) of a split;
+        for a file read on demand, :class:`StandardizedRows` that read them batch by batch."""
         idx = torch.from_numpy(self.splits[split])
+        if not self.in_memory:
+            y_scaler = None if self.task == "classification" else self.y_scaler
+            return (
+                StandardizedRows(self.x.subset(idx), self.x_scaler, dtype, device),
+                StandardizedRows(self.y.subset(idx), y_scaler, dtype, device),
+            )
         x = self.x_scaler(self.x[idx]).to(device=device, dtype=dtype)
         if self.task == "classification":
             return x, self.y[idx].to(device)
@@ -210,10 +255,30 @@ class Dataset:
 
     def torch_dataset(
         self, split: str, dtype: torch.dtype = torch.float32
-    ) -> torch.utils.data.TensorDataset:
+    ) -> torch.utils.data.Dataset:
         """A ``torch.utils.data.Dataset`` of a split's standardized (x, y) pairs, for a
         DataLoader in a user's own loop."""
+        if not self.in_memory:
+            return RowsDataset(*self.tensors(split, dtype))
         return torch.utils.data.TensorDataset(*self.tensors(split, dtype))
+
+
+def _nonfinite_rows(v: torch.Tensor | FileRows) -> np.ndarray:
+    """Indices of the samples with a NaN or inf (read in blocks from a file)."""
+    if not isinstance(v, FileRows):
+        flat = v.reshape(len(v), -1) if v.ndim > 1 else v.reshape(-1, 1)
+        return torch.nonzero(~torch.isfinite(flat).all(dim=1)).reshape(-1).numpy()
+    bad = []
+    for where, block in v.blocks(4096):
+        flat = block.reshape(len(block), -1) if block.ndim > 1 else block.reshape(-1, 1)
+        rows = torch.nonzero(~torch.isfinite(flat.double()).all(dim=1)).reshape(-1).numpy()
+        bad.append(rows + where.start)
+    return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+
+
+def _streamed_max(v: FileRows, sign: int = 1) -> int:
+    """The largest (sign -1: minus the smallest) label, read in blocks."""
+    return max(int((sign * block).max()) for _, block in v.blocks(1 << 16))
 
 
 def _image_shape(inputs: h5py.Dataset) -> list[int] | None:

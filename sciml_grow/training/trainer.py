@@ -192,10 +192,19 @@ class Trainer:
     @torch.no_grad()
     def _val_loss(self) -> float:
         self.model.eval()
-        out = self.model(self.x_val)
-        if self.data.task == "classification":
-            self.val_accuracy = float((out.argmax(dim=1) == self.y_val).double().mean())
-        return float(self.loss_fn(out, self.y_val))
+        if isinstance(self.x_val, torch.Tensor):
+            out = self.model(self.x_val)
+            if self.data.task == "classification":
+                self.val_accuracy = float((out.argmax(dim=1) == self.y_val).double().mean())
+            return float(self.loss_fn(out, self.y_val))
+        total, right, n = 0.0, 0.0, len(self.x_val)  # read on demand: in blocks
+        for i in range(0, n, 4096):
+            out, y = self.model(self.x_val[i : i + 4096]), self.y_val[i : i + 4096]
+            total += float(self.loss_fn(out, y)) * len(y)
+            if self.data.task == "classification":
+                right += float((out.argmax(dim=1) == y).double().sum())
+        self.val_accuracy = right / n if self.data.task == "classification" else math.nan
+        return total / n
 
     # --- growth ---------------------------------------------------------------------------
     def _time_to_grow(self) -> bool:
@@ -379,12 +388,7 @@ class Trainer:
         predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler).to(self.device)
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
-        truth = self.data.y[idx].to(self.device)
-        x_test = self.data.x[idx].to(self.device)
-        predictor(x_test[:8])  # warm-up, so the timing below is the steady cost
-        t0 = time.perf_counter()
-        pred = predictor(x_test)
-        inference = (time.perf_counter() - t0) / len(idx)
+        test, misfit, inference = self._test(predictor, idx)
         events = self.run.read_csv("growth_events.csv")
         weights = [p.detach() for p in net.parameters()]
         zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
@@ -392,10 +396,8 @@ class Trainer:
             "strategy": self.cfg.strategy,
             "seed": self.cfg.seed,
             "task": self.data.task,
-            "test": evaluate_predictions(pred, truth, self.data.task),
-            "obs_misfit": (
-                self._observation_misfit(pred, idx) if self.data.task == "regression" else None
-            ),
+            "test": test,
+            "obs_misfit": misfit,
             "zero_weight_fraction": zeros,
             "n_nonzero_params": sum(int((w != 0).sum()) for w in weights),
             "best_val_loss": s.best_val,
@@ -418,6 +420,27 @@ class Trainer:
         predictor.events = events
         self.predictor = predictor
         return final
+
+    @torch.no_grad()
+    def _test(self, predictor: Predictor, idx: torch.Tensor) -> tuple[dict, float | None, float]:
+        """Test summary, observation misfit and inference seconds per sample; a file read on
+        demand is evaluated in blocks (per-sample errors kept, fields not)."""
+        task = self.data.task
+        blocks = [idx] if self.data.in_memory else list(idx.split(4096))
+        predictor(self.data.x[idx[:8]].to(self.device))  # warm-up: the timing is steady cost
+        parts, seconds = [], 0.0
+        for block in blocks:
+            x, truth = self.data.x[block].to(self.device), self.data.y[block].to(self.device)
+            t0 = time.perf_counter()
+            pred = predictor(x)
+            seconds += time.perf_counter() - t0
+            misfit = self._observation_misfit(pred, block) if task == "regression" else None
+            parts.append((evaluate_predictions(pred, truth, task), misfit, pred, truth))
+        if len(parts) == 1:
+            test, misfit = parts[0][:2]
+        else:
+            test, misfit = _combine(parts, task)
+        return test, misfit, seconds / len(idx)
 
     def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:
         """Mean noise-weighted misfit of the predictions' re-simulated observations (about 1
@@ -454,6 +477,29 @@ def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> 
         "mse": float(torch.mean((pred - truth) ** 2)),
         "n_samples": len(truth),
     }
+
+
+def _combine(parts: list[tuple], task: str) -> tuple[dict[str, Any], float | None]:
+    """One test summary (and misfit) from blocks: the per-sample quantities pooled."""
+    n = sum(p[0]["n_samples"] for p in parts)
+    if task == "classification":
+        right = sum(float((p[2].argmax(dim=1) == p[3]).double().sum()) for p in parts)
+        ce = sum(p[0]["cross_entropy"] * p[0]["n_samples"] for p in parts)
+        return {"accuracy": right / n, "cross_entropy": ce / n, "n_samples": n}, None
+    rel = torch.cat([relative_errors(p[2], p[3]) for p in parts])
+    sq = sum(float(((p[2] - p[3]) ** 2).sum()) for p in parts)
+    misfits = [p[1] for p in parts]
+    misfit = None
+    if all(m is not None for m in misfits):
+        misfit = sum(m * p[0]["n_samples"] for m, p in zip(misfits, parts, strict=True)) / n
+    test = {
+        "rel_l2_mean": float(rel.mean()),
+        "rel_l2_median": float(rel.median()),
+        "rel_l2_std": float(rel.std()) if len(rel) > 1 else None,
+        "mse": sq / (n * parts[0][3].shape[1]),
+        "n_samples": n,
+    }
+    return test, misfit
 
 
 def headline(final: dict[str, Any]) -> str:

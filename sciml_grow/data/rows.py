@@ -1,0 +1,156 @@
+"""Rows of a dataset file read on demand, for files larger than memory.
+
+:class:`FileRows` stands where a tensor of all samples would: ``rows[idx]`` (an index array,
+a tensor or a slice) reads just those samples from the HDF5 file and returns a float64 tensor
+(int64 for class labels), so code written for tensors (``x[idx]``, ``x[i:j]``, ``len(x)``)
+works unchanged. :class:`StandardizedRows` adds the standardization, dtype and device, where
+the trainer would hold the standardized training or validation tensor. Generators write one
+sample (or a few) per chunk, so a minibatch touches only its samples' chunks; files written
+contiguously read correctly too.
+
+The file is opened once per process and reopened after a fork, so DataLoader worker processes
+each have their own handle (HDF5 handles must not cross a fork).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+Index = np.ndarray | torch.Tensor | slice | list[int]
+
+
+class FileRows:
+    """The rows ``rows`` (default: all) of dataset ``name`` of the file at ``path``, each
+    flattened to a vector (class labels: integers, one per sample)."""
+
+    def __init__(
+        self, path: str | Path, name: str, rows: np.ndarray | None = None, labels: bool = False
+    ):
+        self.path, self.name, self.labels = Path(path), name, labels
+        with h5py.File(self.path, "r") as f:
+            d = f[name]
+            self.file_shape = d.shape
+        n = self.file_shape[0]
+        self.rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+        self._handle: tuple[int, h5py.File] | None = None
+
+    # --- what a tensor of the rows would answer -------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        if self.labels:
+            return (len(self),)
+        return (len(self), int(np.prod(self.file_shape[1:], dtype=np.int64)))
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def __getitem__(self, idx: Index) -> torch.Tensor:
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        return self.read(self.rows[idx])
+
+    def subset(self, idx: Index) -> FileRows:
+        """A view of some of these rows (nothing is read)."""
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        out = FileRows.__new__(FileRows)
+        out.__dict__.update(self.__dict__)
+        out.rows, out._handle = self.rows[idx], None
+        return out
+
+    def blocks(self, size: int) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Consecutive blocks of at most ``size`` rows: (where, values)."""
+        for i in range(0, len(self), size):
+            where = slice(i, min(i + size, len(self)))
+            yield where, self[where]
+
+    # --- reading ----------------------------------------------------------------------------
+    def _dataset(self) -> h5py.Dataset:
+        if self._handle is None or self._handle[0] != os.getpid():  # new process: own handle
+            self._handle = (os.getpid(), h5py.File(self.path, "r"))
+        return self._handle[1][self.name]
+
+    def read(self, file_rows: np.ndarray) -> torch.Tensor:
+        """The file's rows ``file_rows`` (any order, repeats allowed) as one tensor."""
+        file_rows = np.atleast_1d(np.asarray(file_rows, dtype=np.int64))
+        d = self._dataset()
+        if len(file_rows) == 0:
+            values = np.empty((0, *self.file_shape[1:]), dtype=d.dtype)
+        else:
+            unique, inverse = np.unique(file_rows, return_inverse=True)
+            lo, hi = int(unique[0]), int(unique[-1]) + 1
+            # dense: one slab read, then pick; sparse: only these rows (increasing, for h5py)
+            dense = hi - lo <= 2 * len(unique)
+            values = (d[lo:hi][unique - lo] if dense else d[unique])[inverse]
+        if self.labels:
+            return torch.from_numpy(np.asarray(values, dtype=np.int64)).reshape(-1)
+        return torch.from_numpy(np.asarray(values, dtype=np.float64)).reshape(len(values), -1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None}  # pickled to a worker: it opens its own
+
+
+class StandardizedRows:
+    """Standardized rows, in a dtype and on a device, read on demand: what the trainer would
+    otherwise hold as the standardized tensor of a split."""
+
+    def __init__(
+        self,
+        rows: FileRows,
+        scaler: torch.nn.Module | None,
+        dtype: torch.dtype,
+        device: str | torch.device,
+    ):
+        self.rows, self.scaler, self.dtype = rows, scaler, dtype
+        self.device = torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.rows.shape
+
+    def __getitem__(self, idx: Index) -> torch.Tensor:
+        values = self.rows[idx]
+        if self.scaler is None:  # class labels
+            return values.to(self.device)
+        return self.scaler(values).to(device=self.device, dtype=self.dtype)
+
+
+class RowsDataset(torch.utils.data.Dataset):
+    """A torch Dataset of (x, y) pairs read one sample at a time (DataLoader workers each
+    open the file themselves)."""
+
+    def __init__(self, x: StandardizedRows, y: StandardizedRows):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[[i]][0], self.y[[i]][0]
+
+
+def mean_std(rows: FileRows, block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and (unbiased) std of the rows, in two passes over blocks: what
+    ``values.mean(0)`` and ``values.std(0)`` give without holding the values."""
+    total = torch.zeros(rows.shape[1], dtype=torch.float64)
+    for _, v in rows.blocks(block):
+        total += v.sum(dim=0)
+    mean = total / len(rows)
+    squares = torch.zeros_like(mean)
+    for _, v in rows.blocks(block):
+        squares += ((v - mean) ** 2).sum(dim=0)
+    return mean, (squares / max(1, len(rows) - 1)).sqrt()

@@ -1,0 +1,72 @@
+"""Files read on demand (data.in_memory = false): the same rows, statistics, fingerprint and
+training as in memory, and a DataLoader whose worker processes open the file themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sciml_grow.data.dataset import DataConfig, Dataset
+from sciml_grow.data.rows import FileRows
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import Trainer
+
+from .conftest import quick_config
+
+
+def test_file_rows_read_what_indexing_the_array_gives(heat_train_file):
+    import h5py
+
+    with h5py.File(heat_train_file) as f:
+        targets = f["targets"][()]
+    rows = FileRows(heat_train_file, "targets")
+    assert rows.shape == targets.shape and len(rows) == len(targets)
+    rng = np.random.default_rng(0)
+    for idx in (rng.permutation(len(targets))[:37], np.array([5, 5, 2, 9, 2]), np.arange(3, 40)):
+        np.testing.assert_array_equal(rows[idx].numpy(), targets[idx])
+        np.testing.assert_array_equal(rows[torch.from_numpy(idx)].numpy(), targets[idx])
+    np.testing.assert_array_equal(rows[10:20].numpy(), targets[10:20])
+    sub = rows.subset(np.array([7, 3, 100]))
+    np.testing.assert_array_equal(sub[[2, 0]].numpy(), targets[[100, 7]])
+
+
+def test_streamed_dataset_equals_the_loaded_one(heat_train_file):
+    cfg = DataConfig()
+    loaded = Dataset(heat_train_file, cfg)
+    streamed = Dataset(heat_train_file, DataConfig(in_memory=False))
+    assert loaded.in_memory and not streamed.in_memory
+    assert streamed.fingerprint == loaded.fingerprint  # what resume checks
+    for a, b in ((loaded.x_scaler, streamed.x_scaler), (loaded.y_scaler, streamed.y_scaler)):
+        torch.testing.assert_close(b.mean, a.mean, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(b.std, a.std, rtol=1e-12, atol=0)
+    x, y = streamed.tensors("val")
+    x0, y0 = loaded.tensors("val")
+    idx = torch.tensor([3, 0, 7])
+    torch.testing.assert_close(x[idx], x0[idx], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(y[idx], y0[idx], rtol=1e-6, atol=1e-6)
+
+
+def test_training_streamed_gives_the_same_run(heat_train_file, tmp_path):
+    results = []
+    for in_memory in (True, False):
+        cfg = quick_config(strategy="td", epochs=12, **{"data.in_memory": in_memory})
+        data = Dataset(heat_train_file, cfg.data)
+        run = RunDir(tmp_path / f"run-{in_memory}")
+        results.append(Trainer(cfg, data, run, progress=False).run_training())
+    loaded, streamed = results
+    assert streamed["final_depth"] == loaded["final_depth"]
+    assert streamed["test"]["rel_l2_mean"] == pytest.approx(loaded["test"]["rel_l2_mean"], rel=1e-5)
+    assert streamed["test"]["n_samples"] == loaded["test"]["n_samples"]
+
+
+def test_a_dataloader_with_worker_processes_reads_the_right_samples(heat_train_file):
+    streamed = Dataset(heat_train_file, DataConfig(in_memory=False))
+    loaded = Dataset(heat_train_file, DataConfig())
+    loader = torch.utils.data.DataLoader(
+        streamed.torch_dataset("train"), batch_size=16, num_workers=2, shuffle=False
+    )
+    xs, ys = zip(*loader, strict=True)
+    x0, y0 = loaded.tensors("train")
+    torch.testing.assert_close(torch.cat(xs), x0, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(torch.cat(ys), y0, rtol=1e-6, atol=1e-6)
