@@ -380,24 +380,13 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-CHUNK_BYTES = 1 << 20  # at most 1 MiB per chunk: one sample, or as many whole samples as fit
-
-
-def sample_chunks(shape: tuple, dtype: str) -> tuple[int, ...]:
-    """Chunk shape of a per-sample dataset: whole samples, as many as fit in CHUNK_BYTES (at
-    least one), so a reader of any sample subset touches only those samples' chunks."""
-    row = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
-    rows = max(1, min(shape[0], CHUNK_BYTES // max(row, 1)))
-    return (rows, *shape[1:])
-
-
 def _preallocated(group: h5py.Group, name: str, shape: tuple, dtype: str, fill: float) -> None:
     """A chunked dataset (whole samples per chunk) whose chunks are all allocated and filled
     at creation, so that later writes change raw data only, never the file's structure: a
     kill in mid-write cannot damage the file, and the ``done`` flag (written last) says which
     rows are valid."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_chunk(sample_chunks(shape, dtype))
+    dcpl.set_chunk(fmt.sample_chunks(shape, dtype))
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
     dcpl.set_fill_value(np.array(fill, dtype=dtype))

@@ -73,6 +73,18 @@ class DatasetError(Exception):
 
 
 # --- writing -------------------------------------------------------------------------------
+CHUNK_BYTES = 1 << 20  # per-sample datasets: whole samples per chunk, at most 1 MiB
+
+
+def sample_chunks(shape: tuple, dtype: str | np.dtype) -> tuple[int, ...]:
+    """Chunk shape of a per-sample dataset of ``shape``: whole samples, as many as fit in
+    CHUNK_BYTES (at least one), so a reader of any sample subset (a minibatch of a file larger
+    than memory) touches only those samples' chunks."""
+    row = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    rows = max(1, min(shape[0], CHUNK_BYTES // max(row, 1)))
+    return (rows, *shape[1:])
+
+
 def write_header(
     f: h5py.File,
     *,

@@ -140,9 +140,12 @@ def import_dataset(
                 description=f"{name}: inputs = images scaled to [0, 1] (flat, channels x "
                 "height x width), targets = class labels",
             )
-            x = f.create_dataset(fmt.INPUTS, data=images.reshape(n, -1).astype(np.float32))
+            flat, classes = images.reshape(n, -1).astype(np.float32), labels.astype(np.int64)
+            for name, values in ((fmt.INPUTS, flat), (fmt.TARGETS, classes)):
+                chunks = fmt.sample_chunks(values.shape, values.dtype)
+                f.create_dataset(name, data=values, chunks=chunks)
+            x, y = f[fmt.INPUTS], f[fmt.TARGETS]
             x.attrs["image_shape"] = np.asarray(images.shape[1:], dtype=np.int64)
-            y = f.create_dataset(fmt.TARGETS, data=labels.astype(np.int64))
             y.attrs["classes"] = int(labels.max()) + 1
             f.create_dataset(fmt.DONE, data=np.ones(n, dtype=np.uint8))
             fmt.check_open(f, fmt.CheckReport(out)).raise_if_invalid()
