@@ -210,7 +210,7 @@ class Dataset:
             if isinstance(t, FileRows):  # the same bytes, in blocks
                 dtype = torch.int64 if t.labels else torch.float64
                 h.update(f"{dtype}{tuple(t.shape)}".encode())
-                for _, block in t.blocks(4096):
+                for _, block in t.blocks():
                     h.update(block.contiguous().numpy().tobytes())
             else:
                 h.update(f"{t.dtype}{tuple(t.shape)}".encode())
@@ -269,7 +269,7 @@ def _nonfinite_rows(v: torch.Tensor | FileRows) -> np.ndarray:
         flat = v.reshape(len(v), -1) if v.ndim > 1 else v.reshape(-1, 1)
         return torch.nonzero(~torch.isfinite(flat).all(dim=1)).reshape(-1).numpy()
     bad = []
-    for where, block in v.blocks(4096):
+    for where, block in v.blocks():
         flat = block.reshape(len(block), -1) if block.ndim > 1 else block.reshape(-1, 1)
         rows = torch.nonzero(~torch.isfinite(flat.double()).all(dim=1)).reshape(-1).numpy()
         bad.append(rows + where.start)
@@ -278,7 +278,7 @@ def _nonfinite_rows(v: torch.Tensor | FileRows) -> np.ndarray:
 
 def _streamed_max(v: FileRows, sign: int = 1) -> int:
     """The largest (sign -1: minus the smallest) label, read in blocks."""
-    return max(int((sign * block).max()) for _, block in v.blocks(1 << 16))
+    return max(int((sign * block).max()) for _, block in v.blocks())
 
 
 def _image_shape(inputs: h5py.Dataset) -> list[int] | None:

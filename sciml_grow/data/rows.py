@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 Index = np.ndarray | torch.Tensor | slice | list[int]
+BLOCK_BYTES = 16 << 20  # a streamed pass (statistics, checks, hashing) holds about this much
 
 
 class FileRows:
@@ -69,8 +70,15 @@ class FileRows:
         out.rows, out._handle = self.rows[idx], None
         return out
 
-    def blocks(self, size: int) -> Iterator[tuple[slice, torch.Tensor]]:
-        """Consecutive blocks of at most ``size`` rows: (where, values)."""
+    @property
+    def block_rows(self) -> int:
+        """Rows per block of a streamed pass: about BLOCK_BYTES as float64, at least one."""
+        return max(1, BLOCK_BYTES // (8 * max(1, int(np.prod(self.file_shape[1:])))))
+
+    def blocks(self, size: int | None = None) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Consecutive blocks of at most ``size`` rows (default :attr:`block_rows`):
+        (where, values)."""
+        size = size or self.block_rows
         for i in range(0, len(self), size):
             where = slice(i, min(i + size, len(self)))
             yield where, self[where]
@@ -85,17 +93,22 @@ class FileRows:
         """The file's rows ``file_rows`` (any order, repeats allowed) as one tensor."""
         file_rows = np.atleast_1d(np.asarray(file_rows, dtype=np.int64))
         d = self._dataset()
-        if len(file_rows) == 0:
-            values = np.empty((0, *self.file_shape[1:]), dtype=d.dtype)
+        values = np.empty((len(file_rows), *self.file_shape[1:]), np.int64 if self.labels else "f8")
+        # hyperslab reads straight into the output, 3x faster than h5py's fancy indexing for
+        # a scattered minibatch (64 of 300 rows, measured): increasing rows by runs of
+        # consecutive ones (a block of a split: one read), any other order row by row
+        if np.all(np.diff(file_rows) > 0):
+            breaks = np.flatnonzero(np.diff(file_rows) != 1) + 1
+            starts, stops = np.r_[0, breaks], np.r_[breaks, len(file_rows)]
         else:
-            unique, inverse = np.unique(file_rows, return_inverse=True)
-            lo, hi = int(unique[0]), int(unique[-1]) + 1
-            # dense: one slab read, then pick; sparse: only these rows (increasing, for h5py)
-            dense = hi - lo <= 2 * len(unique)
-            values = (d[lo:hi][unique - lo] if dense else d[unique])[inverse]
+            starts, stops = np.arange(len(file_rows)), np.arange(1, len(file_rows) + 1)
+        for start, stop in zip(starts, stops, strict=True):
+            if stop > start:
+                first = int(file_rows[start])
+                d.read_direct(values, np.s_[first : first + stop - start], np.s_[start:stop])
         if self.labels:
-            return torch.from_numpy(np.asarray(values, dtype=np.int64)).reshape(-1)
-        return torch.from_numpy(np.asarray(values, dtype=np.float64)).reshape(len(values), -1)
+            return torch.from_numpy(values).reshape(-1)
+        return torch.from_numpy(values).reshape(len(values), -1)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handle": None}  # pickled to a worker: it opens its own
@@ -143,7 +156,7 @@ class RowsDataset(torch.utils.data.Dataset):
         return self.x[[i]][0], self.y[[i]][0]
 
 
-def mean_std(rows: FileRows, block: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_std(rows: FileRows, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and (unbiased) std of the rows, in two passes over blocks: what
     ``values.mean(0)`` and ``values.std(0)`` give without holding the values."""
     total = torch.zeros(rows.shape[1], dtype=torch.float64)

@@ -102,11 +102,11 @@ def q_matrices(
     # need gradients for the costates to flow through them: only the copy is touched.
     net = copy.deepcopy(model).requires_grad_(True)
     dtype = next(net.parameters()).dtype
-    y = y.to(dtype) if torch.is_floating_point(y) else y  # class labels stay integers
     qs: list[torch.Tensor] = []
     loss = 0.0
-    for i in range(0, len(x), chunk):
+    for i in range(0, len(x), chunk):  # x, y may be read on demand: one chunk at a time
         xb, yb = x[i : i + chunk].to(dtype), y[i : i + chunk]
+        yb = yb.to(dtype) if torch.is_floating_point(yb) else yb  # class labels stay integers
         states, costates, part = states_and_costates(net, xb, yb, loss_fn, share=len(xb) / len(x))
         loss += part
         for depth, (s, p) in enumerate(zip(states, costates, strict=True)):

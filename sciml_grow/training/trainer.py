@@ -198,8 +198,9 @@ class Trainer:
                 self.val_accuracy = float((out.argmax(dim=1) == self.y_val).double().mean())
             return float(self.loss_fn(out, self.y_val))
         total, right, n = 0.0, 0.0, len(self.x_val)  # read on demand: in blocks
-        for i in range(0, n, 4096):
-            out, y = self.model(self.x_val[i : i + 4096]), self.y_val[i : i + 4096]
+        step = min(self.data.x.block_rows, self.data.y.block_rows)
+        for i in range(0, n, step):
+            out, y = self.model(self.x_val[i : i + step]), self.y_val[i : i + step]
             total += float(self.loss_fn(out, y)) * len(y)
             if self.data.task == "classification":
                 right += float((out.argmax(dim=1) == y).double().sum())
@@ -426,7 +427,10 @@ class Trainer:
         """Test summary, observation misfit and inference seconds per sample; a file read on
         demand is evaluated in blocks (per-sample errors kept, fields not)."""
         task = self.data.task
-        blocks = [idx] if self.data.in_memory else list(idx.split(4096))
+        step = (
+            len(idx) if self.data.in_memory else min(self.data.x.block_rows, self.data.y.block_rows)
+        )
+        blocks = list(idx.split(step))
         predictor(self.data.x[idx[:8]].to(self.device))  # warm-up: the timing is steady cost
         parts, seconds = [], 0.0
         for block in blocks:
