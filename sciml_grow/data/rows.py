@@ -135,6 +135,10 @@ class StandardizedRows:
     def shape(self) -> tuple[int, ...]:
         return self.rows.shape
 
+    def subset(self, idx: Index) -> StandardizedRows:
+        """A view of some of these rows (nothing is read)."""
+        return StandardizedRows(self.rows.subset(idx), self.scaler, self.dtype, self.device)
+
     def __getitem__(self, idx: Index) -> torch.Tensor:
         values = self.rows[idx]
         if self.scaler is None:  # class labels

@@ -19,6 +19,7 @@ from torch import nn
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableNet, build, gaussian_init, new_network
 from sciml_grow.nets.activations import get_activation
+from sciml_grow.training.distributed import Group
 from sciml_grow.training.objective import Objective
 
 LossFn = td.LossFn
@@ -37,15 +38,31 @@ class GrowthContext:
     at_max_depth: bool = False  # the network has growth.max_blocks blocks
     stalled: bool = False  # the last phase did not improve the best validation loss
     loss_before: float = math.nan  # J of the network before this growth step
+    group: Group = field(default_factory=Group)  # with DDP: x, y are this rank's shard
+    share: float = 1.0  # ... which is this share of the training split
 
     @torch.no_grad()
     def train_loss(self) -> float:
-        """J over the whole training split, in chunks."""
+        """J over the whole training split, in chunks (summed over the ranks' shards)."""
         total, n = 0.0, len(self.x)
         for i in range(0, n, 8192):
             xb, yb = self.x[i : i + 8192], self.y[i : i + 8192]
             total += float(self.loss_fn(self.model(xb), yb)) * len(xb)
-        return total / n
+        if not self.group.active:
+            return total / n
+        return float(self.group.sum_(torch.tensor(total / n * self.share, dtype=torch.float64)))
+
+    def reduce_q(self, qs: list[torch.Tensor], loss: float) -> tuple[list[torch.Tensor], float]:
+        """The Q blocks and J of the whole training split from this rank's shard's."""
+        if not self.group.active:
+            return qs, loss
+        flat = torch.cat([q.reshape(-1) for q in qs] + [torch.tensor([loss], dtype=qs[0].dtype)])
+        self.group.sum_(flat.mul_(self.share))
+        out, at = [], 0
+        for q in qs:
+            out.append(flat[at : at + q.numel()].view_as(q))
+            at += q.numel()
+        return out, float(flat[-1])
 
 
 @dataclass
@@ -142,7 +159,9 @@ def td_sensitivity(ctx: GrowthContext) -> td.Sensitivity:
     if 0 < g.td_samples < len(x):  # Q is a sample average: estimate it on a random subset
         idx = torch.randperm(len(x), generator=ctx.rng)[: g.td_samples].to(x.device)
         x, y = x[idx], y[idx]
-    sens, _ = td.sensitivity(ctx.model, x, y, ctx.loss_fn, d2, max_rows=g.td_rows, rng=ctx.rng)
+    sens, _ = td.sensitivity(
+        ctx.model, x, y, ctx.loss_fn, d2, max_rows=g.td_rows, rng=ctx.rng, reduce=ctx.reduce_q
+    )
     return sens
 
 

@@ -134,15 +134,19 @@ def sensitivity(
     chunk: int = 1024,
     max_rows: int = 0,
     rng: torch.Generator | None = None,
+    reduce: Callable[[list[torch.Tensor], float], tuple[list[torch.Tensor], float]] | None = None,
 ) -> tuple[Sensitivity, float]:
     """Scores of inserting a block (activation with sigma''(0) = d2) after every hidden state,
     and J (arguments as for :func:`q_matrices`).
 
     Every depth needs only its eigenvalues; the eigenvectors are computed for the best one.
     (From a row subset the top eigenvalues are biased upwards, as a maximum of noisy
-    estimates is; the decision only compares depths.)
+    estimates is; the decision only compares depths.) ``reduce`` turns the Q blocks and J of
+    a shard into those of all samples (data-parallel training).
     """
     qs, loss = q_matrices(model, x, y, loss_fn, d2, chunk, max_rows, rng)
+    if reduce is not None:  # x is one shard of the samples (DDP): the sums over all of them
+        qs, loss = reduce(qs, loss)
     top = torch.stack([torch.linalg.eigvalsh(q)[:, -1] for q in qs])
     scores = top.max(dim=1).values
     _, evecs = torch.linalg.eigh(qs[int(torch.argmax(scores))])

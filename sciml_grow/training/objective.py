@@ -256,7 +256,8 @@ class RegularizedObjective(Objective):
 
     def loss(self, model: nn.Module, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         alpha, gamma, tau = self.weights()
-        use_graph = gamma > 0 and self.graph is not None and hasattr(model, "blocks")
+        net = getattr(model, "module", model)  # under DDP, the wrapped network
+        use_graph = gamma > 0 and self.graph is not None and hasattr(net, "blocks")
         states: list[torch.Tensor] | None = [] if use_graph else None
         pred = model(self.x[idx], states=states) if use_graph else model(self.x[idx])
         data = self.loss_fn(pred, self.y[idx])

@@ -26,6 +26,7 @@ from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
+from sciml_grow.training import distributed
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.objective import physics_term, soft_threshold_
 from sciml_grow.training.predictor import Predictor
@@ -87,6 +88,10 @@ class Trainer:
         progress: bool = True,
     ):
         self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
+        self.group = distributed.group(device)  # torchrun: one of several processes
+        self.source = run  # where a resumed run's checkpoint is read
+        if self.group.rank != 0:  # rank 0 alone writes the run directory
+            self.run, self.progress = RunDir(None), False
         self.device = torch.device(device)
         self.dtype = getattr(torch, cfg.dtype)
         self.strategy = get_strategy(cfg.strategy)
@@ -113,6 +118,7 @@ class Trainer:
         t0 = time.perf_counter()
         net = self.strategy.initial_model(self.data, self.cfg)  # fine-tuning inserts adapters
         self.model = net.to(device=self.device, dtype=self.dtype)
+        self.stepper = self.group.wrap(self.model, self.device)
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.growth_rng = torch.Generator().manual_seed(self.cfg.seed + 7919)
         # the run's time counts the initial model's construction (adapter insertion)
@@ -152,9 +158,10 @@ class Trainer:
         )
 
     def _load_checkpoint(self) -> None:
-        ck = self.run.load("checkpoint.pt", self.device)
+        ck = self.source.load("checkpoint.pt", self.device)
         self.model = build(ck["spec"]).to(device=self.device, dtype=self.dtype)
         self.model.load_state_dict(ck["model"])
+        self.stepper = self.group.wrap(self.model, self.device)
         self.opt = self._optimizer()
         self.opt.load_state_dict(ck["optimizer"])
         self.state = TrainState(**ck["state"])
@@ -175,10 +182,14 @@ class Trainer:
         parts: dict[str, float] = {}
         n = 0
         prox = self.objective.prox_weight()
-        for idx in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
+        group = self.group
+        for batch in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
+            idx = group.shard(batch)  # with DDP: this rank's part of the global batch
             self.opt.zero_grad(set_to_none=True)
-            loss, batch_parts = self.objective.loss(self.model, idx)
-            loss.backward()
+            loss, batch_parts = self.objective.loss(self.stepper, idx)
+            # DDP averages over ranks: weighting by the share of the batch makes the step the
+            # whole batch's
+            (loss * (len(idx) * group.size / len(batch)) if group.active else loss).backward()
             self.opt.step()
             if prox > 0:  # the L1 term's proximal step: exact zeros
                 soft_threshold_(self.opt, prox)
@@ -186,6 +197,12 @@ class Trainer:
             n += len(idx)
             for k, v in batch_parts.items():
                 parts[k] = parts.get(k, 0.0) + v * len(idx)
+        if group.active:  # the epoch's means over all ranks' samples
+            keys = sorted(parts)
+            sums = torch.tensor([float(total), n, *(parts[k] for k in keys)], dtype=torch.float64)
+            group.sum_(sums)
+            total, n = sums[0], float(sums[1])
+            parts = {k: float(v) for k, v in zip(keys, sums[2:], strict=True)}
         self.parts = {k: v / n for k, v in parts.items()}
         return float(total) / n
 
@@ -219,20 +236,28 @@ class Trainer:
 
     def _grow(self, val_before: float) -> GrowthEvent:
         g, s = self.cfg.growth, self.state
+        x, y, share = self.objective.x, self.objective.y, 1.0
+        if self.group.active:  # decisions from sums over every rank's shard of the split
+            mine = self.group.shard(torch.arange(len(x)))
+            x, y, share = _rows(x, mine), _rows(y, mine), len(mine) / len(x)
         ctx = GrowthContext(
             self.model,
-            self.objective.x,
-            self.objective.y,
+            x,
+            y,
             self.loss_fn,
             self.cfg,
             self.growth_rng,
             at_max_depth=self.model.depth >= g.max_blocks,
             stalled=g.stop_on_stall and s.best_val >= s.best_at_phase_start * (1 - g.min_delta),
+            group=self.group,
+            share=share,
         )
         event = self.strategy.grow(ctx)
         self.model = ctx.model
         val_after = math.nan
         if event.inserted:
+            self.stepper = None  # the old wrapper's hooks go before the new one's come
+            self.stepper = self.group.wrap(self.model, self.device)
             self._rebuild_optimizer()
             val_after = self._val_loss()
             s.phase += 1
@@ -481,6 +506,11 @@ def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> 
         "mse": float(torch.mean((pred - truth) ** 2)),
         "n_samples": len(truth),
     }
+
+
+def _rows(values: Any, idx: torch.Tensor) -> Any:
+    """Rows ``idx`` of a tensor (a copy) or of rows read on demand (a view)."""
+    return values.subset(idx) if hasattr(values, "subset") else values[idx]
 
 
 def _combine(parts: list[tuple], task: str) -> tuple[dict[str, Any], float | None]:
