@@ -32,6 +32,7 @@ from sciml_grow.nets.activations import get_activation
 from sciml_grow.outputs import OutputError, OutputLock, swap_dir
 from sciml_grow.resources import check_memory
 from sciml_grow.study.stats import PairedResult
+from sciml_grow.training import distributed
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
@@ -151,7 +152,8 @@ def fit(
     without it everything stays in memory. Everything is checked before anything is written.
     """
     cfg = replace(config, **settings) if config is not None else TrainConfig(**settings)
-    device = check_device(device)
+    device = check_device(distributed.local_device(device))
+    group = distributed.group(device)  # under torchrun: one of the run's processes
     if isinstance(data, Dataset):
         cfg = replace(cfg, data=data.config)  # the split the data was loaded with
     if cfg.baseline_from:
@@ -173,6 +175,11 @@ def fit(
     replacing = run.exists()
     work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
     trainer = Trainer(cfg, data, work, device, progress=progress)
+    group.barrier()  # every rank has checked before rank 0 writes
+    if group.rank != 0:  # rank 0 alone owns the run directory
+        trainer.run_training()
+        trainer.predictor.run_dir = run.path
+        return trainer.predictor
     run.path.parent.mkdir(parents=True, exist_ok=True)
     with OutputLock(run.path):
         if not replacing and run.exists():  # another process started it meanwhile
@@ -218,15 +225,25 @@ def resume(
             "its content differs); resume on that file or start a new run"
         )
     target = Path(record.get("replaces") or run.path)
+    device = check_device(distributed.local_device(device))
+    group = distributed.group(device)
+    if epochs is not None and epochs != cfg.epochs:
+        done = run.load("checkpoint.pt")["state"]["epoch"]
+        if epochs < done:
+            raise OutputError(f"--epochs {epochs}: the run is already at epoch {done}")
+    group.barrier()  # every rank has checked and read before rank 0 writes
+    if group.rank != 0:
+        cfg.epochs = epochs if epochs is not None else cfg.epochs
+        trainer = Trainer(cfg, dataset, run, device, progress=progress)
+        trainer.run_training(resume=True)
+        trainer.predictor.run_dir = target
+        return trainer.predictor
     with OutputLock(target):
         if epochs is not None and epochs != cfg.epochs:
-            done = run.load("checkpoint.pt")["state"]["epoch"]
-            if epochs < done:
-                raise OutputError(f"--epochs {epochs}: the run is already at epoch {done}")
             print(f"epochs: {cfg.epochs} -> {epochs} (applied to the resumed run)")
             cfg.epochs = record["config"]["epochs"] = epochs
             run.write_json("config.json", record)
-        trainer = Trainer(cfg, dataset, run, check_device(device), progress=progress)
+        trainer = Trainer(cfg, dataset, run, device, progress=progress)
         trainer.run_training(resume=True)
         if target != run.path:
             swap_dir(run.path, target)

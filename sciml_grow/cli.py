@@ -296,6 +296,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _print_final(final: dict, path) -> None:
     from sciml_grow.training.trainer import headline
 
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 speaks for the run
+        return
     print(
         f"{final['strategy']} seed {final['seed']}: {headline(final)}, depth "
         f"{final['final_depth']}, {final['n_params']} params, {final['wall_seconds']:.1f} s "

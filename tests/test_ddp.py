@@ -69,3 +69,28 @@ def test_a_ddp_run_resumes_from_its_checkpoint(heat_train_file, tmp_path):
     run(heat_train_file, tmp_path / "twice", "td", 20, ranks=2)
     run(heat_train_file, tmp_path / "twice", "td", 40, ranks=2, resume=True)
     same(tmp_path / "one", tmp_path / "twice")
+
+
+@pytest.mark.mpi
+def test_torchrun_runs_the_command_line_train(heat_train_file, tmp_path):
+    """``torchrun --nproc_per_node 2 sciml-grow train``: one run directory, one summary line,
+    the one-process result."""
+    cli = str(Path(sys.executable).with_name("sciml-grow"))
+    args = ["train", "--data", str(heat_train_file), "--strategy", "td", "--epochs", "30"]
+    args += ["--no-progress", "--set", "model.width=12", "--set", 'dtype="float64"']
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    outs = []
+    for ranks in (1, 2):
+        out = tmp_path / f"r{ranks}"
+        launch = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2"] if ranks > 1 else []
+        done = subprocess.run(
+            [*launch, cli, *args, "--out", str(out)], capture_output=True, text=True, env=env,
+            timeout=240,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("td seed 0: test relative L2 error") == 1
+        outs.append(out)
+    same_final = [json.loads((o / "final.json").read_text()) for o in outs]
+    assert same_final[1]["test"]["rel_l2_mean"] == pytest.approx(
+        same_final[0]["test"]["rel_l2_mean"], rel=TOL
+    )

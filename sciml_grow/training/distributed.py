@@ -38,6 +38,11 @@ class Group:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t
 
+    def barrier(self) -> None:
+        """Wait for every rank (nothing in one process)."""
+        if self.active:
+            dist.barrier()
+
     def shard(self, idx: torch.Tensor) -> torch.Tensor:
         """This rank's part of a global batch of sample indices (contiguous, near equal)."""
         return torch.tensor_split(idx, self.size)[self.rank] if self.active else idx
