@@ -190,7 +190,7 @@ def sample_posterior_means(
     thin, drawn = 1, 0
     rhat = ess = np.zeros(S)
     for step in range(cfg.warmup + cfg.max_draws):
-        # a trajectory of about cfg.length in w, the step jittered against periodic orbits
+        # cfg.leapfrog steps of the tuned size, jittered against periodic orbits
         eps = log_eps.exp() * (0.8 + 0.4 * torch.rand(S, C, 1, generator=gen, dtype=start.dtype))
         p = normal(S, C, n)
         w_new, lp_new, g_new = w, lp, grad
@@ -208,7 +208,7 @@ def sample_posterior_means(
         grad = torch.where(accept[..., None], g_new, grad)
         z = to_z(w)
         rate = log_alpha.clamp(max=0).exp().nan_to_num(0.0)  # acceptance probability
-        if step < cfg.warmup:  # Robbins-Monro on each chain's log h towards the target
+        if step < cfg.warmup:  # Robbins-Monro on each chain's log eps towards the target
             gain = 2.0 / (step + 10) ** 0.6
             log_eps += gain * (rate - cfg.target_acceptance)[..., None]
             continue
