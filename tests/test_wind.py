@@ -233,7 +233,7 @@ def test_constraint_term_vanishes_exactly_for_fields_meeting_the_discrete_constr
     flat = tmp_path / "flat.h5"
     generate("wind", 2, flat, seed=1, config={**SMALL, "hills": []}, progress=False)
     c = load_constraint(flat)
-    n = c.A.shape[1] // 3
+    n = c.shape[1] // 3
     assert float(c.penalty(uniform(0, n))[0]) < 1e-26
     assert float(c.penalty(uniform(1, n))[0]) < 1e-26
     vertical = c.report(uniform(2, n))

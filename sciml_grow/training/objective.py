@@ -184,9 +184,10 @@ class PhysicsTerm:
     constraint: nn.Module | None = None  # fields (B, n) -> per-sample violation (B,)
 
     def misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        field = pred.double() * self.y_std + self.y_mean
-        if self.constraint is not None:
+        if self.constraint is not None:  # a relative measure: the network's precision will do
+            field = pred * self.y_std.to(pred.dtype) + self.y_mean.to(pred.dtype)
             return self.constraint.penalty(field).mean()
+        field = pred.double() * self.y_std + self.y_mean
         sim = self.forward.observe(field)
         return noise_weighted_misfit(sim, self.observed[idx], self.noise_std[idx]).mean()
 
