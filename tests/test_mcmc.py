@@ -40,14 +40,6 @@ def test_posterior_means_match_the_closed_form_within_their_monte_carlo_error():
     torch.testing.assert_close(post.std, exact_std.expand_as(post.std), rtol=0.15, atol=0)
 
 
-def test_chains_started_far_apart_and_too_short_are_not_called_converged():
-    observe, y, sigma, R, m0, exact_mean, _ = linear_gaussian(seed=2)
-    far = exact_mean + 50.0  # start way off; one warm-up step and four draws
-    cfg = McmcConfig(warmup=0, draws=4, max_draws=4)
-    post = sample_posterior_means(observe, y, sigma, R, m0, far, cfg)
-    assert not post.converged.any()
-
-
 def test_split_rhat_and_ess_on_chains_with_known_answers():
     rng = np.random.default_rng(0)
     iid = rng.standard_normal((4, 2000, 3))

@@ -70,3 +70,31 @@ def test_a_dataloader_with_worker_processes_reads_the_right_samples(heat_train_f
     x0, y0 = loaded.tensors("train")
     torch.testing.assert_close(torch.cat(xs), x0, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(torch.cat(ys), y0, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_flat_inputs_are_refused_for_classes_too(tmp_path, in_memory):
+    """Inputs must be (N, features) whatever the targets (only class labels may be flat)."""
+    import h5py
+
+    from sciml_grow.format import DatasetError
+
+    path = tmp_path / "flat.h5"
+    with h5py.File(path, "w") as f:
+        f["inputs"] = np.arange(20.0)
+        f["targets"] = np.arange(20) % 2
+    with pytest.raises(DatasetError, match="'inputs' must be"):
+        Dataset(path, DataConfig(in_memory=in_memory))
+
+
+def test_the_linear_reference_reads_a_file_on_demand_too(heat_train_file, tmp_path):
+    from sciml_grow.study.compare import Job, linear_reference
+
+    jobs = [Job("td", 0), Job("td", 1, 30)]
+    rows = [
+        linear_reference(Dataset(heat_train_file, DataConfig(in_memory=m)), {}, jobs, tmp_path)
+        for m in (True, False)
+    ]
+    for loaded, streamed in zip(*rows, strict=True):
+        assert streamed["rel_l2_mean"] == pytest.approx(loaded["rel_l2_mean"], rel=1e-9)
+        assert streamed["train_size"] == loaded["train_size"]

@@ -135,7 +135,7 @@ class Dataset:
             labels = self.task == "classification"
             if raw_x.ndim < 1 or raw_y.ndim < 1 or len(raw_y) != len(raw_x):
                 raise DatasetError(f"{self.path}: 'targets' must be (N, ...) like 'inputs'")
-            if (raw_x.ndim < 2 and not labels) or (raw_y.ndim < 2 and not labels):
+            if raw_x.ndim < 2 or (raw_y.ndim < 2 and not labels):
                 name = "inputs" if raw_x.ndim < 2 else "targets"
                 raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
             size = 8 * (raw_x.size + raw_y.size)

@@ -102,22 +102,18 @@ class VorticityMapReference(Reference):
     def estimate(self, indices: np.ndarray) -> np.ndarray:
         from sciml_grow.inverse.forward import load_forward
         from sciml_grow.inverse.map import map_estimate
-        from sciml_grow.inverse.vorticity import sine_modes
 
         forward = load_forward(self.data.path)  # on the grid: GridForward
-        with fmt.open_file(self.data.path) as f:
-            std = f[fmt.PRIOR]["coefficient_std"][()]
-            grid = sine_modes(f[fmt.GRID]["points"][()][:, :2], std)
-            y, noise = (f[name][()][indices] for name in (fmt.INPUTS, fmt.NOISE_STD))
-        n = grid.shape[1]
+        y, noise = self.data.x[indices], self.data.noise_std[indices]
+        n = forward.to_grid.shape[0]
         result = map_estimate(
             lambda xi: forward.inner.observe(xi @ forward.to_vertices),
-            torch.from_numpy(y), torch.from_numpy(noise),
+            y, noise,
             torch.eye(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64),
             max_iter=self.MAX_ITER, tol=1e-7,
         )  # fmt: skip
         self.details = {"iterations": result.iterations, "max_iter": self.MAX_ITER}
-        return result.fields.numpy() @ grid.T
+        return (result.fields @ forward.to_grid).numpy()
 
 
 class PodReference(Reference):
@@ -240,14 +236,10 @@ def run_reference(data: Dataset, out: Path, n: int, comm: Any = None) -> None:
         return
     if not data.inputs_are_observations:  # references estimate from the observations
         return
-    ref: Reference | None = None
-
-    def estimate(mine: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-        nonlocal ref
-        ref = cls(data)
-        return ref.estimate(mine), {}
-
-    done = _spread(data, n, comm, estimate, cls.parallel)
+    if not cls.parallel and comm is not None and comm.rank != 0:
+        return  # fitted and run on rank 0 alone
+    ref = cls(data)
+    done = _spread(data, n, comm, lambda mine: (ref.estimate(mine), {}), cls.parallel)
     if done is not None:
         info = {"name": cls.name, "label": cls.label, "short": cls.short}
         _write_summary(data, out, "reference", info, *done[:3], details=ref.details)

@@ -92,7 +92,7 @@ class VorticityForward(nn.Module):
         std = f[fmt.PRIOR]["coefficient_std"][()]
         grid = sine_modes(f[fmt.GRID]["points"][()][:, :2], std)
         vertices = sine_modes(f[fmt.MESH]["coordinates"][()][:, :2], std)
-        return GridForward(self, np.linalg.pinv(grid), vertices)
+        return GridForward(self, grid, vertices)
 
     def _on_pattern(self, A: sp.sparray) -> np.ndarray:
         """A's entries (free x free) at the pattern's slots (A must lie within the pattern)."""
@@ -189,15 +189,16 @@ class VorticityForward(nn.Module):
 
 class GridForward(nn.Module):
     """A vertex-field forward map on grid targets t: w0 = V (G^+ t), V and G the prior's sine
-    modes at the vertices and the grid points."""
+    modes at the vertices and the grid points (coefficients xi -> grid fields: xi G^T)."""
 
     cheap = False
 
-    def __init__(self, inner: VorticityForward, grid_pinv: np.ndarray, vertex_modes: np.ndarray):
+    def __init__(self, inner: VorticityForward, grid_modes: np.ndarray, vertex_modes: np.ndarray):
         super().__init__()
         self.inner = inner
-        self.register_buffer("to_coefficients", torch.from_numpy(grid_pinv.T.copy()))
+        self.register_buffer("to_coefficients", torch.from_numpy(np.linalg.pinv(grid_modes).T))
         self.register_buffer("to_vertices", torch.from_numpy(vertex_modes.T.copy()))
+        self.register_buffer("to_grid", torch.from_numpy(grid_modes.T.copy()))
 
     def field(self, t: torch.Tensor) -> torch.Tensor:
         return t @ self.to_coefficients @ self.to_vertices

@@ -244,11 +244,11 @@ def linear_reference(
         key = (train.tobytes(), val.tobytes())
         if key not in fits:  # one fit per distinct training set
             start = time.perf_counter()
-            x, y = data.x.numpy(), data.y.numpy()
-            model = Ridge.fit(x[train], y[train], x[val], y[val])
+            parts = (a[i].numpy() for i in (train, val) for a in (data.x, data.y))
+            model = Ridge.fit(*parts)  # x, y of the training, then the validation samples
             fit_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            pred = torch.from_numpy(model.predict(x[test]))
+            pred = torch.from_numpy(model.predict(data.x[test].numpy()))
             seconds = (time.perf_counter() - start) / len(test)
             position = {int(i): k for k, i in enumerate(test)}
             on: dict[str, float | None] = {}
@@ -319,14 +319,17 @@ def _errors_on_reference_samples(
     for like-for-like ratios (they may cover only part of the test split)."""
     from sciml_grow.training.predictor import Predictor
 
+    subsets = {}
     for stem in ("reference", "floor"):
         ref = read_reference(out, stem)
-        key = f"rel_l2_on_{stem}_samples"
-        idx = torch.tensor(ref["indices"]) if ref else None
-        for row, job in zip(rows, runs, strict=True):
+        subsets[f"rel_l2_on_{stem}_samples"] = torch.tensor(ref["indices"]) if ref else None
+    for row, job in zip(rows, runs, strict=True):
+        predictor = None
+        for key, idx in subsets.items():
             row[key] = None
             if idx is not None:
-                pred = Predictor.from_run(out / "runs" / job.name)(data.x[idx])
+                predictor = predictor or Predictor.from_run(out / "runs" / job.name)
+                pred = predictor(data.x[idx])
                 row[key] = evaluate_predictions(pred, data.y[idx], "regression")["rel_l2_mean"]
 
 
