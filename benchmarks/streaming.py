@@ -55,7 +55,12 @@ def write(path: Path, n: int, seed: int = 0) -> None:
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
+    """This process's peak resident memory (VmHWM: ru_maxrss would include the parent's
+    resident memory at the fork, which Linux carries over the exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KB
 
 
 def epoch_rate(path: Path, in_memory: bool, epochs: int) -> float:

@@ -73,7 +73,9 @@ class DatasetError(Exception):
 
 
 # --- writing -------------------------------------------------------------------------------
-CHUNK_BYTES = 1 << 20  # per-sample datasets: whole samples per chunk, at most 1 MiB
+CHUNK_BYTES = 64 << 10  # per-sample datasets: whole samples per chunk, at most 64 KiB
+# (a larger sample is one chunk: a minibatch reads chunks whole, so a 196 KB field in 1 MiB
+# chunks read 5x its bytes, 11.5 ms per 64-sample minibatch against 7.8 ms, measured)
 
 
 def sample_chunks(shape: tuple, dtype: str | np.dtype) -> tuple[int, ...]:

@@ -260,12 +260,12 @@ def test_help(sub):
 
 
 def test_per_sample_datasets_are_chunked_by_whole_samples(tmp_path):
-    """Chunks hold whole samples and at most 1 MiB, so reading any subset of samples (a
+    """Chunks hold whole samples and at most 64 KiB (a larger sample: one chunk), so reading any subset of samples (a
     minibatch of a file larger than memory) reads only those samples' chunks."""
     from sciml_grow.format import CHUNK_BYTES, sample_chunks
 
     assert sample_chunks((10, 300_000), "f8") == (1, 300_000)  # 2.4 MB rows: one per chunk
-    assert sample_chunks((1000, 10_000), "f8") == (13, 10_000)
+    assert sample_chunks((1000, 1000), "f8") == (8, 1000)  # 8,000 B rows: 65,536 // 8,000
     assert sample_chunks((5, 3), "f8") == (5, 3)
     path = tmp_path / "h.h5"
     r = run_cli("generate", "heat", "--samples", "40", "--out", str(path), "--no-progress")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import ufl
 
-from pde_data.fem import locate_points
+from pde_data.fem import canonical_permutation, locate_points, to_canonical
 from pde_data.generate import generate
 from pde_data.navier_stokes import SinePriorConfig, VorticityModel, sine_series
 from sciml_grow.format import read_csr
@@ -74,6 +74,39 @@ def test_nonlinear_problem_self_converges():
         finals.append(model.w.eval(pts3, locate_points(model.mesh, points))[:, 0])
     e1, e2 = np.abs(finals[0] - finals[1]).max(), np.abs(finals[1] - finals[2]).max()
     assert e1 / e2 > 3.0, (e1, e2)
+
+
+def test_operator_stepping_equals_the_ufl_forms_assembled_every_step():
+    """The generator's step (numpy operators, BiCGSTAB, sine-transform Poisson) against the
+    independent one (UFL forms assembled each step, GMRES + ILU, LU), with strong advection
+    (max |v| of order 1) and the forcing, in canonical vertex order."""
+    finals = []
+    for stepping in ("operators", "forms"):
+        model = VorticityModel(16, nu=1e-3, dt=0.02, steps=40, forcing=0.1, stepping=stepping)
+        perm = canonical_permutation(model.V)
+        finals.append(to_canonical(model.run(random_w0(model, scale=20.0, seed=1)), perm))
+    scale = np.abs(finals[1]).max()
+    assert scale > 1.0
+    assert np.abs(finals[0] - finals[1]).max() < 1e-10 * scale
+
+
+def test_grid_poisson_equals_the_sparse_lu_and_is_used_only_on_a_grid():
+    from sciml_grow.inverse.vorticity_scheme import GridPoisson, SparseLU
+
+    model = VorticityModel(12, steps=1)
+    scheme = model.scheme
+    assert isinstance(scheme.poisson, GridPoisson)
+    r = np.random.default_rng(0).standard_normal(scheme.free.size)
+    np.testing.assert_allclose(scheme.poisson(r), SparseLU(scheme.K)(r), rtol=1e-11, atol=1e-13)
+    points = model.V.tabulate_dof_coordinates()[scheme.free, :2]
+    assert GridPoisson.detect(points, scheme.K) is not None
+    moved = points.copy()
+    moved[5] += 1e-3  # not a uniform grid
+    assert GridPoisson.detect(moved, scheme.K) is None
+    other = scheme.K + 1e-3 * scheme.M  # not the 5-point Laplacian
+    assert GridPoisson.detect(points, other) is None
+    with pytest.raises(ValueError, match="stepping"):
+        VorticityModel(4, steps=1, stepping="explicit")
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +179,9 @@ def all_datasets(path) -> dict[str, np.ndarray]:
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_default_settings_are_bitwise_the_same_for_any_run_rank_count_and_resume(tmp_path):
-    """At the default mesh (64 x 64, 250 steps). Before GMRES used modified Gram-Schmidt, one
-    process in three computed w(T) differently in the last bits (classical Gram-Schmidt's
-    multi-dot product), so separate runs and rank counts disagreed."""
+    """At the default mesh (64 x 64, 250 steps). (When the step was GMRES with classical
+    Gram-Schmidt, one process in three computed w(T) differently in the last bits: its
+    multi-dot product; every step is now sequential arithmetic in a fixed order.)"""
     from .conftest import run_cli
 
     args = ["generate", "navier_stokes", "--samples", "3", "--seed", "5", "--no-progress"]

@@ -31,6 +31,37 @@ def test_file_rows_read_what_indexing_the_array_gives(heat_train_file):
     np.testing.assert_array_equal(sub[[2, 0]].numpy(), targets[[100, 7]])
 
 
+@pytest.mark.parametrize(
+    ("width", "chunk_rows"),
+    [
+        (3000, 1),  # 24 KB rows, one per chunk: chunks read whole into the batch
+        (3000, 3),  # several rows per chunk: hyperslab reads
+        (3000, None),  # contiguous (a file from before chunking)
+        (8, 4),  # small rows: the range that holds them, or one union selection
+    ],
+)
+def test_every_read_path_gives_the_asked_rows_in_order(tmp_path, width, chunk_rows):
+    import h5py
+
+    from sciml_grow.data import rows as rows_module
+
+    n = 3000 if width == 8 else 60  # small rows 3,000 x 64 B: wider than RANGE_BYTES / 8
+    values = np.random.default_rng(1).standard_normal((n, width))
+    path = tmp_path / "v.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", data=values, chunks=chunk_rows and (chunk_rows, width))
+    rows = FileRows(path, "v")
+    spread = np.array([n - 1, 0, n // 2, 1, n - 2])  # far apart (small rows: a union)
+    cases = [spread, np.array([4, 4, 1, 0, 4]), np.arange(7, 19), np.array([], dtype=np.int64)]
+    cases.append(np.random.default_rng(2).permutation(n)[:25])
+    if width == 8:  # the far-apart rows really take the union path
+        assert (n - 1) * values[0].nbytes > rows_module.RANGE_BYTES / 8
+    for idx in cases:
+        got = rows[idx].numpy()
+        assert got.shape == (len(idx), width)
+        np.testing.assert_array_equal(got, values[idx])
+
+
 def test_streamed_dataset_equals_the_loaded_one(heat_train_file):
     cfg = DataConfig()
     loaded = Dataset(heat_train_file, cfg)

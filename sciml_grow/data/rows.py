@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+from h5py import h5s
 import numpy as np
 import torch
 
 Index = np.ndarray | torch.Tensor | slice | list[int]
 BLOCK_BYTES = 16 << 20  # a streamed pass (statistics, checks, hashing) holds about this much
+SMALL_ROW_BYTES = 16 << 10  # rows below this are read together, not row by row
+RANGE_BYTES = 1 << 20  # small rows within a range this long: the range is read whole
 
 
 class FileRows:
@@ -89,26 +92,65 @@ class FileRows:
             self._handle = (os.getpid(), h5py.File(self.path, "r"))
         return self._handle[1][self.name]
 
+    @staticmethod
+    def _raw_chunks(d: h5py.Dataset, dtype: np.dtype) -> bool:
+        """Whether each row is one unfiltered chunk stored as ``dtype``: then a chunk's bytes
+        are the row's values."""
+        return (
+            d.chunks is not None
+            and d.chunks == (1, *d.shape[1:])
+            and d.id.get_create_plist().get_nfilters() == 0
+            and d.dtype == dtype
+        )
+
     def read(self, file_rows: np.ndarray) -> torch.Tensor:
         """The file's rows ``file_rows`` (any order, repeats allowed) as one tensor."""
         file_rows = np.atleast_1d(np.asarray(file_rows, dtype=np.int64))
         d = self._dataset()
-        values = np.empty((len(file_rows), *self.file_shape[1:]), np.int64 if self.labels else "f8")
-        # hyperslab reads straight into the output, 3x faster than h5py's fancy indexing for
-        # a scattered minibatch (64 of 300 rows, measured): increasing rows by runs of
-        # consecutive ones (a block of a split: one read), any other order row by row
-        if np.all(np.diff(file_rows) > 0):
-            breaks = np.flatnonzero(np.diff(file_rows) != 1) + 1
-            starts, stops = np.r_[0, breaks], np.r_[breaks, len(file_rows)]
+        dtype, row_shape = np.dtype(np.int64 if self.labels else "f8"), self.file_shape[1:]
+        row_bytes = dtype.itemsize * int(np.prod(row_shape))
+        if row_bytes < SMALL_ROW_BYTES:
+            # small rows (sensor values, labels) share chunks: read each row once, then put
+            # each where it was asked
+            wanted, inverse = np.unique(file_rows, return_inverse=True)
+            values = np.empty((len(wanted), *row_shape), dtype)
+            span = int(wanted[-1] - wanted[0] + 1) if len(wanted) else 0
+            if len(wanted) and span * row_bytes <= max(RANGE_BYTES, 8 * values.nbytes):
+                # rows close together: the one range that holds them, then those rows
+                block = np.empty((span, *row_shape), dtype)
+                d.read_direct(block, np.s_[int(wanted[0]) : int(wanted[0]) + span])
+                values = block[wanted - wanted[0]]
+            elif len(wanted):
+                # scattered: one read of the union of the rows (1.7 ms for 64 rows against
+                # 5 ms row by row)
+                space = d.id.get_space()
+                space.select_none()
+                for start, stop in _runs(wanted):
+                    count = (stop - start, *row_shape)
+                    space.select_hyperslab((start, *[0] * len(row_shape)), count, op=h5s.SELECT_OR)
+                d.id.read(h5s.create_simple(values.shape), space, values)
+            if not np.array_equal(wanted, file_rows):
+                values = values[inverse]
         else:
-            starts, stops = np.arange(len(file_rows)), np.arange(1, len(file_rows) + 1)
-        for start, stop in zip(starts, stops, strict=True):
-            if stop > start:
-                first = int(file_rows[start])
-                d.read_direct(values, np.s_[first : first + stop - start], np.s_[start:stop])
+            # large rows (fields), each in its own chunk: a chunk read straight into the
+            # output (3.2 ms for 64 rows of 196 KB against 12 ms by hyperslabs, measured);
+            # other layouts: one hyperslab read per run of consecutive rows
+            values = np.empty((len(file_rows), *row_shape), dtype)
+            if self._raw_chunks(d, dtype):
+                for at, row in enumerate(file_rows.tolist()):
+                    d.id.read_direct_chunk(
+                        (row, *[0] * len(row_shape)), out=values[at].view(np.uint8)
+                    )
+            else:
+                increasing = bool(np.all(np.diff(file_rows) > 0))
+                runs = _runs(file_rows) if increasing else ((r, r + 1) for r in file_rows.tolist())
+                at = 0
+                for start, stop in runs:
+                    d.read_direct(values, np.s_[start:stop], np.s_[at : at + stop - start])
+                    at += stop - start
         if self.labels:
             return torch.from_numpy(values).reshape(-1)
-        return torch.from_numpy(values).reshape(len(values), -1)
+        return torch.from_numpy(values).reshape(len(values), self.shape[1])
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handle": None}  # pickled to a worker: it opens its own
@@ -127,6 +169,7 @@ class StandardizedRows:
     ):
         self.rows, self.scaler, self.dtype = rows, scaler, dtype
         self.device = torch.device(device)
+        self._affine: tuple[torch.Tensor, torch.Tensor] | None = None  # x * scale + shift
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -143,7 +186,14 @@ class StandardizedRows:
         values = self.rows[idx]
         if self.scaler is None:  # class labels
             return values.to(self.device)
-        return self.scaler(values).to(device=self.device, dtype=self.dtype)
+        # in the training dtype, cast first, one fused pass: for float32, 0.8 ms per
+        # 64 x 24,576 batch against 14 ms standardizing in float64 (measured); the values
+        # differ from the loaded ones' by rounding
+        if self._affine is None:
+            scale = 1 / self.scaler.std
+            self._affine = ((-self.scaler.mean * scale).to(self.dtype), scale.to(self.dtype))
+        shift, scale = self._affine
+        return torch.addcmul(shift, values.to(self.dtype), scale).to(self.device)
 
 
 class RowsDataset(torch.utils.data.Dataset):
@@ -158,6 +208,15 @@ class RowsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.x[[i]][0], self.y[[i]][0]
+
+
+def _runs(rows: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, stop) of the runs of consecutive values in increasing ``rows``."""
+    if len(rows) == 0:
+        return
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+        yield int(rows[a]), int(rows[a]) + int(b - a)
 
 
 def mean_std(rows: FileRows, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
