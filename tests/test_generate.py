@@ -260,8 +260,9 @@ def test_help(sub):
 
 
 def test_per_sample_datasets_are_chunked_by_whole_samples(tmp_path):
-    """Chunks hold whole samples and at most 64 KiB (a larger sample: one chunk), so reading any subset of samples (a
-    minibatch of a file larger than memory) reads only those samples' chunks."""
+    """Chunks hold whole samples and at most 64 KiB (a larger sample: one chunk), so reading
+    any subset of samples (a minibatch of a file larger than memory) reads only those
+    samples' chunks."""
     from sciml_grow.format import CHUNK_BYTES, sample_chunks
 
     assert sample_chunks((10, 300_000), "f8") == (1, 300_000)  # 2.4 MB rows: one per chunk
