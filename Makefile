@@ -37,6 +37,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/generation.py --problem wind --samples 1000
+	$(PY) benchmarks/generation.py --problem navier_stokes --samples 200 --plain 10
 	$(PY) benchmarks/manifold_penalty.py
 
 clean:

@@ -38,12 +38,18 @@ def test_file_rows_read_what_indexing_the_array_gives(heat_train_file):
         (3000, 3),  # several rows per chunk: hyperslab reads
         (3000, None),  # contiguous (a file from before chunking)
         (8, 4),  # small rows: the range that holds them, or one union selection
+        (8, None),  # small rows, contiguous
     ],
 )
-def test_every_read_path_gives_the_asked_rows_in_order(tmp_path, width, chunk_rows):
+@pytest.mark.parametrize("held", [False, True])  # True: the whole dataset read once, held
+def test_every_read_path_gives_the_asked_rows_in_order(
+    tmp_path, monkeypatch, width, chunk_rows, held
+):
     import h5py
 
     from sciml_grow.data import rows as rows_module
+
+    monkeypatch.setattr(rows_module, "WHOLE_BYTES", 1 << 30 if held else 0)
 
     n = 3000 if width == 8 else 60  # small rows 3,000 x 64 B: wider than RANGE_BYTES / 8
     values = np.random.default_rng(1).standard_normal((n, width))
@@ -60,6 +66,7 @@ def test_every_read_path_gives_the_asked_rows_in_order(tmp_path, width, chunk_ro
         got = rows[idx].numpy()
         assert got.shape == (len(idx), width)
         np.testing.assert_array_equal(got, values[idx])
+    assert (rows._whole is not None) == held
 
 
 def test_streamed_dataset_equals_the_loaded_one(heat_train_file):

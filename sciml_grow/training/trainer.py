@@ -464,11 +464,10 @@ class Trainer:
             pred = predictor(x)
             seconds += time.perf_counter() - t0
             misfit = self._observation_misfit(pred, block) if task == "regression" else None
-            parts.append((evaluate_predictions(pred, truth, task), misfit, pred, truth))
-        if len(parts) == 1:
-            test, misfit = parts[0][:2]
-        else:
-            test, misfit = _combine(parts, task)
+            if len(blocks) == 1:
+                return evaluate_predictions(pred, truth, task), misfit, seconds / len(idx)
+            parts.append((_block_summary(pred, truth, task), misfit))  # no fields kept
+        test, misfit = _combine(parts, task)
         return test, misfit, seconds / len(idx)
 
     def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:
@@ -513,24 +512,32 @@ def _rows(values: Any, idx: torch.Tensor) -> Any:
     return values.subset(idx) if hasattr(values, "subset") else values[idx]
 
 
-def _combine(parts: list[tuple], task: str) -> tuple[dict[str, Any], float | None]:
-    """One test summary (and misfit) from blocks: the per-sample quantities pooled."""
-    n = sum(p[0]["n_samples"] for p in parts)
+def _block_summary(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[str, Any]:
+    """What the test summary needs of one block of predictions: per-sample relative errors
+    and the squared-error sum (fields), or the right answers and cross-entropy sum (classes)."""
     if task == "classification":
-        right = sum(float((p[2].argmax(dim=1) == p[3]).double().sum()) for p in parts)
-        ce = sum(p[0]["cross_entropy"] * p[0]["n_samples"] for p in parts)
+        ce = float(torch.nn.functional.cross_entropy(pred, truth, reduction="sum"))
+        return {"n": len(truth), "right": float((pred.argmax(dim=1) == truth).sum()), "ce": ce}
+    sq = float(((pred - truth) ** 2).sum())
+    return {"n": len(truth), "rel": relative_errors(pred, truth), "sq": sq, "size": truth.numel()}
+
+
+def _combine(parts: list[tuple[dict, float | None]], task: str) -> tuple[dict, float | None]:
+    """One test summary (and misfit) from the blocks' summaries: per-sample quantities pooled."""
+    n = sum(p[0]["n"] for p in parts)
+    if task == "classification":
+        right, ce = (sum(p[0][k] for p in parts) for k in ("right", "ce"))
         return {"accuracy": right / n, "cross_entropy": ce / n, "n_samples": n}, None
-    rel = torch.cat([relative_errors(p[2], p[3]) for p in parts])
-    sq = sum(float(((p[2] - p[3]) ** 2).sum()) for p in parts)
+    rel = torch.cat([p[0]["rel"] for p in parts])
     misfits = [p[1] for p in parts]
     misfit = None
     if all(m is not None for m in misfits):
-        misfit = sum(m * p[0]["n_samples"] for m, p in zip(misfits, parts, strict=True)) / n
+        misfit = sum(m * p[0]["n"] for m, p in zip(misfits, parts, strict=True)) / n
     test = {
         "rel_l2_mean": float(rel.mean()),
         "rel_l2_median": float(rel.median()),
         "rel_l2_std": float(rel.std()) if len(rel) > 1 else None,
-        "mse": sq / (n * parts[0][3].shape[1]),
+        "mse": sum(p[0]["sq"] for p in parts) / sum(p[0]["size"] for p in parts),
         "n_samples": n,
     }
     return test, misfit
