@@ -54,6 +54,16 @@ def write(path: Path, n: int, seed: int = 0) -> None:
             f[fmt.INPUTS][i : i + m] = targets @ view
 
 
+def resident_mb() -> dict[str, float]:
+    """This process's resident memory now: anonymous (its own data) and file-backed
+    (mapped libraries), MB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
 def peak_mb() -> float:
     """This process's peak resident memory (VmHWM: ru_maxrss would include the parent's
     resident memory at the fork, which Linux carries over the exec)."""
@@ -83,7 +93,9 @@ def child(task: str, path: Path) -> None:
 
     torch.set_num_threads(2)
     start = time.perf_counter()
-    if task == "train":
+    if task == "torch":  # the floor: what the imports alone hold
+        out: dict = {}
+    elif task == "train":
         ds = sg.load(path, in_memory=False)
         model = sg.fit(ds, sg.TrainConfig(**{**SETTINGS, "epochs": 1}), progress=False)
         out = {"epoch_seconds": float(model.history[-1]["seconds"]), "n": len(ds.splits["train"])}
@@ -94,7 +106,7 @@ def child(task: str, path: Path) -> None:
         t0 = time.perf_counter()
         sens, _ = td.sensitivity(net, x, y, torch.nn.functional.mse_loss, d2=-2.0)
         out = {"decision_seconds": time.perf_counter() - t0, "scores": sens.scores.tolist()}
-    out.update(total_seconds=time.perf_counter() - start, peak_mb=peak_mb())
+    out.update(total_seconds=time.perf_counter() - start, peak_mb=peak_mb(), **resident_mb())
     print(json.dumps(out), flush=True)
 
 
@@ -127,6 +139,10 @@ def main() -> None:
             if not path.exists():  # a large file kept from an earlier run is reused
                 write(path, n, seed)
                 made.append(path)
+        base = run_child("torch", large)
+        print(f"a process that imports torch and sciml_grow: {base['peak_mb']:.0f} MB "
+              f"resident ({base['RssAnon']:.0f} own data, {base['RssFile']:.0f} mapped "
+              "libraries)")  # fmt: skip
         print(f"files: {args.small} and {n_large} samples ({large.stat().st_size / 1e9:.1f} GB),"
               f" ready in {time.perf_counter() - t0:.0f} s")  # fmt: skip
         loaded = epoch_rate(small, True, args.epochs)
@@ -136,11 +152,14 @@ def main() -> None:
         train = run_child("train", large)
         print(f"large file, one epoch of {train['n']} samples: {train['epoch_seconds']:.0f} s "
               f"({train['total_seconds']:.0f} s with statistics and checks), peak resident "
-              f"memory {train['peak_mb']:.0f} MB (target <= 1000)")  # fmt: skip
+              f"memory {train['peak_mb']:.0f} MB (target <= 1000; at the end "
+              f"{train['RssAnon']:.0f} MB own data, {train['RssFile']:.0f} MB mapped "
+              "libraries)")  # fmt: skip
         decision = run_child("td", large)
         print(f"large file, one TD decision over the training split: "
               f"{decision['decision_seconds']:.0f} s, peak resident memory "
-              f"{decision['peak_mb']:.0f} MB")  # fmt: skip
+              f"{decision['peak_mb']:.0f} MB (at the end {decision['RssAnon']:.0f} MB own "
+              f"data, {decision['RssFile']:.0f} MB mapped libraries)")  # fmt: skip
     finally:
         if not args.keep:  # only what this run wrote
             for path in made:
