@@ -9,6 +9,7 @@ and the speed-ups; and whether the runs ended with the same test error (they mus
 order of sums).
 
     .venv/bin/python benchmarks/ddp.py [--processes 2] [--samples 20000] [--epochs 4]
+        [--width 256] [--batch 256] [--device cuda]
 """
 
 from __future__ import annotations
@@ -43,21 +44,21 @@ def write(path: Path, n: int, n_in: int = 64, n_out: int = 1024) -> None:
         f["targets"] = targets
 
 
-def child(data: str, out: str, epochs: int, device: str) -> None:
+def child(data: str, out: str, epochs: int, device: str, width: int, batch: int) -> None:
     import sciml_grow as sg
 
-    model = sg.fit(
-        data, sg.TrainConfig(**{**SETTINGS, "epochs": epochs}), out=out, device=device,
-        progress=False,
-    )  # fmt: skip
+    settings = {**SETTINGS, "epochs": epochs, "model": {**SETTINGS["model"], "width": width}}
+    settings["optim"] = {**SETTINGS["optim"], "batch_size": batch}
+    model = sg.fit(data, sg.TrainConfig(**settings), out=out, device=device, progress=False)
     if int(os.environ.get("RANK", "0")) == 0:
         seconds = float(np.median([float(r["seconds"]) for r in model.history]))
         print(json.dumps({"epoch_seconds": seconds, "rel_l2": model.final["test"]["rel_l2_mean"]}))
 
 
-def run(data: Path, out: Path, epochs: int, processes: int, threads: int, device: str) -> dict:
+def run(data: Path, out: Path, args: argparse.Namespace, processes: int, threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, __file__, "--child", str(data), str(out), str(epochs), device]
+    cmd = [sys.executable, __file__, "--child", str(data), str(out), str(args.epochs)]
+    cmd += [args.device, str(args.width), str(args.batch)]
     if processes > 1:
         torchrun = str(Path(sys.executable).with_name("torchrun"))
         cmd = [torchrun, "--standalone", "--nproc_per_node", str(processes), *cmd[1:]]
@@ -71,20 +72,23 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=20000)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        data, out, epochs, device = args.child
-        child(data, out, int(epochs), device)
+        data, out, epochs, device, width, batch = args.child
+        child(data, out, int(epochs), device, int(width), int(batch))
         return
     P = args.processes
     with tempfile.TemporaryDirectory(prefix="sg-ddp-") as tmp:
         data = Path(tmp) / "data.h5"
         write(data, args.samples)
-        one = run(data, Path(tmp) / "one", args.epochs, 1, 1, args.device)
-        threaded = run(data, Path(tmp) / "threads", args.epochs, 1, P, args.device)
-        ddp = run(data, Path(tmp) / "ddp", args.epochs, P, 1, args.device)
-    print(f"{args.samples} samples, width 256, batch 256, {args.device}: seconds per epoch")
+        one = run(data, Path(tmp) / "one", args, 1, 1)
+        threaded = run(data, Path(tmp) / "threads", args, 1, P)
+        ddp = run(data, Path(tmp) / "ddp", args, P, 1)
+    print(f"{args.samples} samples, width {args.width}, batch {args.batch}, {args.device}: "
+          "seconds per epoch")  # fmt: skip
     print(f"  1 process, 1 thread:           {one['epoch_seconds']:.2f}")
     print(f"  1 process, {P} threads:          {threaded['epoch_seconds']:.2f} "
           f"(speed-up {one['epoch_seconds'] / threaded['epoch_seconds']:.2f})")  # fmt: skip

@@ -45,7 +45,7 @@ class FileRows:
         n = self.file_shape[0]
         self.rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
         self._handle: tuple[int, h5py.Dataset, bool] | None = None  # pid, dataset, raw
-        self._whole: np.ndarray | None = None  # a small dataset, held once read
+        self._held: dict[str, np.ndarray] = {}  # a small dataset once read, shared by subsets
 
     # --- what a tensor of the rows would answer -------------------------------------------
     def __len__(self) -> int:
@@ -104,10 +104,11 @@ class FileRows:
         if row_bytes * self.file_shape[0] <= WHOLE_BYTES:
             # small (the sensor values of 50,000 wind samples: 24 MB): read once and held,
             # then indexed (a minibatch's 64 rows: 1.6 ms from the file, 0.01 ms held)
-            if self._whole is None:
-                self._whole = np.empty(self.file_shape, dtype)
-                self._dataset().read_direct(self._whole)
-            values = self._whole[file_rows]
+            if "whole" not in self._held:
+                whole = np.empty(self.file_shape, dtype)
+                self._dataset().read_direct(whole)
+                self._held["whole"] = whole
+            values = self._held["whole"][file_rows]
         elif row_bytes < SMALL_ROW_BYTES:
             d = self._dataset()
             # small rows (sensor values, labels) share chunks: read each row once, then put
@@ -155,7 +156,7 @@ class FileRows:
 
     def __getstate__(self) -> dict[str, Any]:
         # pickled to a worker: it opens its own file (and reads a small dataset itself)
-        return {**self.__dict__, "_handle": None, "_whole": None}
+        return {**self.__dict__, "_handle": None, "_held": {}}
 
 
 class StandardizedRows:
