@@ -10,12 +10,14 @@ in one run:
 The large-file measurements run in fresh processes (``--child``), so each peak is its own.
 
     .venv/bin/python benchmarks/streaming.py [--gb 10] [--small 2000] [--dir DIR] [--keep]
+        [--mmap-threshold 2097152]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 import resource
 import subprocess
@@ -110,9 +112,13 @@ def child(task: str, path: Path) -> None:
     print(json.dumps(out), flush=True)
 
 
-def run_child(task: str, path: Path) -> dict:
+def run_child(task: str, path: Path, mmap_threshold: int | None = None) -> dict:
+    """One measurement in a fresh process (glibc's mmap threshold fixed if given)."""
     cmd = [sys.executable, __file__, "--child", task, str(path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if mmap_threshold is not None:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -123,6 +129,13 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="epochs timed on the small file")
     p.add_argument("--dir", type=Path, help="where the files go (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the files")
+    p.add_argument(
+        "--mmap-threshold",
+        type=int,
+        help="glibc's MALLOC_MMAP_THRESHOLD_ (bytes) for the large-file runs: buffers above it "
+        "are returned to the system when freed (bounds the heap's fragmentation, costs page "
+        "faults)",
+    )
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -149,13 +162,13 @@ def main() -> None:
         streamed = epoch_rate(small, False, args.epochs)
         print(f"small file, training samples/s: loaded {loaded:.0f}, read on demand "
               f"{streamed:.0f}: ratio {streamed / loaded:.2f} (target >= 0.9)")  # fmt: skip
-        train = run_child("train", large)
+        train = run_child("train", large, args.mmap_threshold)
         print(f"large file, one epoch of {train['n']} samples: {train['epoch_seconds']:.0f} s "
               f"({train['total_seconds']:.0f} s with statistics and checks), peak resident "
               f"memory {train['peak_mb']:.0f} MB (target <= 1000; at the end "
               f"{train['RssAnon']:.0f} MB own data, {train['RssFile']:.0f} MB mapped "
               "libraries)")  # fmt: skip
-        decision = run_child("td", large)
+        decision = run_child("td", large, args.mmap_threshold)
         print(f"large file, one TD decision over the training split: "
               f"{decision['decision_seconds']:.0f} s, peak resident memory "
               f"{decision['peak_mb']:.0f} MB (at the end {decision['RssAnon']:.0f} MB own "
