@@ -84,9 +84,10 @@ def sine_series(coeffs: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 class StepSolver:
     """A x = b for step matrices of one sparsity pattern: BiCGSTAB with Jacobi on a PETSc
-    matrix whose values are a numpy buffer (copied in, no assembly); 3 to 6 iterations
-    to 1e-12 (mass-dominated matrices), a sparse LU if it ever fails to converge. All of it
-    sequential and in a fixed order, so a sample's bits do not depend on the rank count."""
+    matrix whose values are a numpy buffer (copied in, no assembly); about 2 iterations to
+    1e-12 from the scheme's extrapolated guess (mass-dominated matrices), a sparse LU if it
+    ever fails to converge. All of it sequential and in a fixed order, so a sample's bits do
+    not depend on the rank count."""
 
     def __init__(self, indptr: np.ndarray, indices: np.ndarray):
         n = len(indptr) - 1
@@ -128,7 +129,7 @@ class VorticityModel:
     ):
         """``stepping``: "operators" (the step from numpy operators and BiCGSTAB,
         :class:`VorticityScheme`) or "forms" (the UFL forms assembled every step: the
-        independent reference, 5x slower)."""
+        independent reference, 10x slower)."""
         if stepping not in ("operators", "forms"):
             raise ValueError(f"stepping: {stepping!r} is not 'operators' or 'forms'")
         self.stepping = stepping

@@ -138,3 +138,27 @@ def test_the_linear_reference_reads_a_file_on_demand_too(heat_train_file, tmp_pa
     for loaded, streamed in zip(*rows, strict=True):
         assert streamed["rel_l2_mean"] == pytest.approx(loaded["rel_l2_mean"], rel=1e-9)
         assert streamed["train_size"] == loaded["train_size"]
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_test_summary_from_blocks_equals_the_one_from_all_samples(task):
+    """The blockwise test evaluation (files read on demand) keeps per-block summaries only,
+    and pools them into what one pass over all samples gives."""
+    from sciml_grow.training.trainer import _block_summary, _combine, evaluate_predictions
+
+    gen = torch.Generator().manual_seed(0)
+    pred = torch.randn(50, 7, dtype=torch.float64, generator=gen)
+    truth = torch.randint(0, 7, (50,), generator=gen) if task == "classification" else pred
+    if task == "regression":
+        truth = pred + 0.3 * torch.randn(50, 7, dtype=torch.float64, generator=gen)
+    whole = evaluate_predictions(pred, truth, task)
+    parts = [
+        (_block_summary(p, t, task), 0.5 + i)
+        for i, (p, t) in enumerate(zip(pred.split(16), truth.split(16), strict=True))
+    ]
+    pooled, misfit = _combine(parts, task)
+    assert pooled.keys() == whole.keys()
+    for key, value in whole.items():
+        assert pooled[key] == pytest.approx(value, rel=1e-12), key
+    if task == "regression":  # sample-weighted: blocks of 16, 16, 16, 2
+        assert misfit == pytest.approx((16 * (0.5 + 1.5 + 2.5) + 2 * 3.5) / 50)
