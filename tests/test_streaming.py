@@ -162,3 +162,34 @@ def test_test_summary_from_blocks_equals_the_one_from_all_samples(task):
         assert pooled[key] == pytest.approx(value, rel=1e-12), key
     if task == "regression":  # sample-weighted: blocks of 16, 16, 16, 2
         assert misfit == pytest.approx((16 * (0.5 + 1.5 + 2.5) + 2 * 3.5) / 50)
+
+
+def test_the_td_decision_on_a_file_read_on_demand_takes_small_chunks_and_the_same_q(
+    heat_train_file, monkeypatch
+):
+    """Read on demand, Q's chunks are bounded by bytes (8 blocks), not by 1,024 samples, and
+    the sums are those of the loaded data."""
+    import sciml_grow as sg
+    from sciml_grow.data import rows as rows_module
+    from sciml_grow.growth import topological as td
+
+    monkeypatch.setattr(rows_module, "BLOCK_BYTES", 8 << 10)  # 3 heat samples per block
+    seen = []
+    real = td.states_and_costates
+    monkeypatch.setattr(
+        td,
+        "states_and_costates",
+        lambda net, xb, *a, **k: seen.append(len(xb)) or real(net, xb, *a, **k),
+    )
+    qs = {}
+    for in_memory in (True, False):
+        ds = Dataset(heat_train_file, DataConfig(in_memory=in_memory))
+        torch.manual_seed(0)
+        net = sg.build_network(ds, width=8, initial_blocks=1).double()
+        x, y = ds.tensors("train", torch.float64)
+        seen.clear()
+        qs[in_memory], _ = td.q_matrices(net, x, y, torch.nn.functional.mse_loss, d2=-2.0)
+        if not in_memory:
+            assert max(seen) == 8 * y.block_rows < len(x)
+    for loaded, streamed in zip(qs[True], qs[False], strict=True):
+        torch.testing.assert_close(streamed, loaded, rtol=1e-10, atol=1e-12)

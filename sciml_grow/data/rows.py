@@ -181,6 +181,11 @@ class StandardizedRows:
     def shape(self) -> tuple[int, ...]:
         return self.rows.shape
 
+    @property
+    def block_rows(self) -> int:
+        """Rows per block of a streamed pass (see :attr:`FileRows.block_rows`)."""
+        return self.rows.block_rows
+
     def subset(self, idx: Index) -> StandardizedRows:
         """A view of some of these rows (nothing is read)."""
         return StandardizedRows(self.rows.subset(idx), self.scaler, self.dtype, self.device)

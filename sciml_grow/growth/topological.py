@@ -104,6 +104,8 @@ def q_matrices(
     dtype = next(net.parameters()).dtype
     qs: list[torch.Tensor] = []
     loss = 0.0
+    if hasattr(y, "block_rows"):  # read on demand: chunks of at most 8 blocks (32 MB of y)
+        chunk = min(chunk, 8 * y.block_rows)
     for i in range(0, len(x), chunk):  # x, y may be read on demand: one chunk at a time
         xb, yb = x[i : i + chunk].to(dtype), y[i : i + chunk]
         yb = yb.to(dtype) if torch.is_floating_point(yb) else yb  # class labels stay integers
