@@ -519,7 +519,11 @@ def _block_summary(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[s
         ce = float(torch.nn.functional.cross_entropy(pred, truth, reduction="sum"))
         return {"n": len(truth), "right": float((pred.argmax(dim=1) == truth).sum()), "ce": ce}
     sq = float(((pred - truth) ** 2).sum())
-    return {"n": len(truth), "rel": relative_errors(pred, truth), "sq": sq, "size": truth.numel()}
+    # as Python floats: a small tensor kept per block sat between the blocks' large buffers
+    # and kept glibc's heap from reusing them (823 MB free inside a 1 GB heap at the peak of
+    # a 10 GB file's test evaluation; 589 MB resident as floats, measured)
+    rel = relative_errors(pred, truth).tolist()
+    return {"n": len(truth), "rel": rel, "sq": sq, "size": truth.numel()}
 
 
 def _combine(parts: list[tuple[dict, float | None]], task: str) -> tuple[dict, float | None]:
@@ -528,7 +532,7 @@ def _combine(parts: list[tuple[dict, float | None]], task: str) -> tuple[dict, f
     if task == "classification":
         right, ce = (sum(p[0][k] for p in parts) for k in ("right", "ce"))
         return {"accuracy": right / n, "cross_entropy": ce / n, "n_samples": n}, None
-    rel = torch.cat([p[0]["rel"] for p in parts])
+    rel = torch.tensor([r for p in parts for r in p[0]["rel"]], dtype=torch.float64)
     misfits = [p[1] for p in parts]
     misfit = None
     if all(m is not None for m in misfits):
