@@ -10,6 +10,8 @@ import numpy as np
 from petsc4py import PETSc
 import scipy.sparse as sp
 
+from sciml_grow.inverse.p1 import p1_gradients  # noqa: F401  (the generators' import)
+
 
 def canonical_permutation(V: fem.FunctionSpace) -> np.ndarray:
     """``perm[dof]`` = index of the dof's vertex in the order the mesh was created with.
@@ -90,16 +92,6 @@ def lu_solver(A: PETSc.Mat) -> PETSc.KSP:
     pc.setType("lu")
     pc.setFactorSolverType("petsc")
     return ksp
-
-
-def p1_gradients(coords: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of the P1 basis per simplex (n_cells, d + 1, d), constant on each cell, and
-    |det J| (n_cells,) of the map from the reference simplex (d! times the cell's measure)."""
-    X = coords[cells]  # (nc, d + 1, d)
-    d = X.shape[2]
-    J = np.stack([X[:, k] - X[:, 0] for k in range(1, d + 1)], axis=2)  # columns: edges
-    ref = np.vstack([-np.ones(d), np.eye(d)])  # d phi_k / d xi on the reference simplex
-    return ref @ np.linalg.inv(J), np.abs(np.linalg.det(J))
 
 
 def evaluation_matrix(msh, coords: np.ndarray, cells: np.ndarray, points: np.ndarray):

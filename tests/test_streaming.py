@@ -51,7 +51,7 @@ def test_every_read_path_gives_the_asked_rows_in_order(
 
     monkeypatch.setattr(rows_module, "WHOLE_BYTES", 1 << 30 if held else 0)
 
-    n = 3000 if width == 8 else 60  # small rows 3,000 x 64 B: wider than RANGE_BYTES / 8
+    n = 20_000 if width == 8 else 60  # small rows 20,000 x 64 B: wider than RANGE_BYTES
     values = np.random.default_rng(1).standard_normal((n, width))
     path = tmp_path / "v.h5"
     with h5py.File(path, "w") as f:
@@ -60,8 +60,9 @@ def test_every_read_path_gives_the_asked_rows_in_order(
     spread = np.array([n - 1, 0, n // 2, 1, n - 2])  # far apart (small rows: a union)
     cases = [spread, np.array([4, 4, 1, 0, 4]), np.arange(7, 19), np.array([], dtype=np.int64)]
     cases.append(np.random.default_rng(2).permutation(n)[:25])
-    if width == 8:  # the far-apart rows really take the union path
-        assert (n - 1) * values[0].nbytes > rows_module.RANGE_BYTES / 8
+    if width == 8:  # the far-apart rows take the union path, the close ones the range
+        assert (n - 1) * values[0].nbytes > rows_module.RANGE_BYTES
+        assert 12 * values[0].nbytes <= rows_module.RANGE_BYTES
     for idx in cases:
         got = rows[idx].numpy()
         assert got.shape == (len(idx), width)

@@ -24,6 +24,8 @@ from scipy.fft import dstn, idstn
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from sciml_grow.inverse.p1 import p1_gradients
+
 # polynomial extrapolation of the next state from the last 1 to 4 (newest first)
 EXTRAPOLATION = {1: (1,), 2: (2, -1), 3: (3, -3, 1), 4: (4, -6, 4, -1)}
 StepSolver = Callable[[sp.csr_array, np.ndarray, np.ndarray], np.ndarray]  # (A, b, guess) -> x
@@ -47,7 +49,7 @@ class VorticityScheme:
         advection: bool = True,
     ):
         n = len(coords)
-        self.n, self.nu, self.dt, self.steps = n, nu, dt, steps
+        self.n, self.dt, self.steps = n, dt, steps
         self.free = np.setdiff1d(np.arange(n), fixed)
         nf = self.free.size
         pos = np.full(n, -1)
@@ -55,13 +57,7 @@ class VorticityScheme:
         self.M = sp.csr_array(sp.csr_array(mass)[self.free][:, self.free])
         self.K = sp.csr_array(sp.csr_array(stiffness)[self.free][:, self.free])
         self.f = np.asarray(forcing, dtype=np.float64)[self.free]
-        # per-cell P1 gradients (nc, 3, 2) and areas
-        x = coords[cells][:, :, :2]
-        jac = np.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]], axis=1)  # rows: edge vectors
-        g12 = np.linalg.inv(jac).transpose(0, 2, 1)  # gradients of barycentric coords 1, 2
-        self.grads = np.concatenate([-g12.sum(axis=1, keepdims=True), g12], axis=1)
-        self.area = np.abs(np.linalg.det(jac)) / 2
-        self.cells = cells
+        g, det = p1_gradients(coords[:, :2], cells)  # (nc, 3, 2), twice the cell areas
         # the step matrix's pattern on the free dofs (CSR): every (row i, col j) of a cell
         rows = np.repeat(cells, 3, axis=1).reshape(-1)  # i of (c, i, j)
         cols = np.tile(cells, (1, 3)).reshape(-1)  # j of (c, i, j)
@@ -69,15 +65,15 @@ class VorticityScheme:
         keys = pos[rows[keep]] * nf + pos[cols[keep]]
         pattern = np.unique(keys)
         self.indices = (pattern % nf).astype(np.int32)
-        self.indptr = np.searchsorted(pattern // nf, np.arange(nf + 1)).astype(np.int32)
+        self.rows = (pattern // nf).astype(np.int32)  # row of each slot
+        self.indptr = np.searchsorted(self.rows, np.arange(nf + 1)).astype(np.int32)
         slot = np.full(rows.size, -1)
         slot[keep] = np.searchsorted(pattern, keys)
         self.base = self.on_pattern(self.M) + dt / 2 * nu * self.on_pattern(self.K)
         # N(s)'s entries at the pattern = advect @ s (s on all vertices): on cell c,
         # curl s_c . grad phi_j = sum_k s_k (dphi_k/dy dphi_j/dx - dphi_k/dx dphi_j/dy)
-        g = self.grads
         coef = g[:, :, None, 1] * g[:, None, :, 0] - g[:, :, None, 0] * g[:, None, :, 1]
-        coef *= (self.area / 3 * float(advection))[:, None, None]  # (c, k, j)
+        coef *= (det / 6 * float(advection))[:, None, None]  # (c, k, j); |c| / 3 = det / 6
         nc = len(cells)
         where = np.broadcast_to(slot.reshape(nc, 3, 1, 3), (nc, 3, 3, 3))  # (c, i, k, j)
         vertex = np.broadcast_to(cells[:, None, :, None], (nc, 3, 3, 3))
@@ -93,7 +89,7 @@ class VorticityScheme:
         coo = sp.coo_array(A)
         nf = self.free.size
         keys = coo.row.astype(np.int64) * nf + coo.col
-        pattern = np.repeat(np.arange(nf), np.diff(self.indptr)) * nf + self.indices
+        pattern = self.rows.astype(np.int64) * nf + self.indices
         slots = np.searchsorted(pattern, keys)
         if np.any(pattern[np.minimum(slots, pattern.size - 1)] != keys):
             raise ValueError("operators: a matrix entry lies outside the mesh's P1 pattern")
@@ -110,16 +106,7 @@ class VorticityScheme:
 
     def advection_adjoint(self, lam: np.ndarray, z: np.ndarray) -> np.ndarray:
         """d/ds of lam^T N(s) z (N is linear in s: this does not depend on s), free dofs."""
-        return self.advect.T @ self._outer_on_pattern(lam, z)
-
-    def _outer_on_pattern(self, lam: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """lam_i z_j at the pattern's slots (i, j)."""
-        rows = np.repeat(np.arange(self.free.size), np.diff(self.indptr))
-        return lam[rows] * z[self.indices]
-
-    def streamfunction(self, w: np.ndarray) -> np.ndarray:
-        """psi = K^{-1} M w (free dofs)."""
-        return self.poisson(self.M @ w)
+        return self.advect.T @ (lam[self.rows] * z[self.indices])  # lam_i z_j at slot (i, j)
 
     def run(
         self,
