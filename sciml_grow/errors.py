@@ -1,0 +1,47 @@
+"""The toolkit's error types, and how their messages name an argument.
+
+Every error the toolkit raises on purpose (bad arguments, configs, files, outputs, resources)
+is a :class:`SciMLGrowError`: a user catches that one type, and the ``sciml-grow`` command
+prints its message as one line and exits 2. Anything else is a bug and keeps its traceback.
+
+The command is a thin layer over the Python API, so the API's checks speak for both: a
+message names an argument through :func:`arg`, which gives the Python name (``train_sizes``)
+to a Python caller and the flag (``--train-sizes``) while the command runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class SciMLGrowError(Exception):
+    """Base of every error the toolkit raises on purpose; the message says what and where."""
+
+
+class InputError(SciMLGrowError, ValueError):
+    """An argument of a command or API call is invalid; the message names it."""
+
+
+class ModelFileError(SciMLGrowError):
+    """A model or checkpoint file is missing, damaged or not one this toolkit wrote."""
+
+
+_FLAGS = False  # True while the command line runs: arguments are named as flags
+
+
+@contextmanager
+def flag_names() -> Iterator[None]:
+    """Within this block :func:`arg` names arguments as command-line flags."""
+    global _FLAGS
+    before, _FLAGS = _FLAGS, True
+    try:
+        yield
+    finally:
+        _FLAGS = before
+
+
+def arg(name: str) -> str:
+    """How a message names the argument ``name``: ``train_sizes`` in Python, ``--train-sizes``
+    from the command line."""
+    return "--" + name.replace("_", "-") if _FLAGS else name

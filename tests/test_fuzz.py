@@ -1,0 +1,476 @@
+"""The second fuzz pass: what a new user or an adversary tried, kept as a table of cases.
+
+Each case failed before its fix. Command-line cases run ``sciml-grow`` in-process in a folder
+fingerprinted before and after: a refusal is one line naming the culprit, a non-zero exit that
+is not 130, and nothing written. Python API cases expect the toolkit's own error types
+(:class:`sciml_grow.errors.SciMLGrowError`) with messages in Python terms.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+from pathlib import Path
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import sciml_grow as sg
+from sciml_grow.cli import main
+from sciml_grow.errors import SciMLGrowError
+
+from .test_bad_input import snapshot
+
+QUICK = ["--no-progress", "--epochs", "2"]
+
+
+def plain(path: Path, x: np.ndarray, y: np.ndarray, **attrs) -> Path:
+    """A user's own file: only inputs and targets (no format tag)."""
+    with h5py.File(path, "w") as f:
+        f["inputs"] = x
+        f["targets"] = y
+        for k, v in attrs.items():
+            f["inputs"].attrs[k] = v
+    return path
+
+
+class Marker:
+    """Unpickling this writes ``path``: the code a hostile model file would run."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, heat_file) -> Path:
+    """A user's folder: data, a finished run, hostile and damaged run files."""
+    d = tmp_path_factory.mktemp("fuzz2")
+    shutil.copy(heat_file, d / "heat.h5")
+    assert main(["train", "--data", str(d / "heat.h5"), "--out", str(d / "run"), *QUICK]) == 0
+    with h5py.File(d / "heat.h5") as f:
+        x, y = f["inputs"][()], f["targets"][()]
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, len(x))
+    plain(d / "labels2.h5", x, np.stack([labels, labels], axis=1))
+    plain(d / "labels.h5", x, labels)
+    plain(d / "big.h5", x * 1e160, y)
+    plain(d / "bigy.h5", x, y * 1e160)
+    plain(d / "noy.h5", x, y)
+    with h5py.File(d / "noy.h5", "a") as f:
+        del f["targets"]
+    xn = x.copy()
+    xn[5, 2] = np.nan
+    plain(d / "nanx.h5", xn, y)
+    plain(d / "flat.h5", x[:, 0], y)
+    plain(d / "strshape.h5", x, y, image_shape="abc")
+    with h5py.File(d / "scalar.h5", "w") as f:
+        f["inputs"] = 1.0
+        f["targets"] = y
+    with h5py.File(d / "dangling.h5", "w") as f:
+        f["inputs"] = h5py.ExternalLink("missing.h5", "/x")
+        f["targets"] = y
+    with h5py.File(d / "wide.h5", "w") as f:  # 300 x 1e9 features, nothing stored
+        f.create_dataset("inputs", shape=(300, 10**9), dtype="f8", chunks=(1, 2**20))
+        f["targets"] = np.zeros((300, 4))
+    with h5py.File(d / "tall.h5", "w") as f:  # 1e10 samples, nothing stored
+        f.create_dataset("inputs", shape=(10**10, 3), dtype="f8", chunks=(2**16, 3))
+        f.create_dataset("targets", shape=(10**10, 2), dtype="f8", chunks=(2**16, 2))
+    # hostile and damaged copies of the finished run
+    for name in ("evil", "truncated", "foreign", "badjson", "unfinished", "evilck", "badcsv"):
+        shutil.copytree(d / "run", d / name)
+    torch.save({"spec": Marker(d / "MARKER"), "model": {}}, d / "evil" / "best.pt")
+    best = (d / "run" / "best.pt").read_bytes()
+    (d / "truncated" / "best.pt").write_bytes(best[: len(best) // 2])
+    torch.save({"weights": torch.zeros(3)}, d / "foreign" / "best.pt")
+    (d / "badjson" / "config.json").write_text('{"config": ')
+    for name in ("unfinished", "evilck", "badcsv"):
+        (d / name / "final.json").unlink()
+    torch.save({"spec": Marker(d / "MARKER"), "state": {}}, d / "evilck" / "checkpoint.pt")
+    with open(d / "badcsv" / "metrics.csv", "a") as fh:
+        fh.write("not,a,row,of,numbers\n")
+    (d / "dup.json").write_text('{"epochs": 2, "epochs": 3}')
+    (d / "cfg.TOML").write_text("epochs = 2\n")
+    return d
+
+
+def refused(root: Path, command: str, culprit: str, capsys) -> str:
+    """Run ``command`` (``{d}`` is the folder): exit 2, one line naming ``culprit``, nothing
+    written anywhere in the folder."""
+    capsys.readouterr()
+    before = snapshot(root)
+    code = main(command.format(d=root).split())
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, (code, out, err)
+    assert len(lines) == 1 and lines[0].startswith("sciml-grow: error: "), err
+    assert culprit in lines[0], lines[0]
+    assert snapshot(root) == before
+    assert not (root / "MARKER").exists()
+    return lines[0]
+
+
+# --- 1. a model file runs no code --------------------------------------------------------
+SECURITY = [
+    ("predict --run {d}/evil --data {d}/heat.h5", "best.pt"),
+    ("finetune --run {d}/evil --data {d}/heat.h5 --out {d}/ft --epochs 1", "best.pt"),
+    ("train --resume {d}/evilck --no-progress", "checkpoint.pt"),
+    ("predict --run {d}/foreign --data {d}/heat.h5", "not a sciml-grow model file"),
+]
+
+
+@pytest.mark.parametrize("command, culprit", SECURITY, ids=[c[:40] for c, _ in SECURITY])
+def test_a_model_file_that_would_run_code_is_refused_by_the_command(root, command, culprit, capsys):
+    refused(root, command, culprit, capsys)
+
+
+def test_a_model_file_that_would_run_code_is_refused_by_the_api(root):
+    for path in (root / "evil" / "best.pt", root / "evil"):
+        with pytest.raises(SciMLGrowError, match="best.pt"):
+            sg.Predictor.load(path)
+    with pytest.raises(SciMLGrowError, match="checkpoint.pt"):
+        sg.resume(root / "evilck", progress=False)
+    assert not (root / "MARKER").exists()
+
+
+def test_a_plain_pickle_file_is_refused(root, tmp_path):
+    import pickle
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(pickle.dumps({"spec": Marker(root / "MARKER")}))
+    with pytest.raises(SciMLGrowError, match="model.pt"):
+        sg.Predictor.load(path)
+    assert not (root / "MARKER").exists()
+
+
+def test_a_saved_predictor_still_loads_and_predicts_the_same(root, tmp_path):
+    model = sg.Predictor.load(root / "run")
+    x = np.random.default_rng(1).normal(size=(4, model.net.in_dim))
+    model.save(tmp_path / "m.pt")
+    np.testing.assert_array_equal(sg.Predictor.load(tmp_path / "m.pt").predict(x), model.predict(x))
+
+
+def test_cifar_batches_are_read_without_running_their_code(tmp_path):
+    import pickle
+
+    from sciml_grow.data.imports import load_cifar10
+
+    marker = tmp_path / "MARKER"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": Marker(marker)}
+        (tmp_path / name).write_bytes(pickle.dumps(batch))
+    with pytest.raises(SciMLGrowError, match="data_batch_1"):
+        load_cifar10(tmp_path)
+    assert not marker.exists()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:  # real batches load
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    images, labels, _ = load_cifar10(tmp_path)
+    assert images.shape == (12, 3, 32, 32) and labels.tolist() == [0, 1] * 6
+
+
+# --- 2. nothing silently wrong -----------------------------------------------------------
+CASES = [
+    # (command, culprit)
+    ("train --data {d}/labels2.h5 --out {d}/r", "targets"),
+    ("predict --run {d}/run --data {d}/labels.h5", "class labels"),
+    ("predict --run {d}/run --data {d}/nanx.h5", "NaN"),
+    ("train --data {d}/bigy.h5 --out {d}/r", "targets"),
+    ("compare --data {d}/heat.h5 --out {d}/c --train-sizes 5000 --seeds 1", "5000"),
+    ("transfer --run {d}/run --data {d}/heat.h5 --out {d}/t --samples 100000", "100000"),
+    ("transfer --run {d}/run --data {d}/heat.h5 --out {d}/t --samples 20,20", "20,20"),
+    # 3. resources checked before starting
+    ("train --data {d}/wide.h5 --out {d}/r", "memory"),
+    ("train --data {d}/tall.h5 --out {d}/r", "memory"),
+    ("compare --data {d}/heat.h5 --out {d}/c --set model.width=100000 --seeds 1", "model.width"),
+    ("predict --run {d}/run --data {d}/wide.h5", "memory"),
+    # 4. tracebacks
+    ("train --data {d}/heat.h5 --out {d}/" + "x" * 300, "too long"),
+    ("train --data {d}/heat.h5 --out /proc/sciml_run", "/proc"),
+    ("compare --data {d}/heat.h5 --out {d}/c --train-sizes 1 --seeds 1", "--train-sizes"),
+    ("train --resume {d}/unfinished_trunc", "checkpoint.pt"),
+    ("train --data {d}/dangling.h5 --out {d}/r", "inputs"),
+    # 5. refusals leave nothing
+    ("compare --data {d}/heat.h5 --out {d}/c --set optim.lr=-1 --seeds 1", "optim.lr"),
+    ("compare --data {d}/nanx.h5 --out {d}/c --seeds 1", "NaN"),
+    ("compare --data {d}/heat.h5 --out {d}/c --strategies finetune --seeds 1", "finetune"),
+    (
+        "compare --data {d}/heat.h5 --out {d}/c --strategies layerwise --set model.kind=cnn",
+        "layerwise",
+    ),
+    ("compare --data {d}/heat.h5 --out {d}/c --set data.test_fraction=0.999", "few"),
+    ("compare --data {d}/flat.h5 --out {d}/c --seeds 1", "inputs"),
+    ("transfer --run {d}/run --data {d}/heat.h5 --out {d}/t --set optim.lr=-1", "optim.lr"),
+    ("transfer --run {d}/run --data {d}/nanx.h5 --out {d}/t", "NaN"),
+    # 6. messages that name the key or file
+    ("train --data {d}/heat.h5 --out {d}/r --set data.split_seed=-1", "data.split_seed"),
+    ("predict --run {d}/truncated --data {d}/heat.h5", "best.pt"),
+    ("predict --run {d}/badjson --data {d}/heat.h5", "config.json"),
+    ("train --resume {d}/badcsv", "metrics.csv"),
+    ("train --data {d}/strshape.h5 --out {d}/r --set model.kind=cnn", "image_shape"),
+    ("train --data {d}/heat.h5 --out {d}/r --config {d}/dup.json", "epochs"),
+    ("train --data {d}/flat.h5 --out {d}/r", "(N, 1)"),
+    # 8. friction
+    ("train --data {d}/heat.h5 --out {d}/run/inside", "run directory"),
+    ("train --resume {d}/run --epochs 7", "--epochs"),
+]
+
+
+@pytest.fixture(scope="module")
+def root_with_truncated_checkpoint(root) -> Path:
+    shutil.copytree(root / "run", root / "unfinished_trunc")
+    (root / "unfinished_trunc" / "final.json").unlink()
+    ck = root / "unfinished_trunc" / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:100])
+    return root
+
+
+@pytest.mark.parametrize("command, culprit", CASES, ids=[c[:60] for c, _ in CASES])
+def test_refused_with_one_line_and_nothing_written(
+    root_with_truncated_checkpoint, command, culprit, capsys
+):
+    refused(root_with_truncated_checkpoint, command, culprit, capsys)
+
+
+def test_check_says_what_training_would_refuse(root):
+    for name, text in (
+        ("labels2.h5", "targets"),
+        ("flat.h5", "(N, 1)"),
+        ("scalar.h5", "inputs"),
+        ("strshape.h5", "image_shape"),
+        ("dangling.h5", "inputs"),
+    ):
+        report = sg.check(root / name)
+        assert not report.ok and text in report.errors[0], (name, report.errors)
+
+
+def test_check_reads_a_huge_file_in_bounded_blocks_and_quickly(root):
+    import resource
+    import time
+
+    for name in ("wide.h5", "tall.h5"):
+        t0 = time.perf_counter()
+        report = sg.check(root / name)
+        assert time.perf_counter() - t0 < 20, name
+        assert report.ok, report.errors
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 2**20  # KiB: < 4 GiB
+
+
+def test_inputs_scaled_by_1e160_train_as_the_unscaled_ones(root):
+    cfg = sg.TrainConfig(strategy="baseline", epochs=3, dtype="float64")
+    a = sg.fit(root / "heat.h5", cfg, progress=False)
+    b = sg.fit(root / "big.h5", cfg, progress=False)
+    assert math.isclose(a.final["test"]["rel_l2_mean"], b.final["test"]["rel_l2_mean"], rel_tol=1e-6)
+    from sciml_grow.data.dataset import Standardizer
+
+    x = torch.randn(20, 3, dtype=torch.float64)
+    for scale in (1e-160, 1e160):
+        s = Standardizer.fit(x * scale)
+        torch.testing.assert_close(s(x * scale), (x - x.mean(0)) / x.std(0), rtol=1e-12, atol=1e-12)
+
+
+def test_relative_errors_of_huge_and_tiny_fields_are_finite():
+    from sciml_grow.data.dataset import relative_errors
+
+    t = torch.tensor([[3.0, 4.0]], dtype=torch.float64)
+    p = torch.tensor([[3.0, 5.0]], dtype=torch.float64)
+    for s in (1e-200, 1.0, 1e200):
+        torch.testing.assert_close(relative_errors(p * s, t * s), torch.tensor([0.2]).double())
+
+
+def test_predict_scores_only_what_matches_and_needs_no_targets(root, capsys):
+    capsys.readouterr()
+    assert main(["predict", "--run", str(root / "run"), "--data", str(root / "noy.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "48 samples" in out and "no targets" in out
+
+
+def test_the_train_sizes_and_transfer_sizes_are_checked_against_the_file(root):
+    with pytest.raises(SciMLGrowError, match="train_sizes"):
+        sg.compare(root / "heat.h5", ["baseline"], out=root / "c", train_sizes=[5000], seeds=1)
+    assert not (root / "c").exists()
+
+
+def test_a_file_being_written_by_another_process_is_named_so(root, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "busy.h5"
+    shutil.copy(root / "heat.h5", path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import h5py, time; f = h5py.File({str(path)!r}, 'a'); "
+         "print('open', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(SciMLGrowError, match="another process"):
+            sg.load(path)
+        report = sg.check(path)
+        assert any("another process" in w for w in report.warnings + report.errors), report.text()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+
+
+# --- 3. full disk ------------------------------------------------------------------------
+def test_a_full_disk_mid_run_is_one_line_with_a_next_step(root, tmp_path, monkeypatch, capsys):
+    from sciml_grow.training import rundir
+
+    real = rundir.atomic_write_bytes
+    calls = {"n": 0}
+
+    def full(path, data):
+        calls["n"] += 1
+        if path.name == "best.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(rundir, "atomic_write_bytes", full)
+    out = tmp_path / "r"
+    capsys.readouterr()
+    code = main(["train", "--data", str(root / "heat.h5"), "--out", str(out), *QUICK])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left" in err[0], err
+    assert "Traceback" not in "".join(err)
+    # the next step the line names works: no loop between --resume and --out
+    monkeypatch.setattr(rundir, "atomic_write_bytes", real)
+    if "--resume" in err[0]:
+        assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    else:
+        assert not out.exists()
+        assert main(["train", "--data", str(root / "heat.h5"), "--out", str(out), *QUICK]) == 0
+    assert (out / "final.json").exists()
+    assert not list(tmp_path.glob("*.replacing"))
+
+
+def test_a_run_without_checkpoint_is_no_loop(root, tmp_path, capsys):
+    """--resume of a run that has no checkpoint names the command that restarts it, and that
+    command works."""
+    run = tmp_path / "r"
+    shutil.copytree(root / "run", run)
+    for name in ("final.json", "checkpoint.pt", "best.pt"):
+        (run / name).unlink()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "--force" in err
+    argv = ["train", "--data", str(root / "heat.h5"), "--out", str(run), "--force", *QUICK]
+    assert main(argv) == 0
+
+
+# --- 4./5. API refusals leave nothing ----------------------------------------------------
+def test_compare_with_a_bad_seed_count_writes_nothing(root, tmp_path):
+    for seeds in (1.5, 0, True):
+        with pytest.raises(SciMLGrowError, match="seeds"):
+            sg.compare(root / "heat.h5", ["baseline"], out=tmp_path / "c", seeds=seeds)
+    assert not (tmp_path / "c").exists()
+
+
+def test_out_under_a_parent_that_cannot_hold_files(root, tmp_path, capsys):
+    refused(root, "predict --run {d}/run --data {d}/heat.h5 --out /proc/p.h5", "/proc", capsys)
+
+
+# --- 7. the Python API speaks Python ------------------------------------------------------
+def test_predictor_load_of_damaged_or_foreign_files(root):
+    with pytest.raises(SciMLGrowError, match="best.pt"):
+        sg.Predictor.load(root / "truncated" / "best.pt")
+    with pytest.raises(SciMLGrowError, match="not a sciml-grow model file"):
+        sg.Predictor.load(root / "foreign" / "best.pt")
+    with pytest.raises(SciMLGrowError, match="no such file"):
+        sg.Predictor.load(root / "nothing.pt")
+
+
+def test_predict_refuses_empty_and_complex_input(root):
+    model = sg.Predictor.load(root / "run")
+    with pytest.raises(SciMLGrowError, match="no samples"):
+        model.predict(np.zeros((0, model.net.in_dim)))
+    with pytest.raises(SciMLGrowError, match="complex"):
+        model.predict(np.zeros((2, model.net.in_dim), dtype=complex))
+    with pytest.raises(SciMLGrowError, match="NaN"):
+        model.predict(np.full((2, model.net.in_dim), np.nan))
+
+
+def test_fit_takes_a_dict_and_compare_a_comma_list(root, tmp_path):
+    model = sg.fit(root / "heat.h5", {"epochs": 2, "strategy": "baseline"}, progress=False)
+    assert model.final["epochs_run"] == 2 if "epochs_run" in model.final else True
+    with pytest.raises(SciMLGrowError, match="strategies: unknown nope"):
+        sg.compare(root / "heat.h5", "baseline,nope", out=tmp_path / "c")
+    with pytest.raises(SciMLGrowError) as info:
+        sg.compare(root / "heat.h5", ["nope"], out=tmp_path / "c")
+    assert "--" not in str(info.value)  # Python terms, not command-line flags
+    with pytest.raises(SciMLGrowError, match="config"):
+        sg.fit(root / "heat.h5", 5, progress=False)
+
+
+def test_td_decision_takes_numpy_and_refuses_nan(root):
+    ds = sg.load(root / "heat.h5")
+    net = sg.build_network(ds, width=6)
+    x, y = ds.tensors("train")
+    d = sg.td_decision(net, x.numpy(), y.numpy())
+    assert d.curvature >= 0 and len(d.scores) == len(net.blocks) + 1
+    xn = x.clone()
+    xn[0, 0] = float("nan")
+    with pytest.raises(SciMLGrowError, match="NaN"):
+        sg.td_decision(net, xn, y)
+    for eps in (float("nan"), float("inf")):
+        with pytest.raises(SciMLGrowError, match="eps"):
+            d.insert(net, eps)
+
+
+def test_configs_take_numpy_numbers_and_any_case():
+    assert sg.ModelConfig(width=np.int64(8)).width == 8
+    assert type(sg.ModelConfig(width=np.int64(8)).width) is int
+    assert sg.OptimConfig(lr=np.float32(0.5)).lr == 0.5
+    assert sg.TrainConfig(strategy="TD").strategy == "td"
+
+
+# --- 8. friction --------------------------------------------------------------------------
+def test_compare_does_not_offer_finetune(capsys):
+    from sciml_grow.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert "finetune" not in sub.choices["compare"].format_help().split("--strategies")[1][:300]
+
+
+def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys):
+    from sciml_grow import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_info", interrupted)
+    assert main(["info", "x.h5"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_outputs_in_a_new_folder_are_created(root, tmp_path):
+    out = tmp_path / "new" / "deeper" / "p.h5"
+    assert main(["predict", "--run", str(root / "run"), "--data", str(root / "heat.h5"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert out.exists()
+
+
+def test_duplicate_keys_in_json_are_refused(tmp_path):
+    from sciml_grow.config import ConfigError, apply_overrides, load_file
+
+    (tmp_path / "c.json").write_text('{"epochs": 2, "epochs": 3}')
+    with pytest.raises(ConfigError, match="epochs"):
+        load_file(tmp_path / "c.json")
+    with pytest.raises(ConfigError, match="a"):
+        apply_overrides({}, ['model={"a": 1, "a": 2}'])
+
+
+def test_an_upper_case_toml_suffix_reads_as_toml(root):
+    from sciml_grow.config import load_file
+
+    assert load_file(root / "cfg.TOML") == {"epochs": 2}
