@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import errno
 import json
 import os
 import sys
 import time
 
 from sciml_grow import __version__
-from sciml_grow.config import ConfigError, apply_overrides, load_file
-from sciml_grow.format import DatasetError
+from sciml_grow.config import apply_overrides, load_file
+from sciml_grow.errors import SciMLGrowError, flag_names
 
 EXIT_CRASH = 1
 EXIT_USAGE = 2
@@ -34,7 +35,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 # errors a user can fix: one line, exit 2 (config, file, output, memory, divergence)
-_USER_ERRORS = (UsageError, ConfigError, DatasetError, ValueError)
+_USER_ERRORS = (UsageError, SciMLGrowError, ValueError)
+# what the system says of a path a user can fix (full disk, permissions, names): one line too
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG,
+        errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY,
+    }
+)  # fmt: skip
+
+
+def _path_error(exc: OSError) -> str | None:
+    """One line for an OSError about a path the user can fix, else None (a crash)."""
+    if exc.errno not in _PATH_ERRNOS:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    hint = " (free some space; a re-run resumes)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}{exc.strerror or exc}{hint}"
 
 
 def _exit_rank(comm, exc: BaseException) -> None:
@@ -110,6 +127,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
     from pde_data.generate import GenerationError, generate
+    from sciml_grow.config import ConfigError
     from sciml_grow.outputs import OutputError
 
     try:
@@ -655,14 +673,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sciml-grow`` console script."""
     try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
+        with flag_names():  # the API's messages name arguments as this command's flags
+            args = build_parser().parse_args(argv)
+            return args.func(args)
     except _USER_ERRORS as exc:
-        if _mpi_rank_from_env() == 0:
-            print(f"sciml-grow: error: {exc}", file=sys.stderr)
+        _say(f"sciml-grow: error: {exc}")
+        return EXIT_USAGE
+    except OSError as exc:
+        line = _path_error(exc)
+        if line is None:
+            raise
+        _say(f"sciml-grow: error: {line}")
         return EXIT_USAGE
     except KeyboardInterrupt:
+        _say("sciml-grow: interrupted; what was finished is kept, and re-running the command "
+             "(train: --resume RUNDIR) continues from there")  # fmt: skip
         return EXIT_INTERRUPTED
+
+
+def _say(line: str) -> None:
+    """One line on stderr, from rank 0 only under mpiexec."""
+    if _mpi_rank_from_env() == 0:
+        print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from pathlib import Path
 import tomllib
 import types
 import typing
 from typing import Any, Literal
 
+import numpy as np
+
+from sciml_grow.errors import SciMLGrowError
+
 MAX_SEED = 2**32 - 1  # seeds of data generation and training lie in 0..MAX_SEED
 
 
-class ConfigError(ValueError):
+class ConfigError(SciMLGrowError, ValueError):
     """A configuration key or value is invalid; the message names it."""
 
 
@@ -45,21 +50,36 @@ def check(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"key {key} is given twice")
+        seen[key] = value
+    return seen
+
+
+def strict_json(text: str) -> Any:
+    """JSON text as Python values; a key given twice in one object is refused (TOML refuses it
+    too), where plain ``json.loads`` would silently keep the last value."""
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a config file (``.json`` or ``.toml``) into a dict."""
+    """Read a config file (``.json`` or ``.toml``, any case) into a dict."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
         raise ConfigError(f"config file {path}: YAML is not read here; write it as TOML or JSON")
+    kind = "TOML" if suffix == ".toml" else "JSON"
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        data = json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:]}: {exc}") from None
+        data = tomllib.loads(text) if kind == "TOML" else strict_json(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise ConfigError(f"config file {path} is not valid {kind}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data
@@ -73,9 +93,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         try:
-            value = json.loads(raw)
+            value = strict_json(raw)
         except json.JSONDecodeError:
             value = raw
+        except ConfigError as exc:
+            raise ConfigError(f"override {item!r}: {exc}") from None
         node = out
         *parents, leaf = key.split(".")
         for part in parents:
@@ -167,17 +189,20 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    if tp is int:  # numpy integers too (np.int64(8) is 8), never a bool
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
+        return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
+        if isinstance(value, np.str_):
+            value = str(value)
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value

@@ -45,3 +45,10 @@ def arg(name: str) -> str:
     """How a message names the argument ``name``: ``train_sizes`` in Python, ``--train-sizes``
     from the command line."""
     return "--" + name.replace("_", "-") if _FLAGS else name
+
+
+def reason(exc: BaseException, limit: int = 120) -> str:
+    """The first line of an exception's message (its type if it has none), for a one-line
+    error that says why a library call failed."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

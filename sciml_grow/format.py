@@ -33,6 +33,8 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from sciml_grow.errors import SciMLGrowError
+
 FORMAT_NAME = "sciml_grow.dataset"
 FORMAT_VERSION = 1
 
@@ -68,7 +70,7 @@ HEADER = (
 JSON_ATTRS = ("config", "versions", "runs")
 
 
-class DatasetError(Exception):
+class DatasetError(SciMLGrowError):
     """The file is missing, foreign, damaged or incomplete; the message says which."""
 
 

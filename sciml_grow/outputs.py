@@ -28,8 +28,10 @@ from typing import Any
 
 import h5py
 
+from sciml_grow.errors import SciMLGrowError
 
-class OutputError(ValueError):
+
+class OutputError(SciMLGrowError, ValueError):
     """An output cannot be written as asked; the message says why and names the path."""
 
 

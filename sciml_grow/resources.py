@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 import shutil
 
+from sciml_grow.errors import SciMLGrowError
 
-class ResourceError(ValueError):
+
+class ResourceError(SciMLGrowError, ValueError):
     """A job would not fit in this machine's memory or disk; the message names both sizes."""
 
 

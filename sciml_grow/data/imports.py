@@ -24,10 +24,11 @@ import numpy as np
 
 from sciml_grow import __version__
 from sciml_grow import format as fmt
+from sciml_grow.errors import SciMLGrowError
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 
-class DataImportError(ValueError):
+class DataImportError(SciMLGrowError, ValueError):
     """A data set cannot be imported; the message says why."""
 
 
@@ -88,6 +89,25 @@ def load_mnist(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, An
     return np.concatenate(images), np.concatenate(labels), {"source": f"IDX files in {folder}"}
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, bytes and numpy arrays, nothing else: a CIFAR-10 batch
+    is a pickle, and any other global in one (a function to call) is refused, never run."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: it would run code")
+        return super().find_class(module, name)
+
+
 def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """CIFAR-10 python batches in ``folder``: images (N, 3, 32, 32) in [0, 1], labels."""
     folder = Path(folder)
@@ -99,7 +119,9 @@ def load_cifar10(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, 
     for name in names:
         with open(folder / name, "rb") as fh:
             try:
-                batch = pickle.load(fh, encoding="bytes")
+                batch = _ArraysOnly(fh, encoding="bytes").load()
+                if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+                    raise ValueError("no data and labels")
             except Exception as exc:
                 raise DataImportError(f"{folder / name}: not a CIFAR-10 batch ({exc})") from None
         data = np.asarray(batch[b"data"], dtype=np.uint8)

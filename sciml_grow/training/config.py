@@ -176,6 +176,11 @@ class TrainConfig(Validated):
     layerwise: LayerwiseConfig = field(default_factory=LayerwiseConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.strategy, str):  # TD, Net2Deeper: names in any case, as the command
+            self.strategy = self.strategy.strip().lower()
+        super().__post_init__()
+
     def memory_estimate(self, in_dim: int, out_dim: int, batch: int) -> float:
         """Rough bytes of the largest network this run may grow: weights, gradients, two
         optimizer moments and two copies (best, checkpoint), plus a batch's activations."""

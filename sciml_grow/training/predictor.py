@@ -10,16 +10,22 @@ import torch
 from torch import nn
 
 from sciml_grow.data.dataset import Standardizer
+from sciml_grow.errors import InputError, ModelFileError, reason
 from sciml_grow.nets import build
-from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.rundir import BUNDLE_KEYS, RunDir, load_torch
 
 
 class Predictor(nn.Module):
     """x_scaler -> network -> inverse y_scaler, rebuilt from an architecture spec."""
 
-    def __init__(self, net: nn.Module, x_scaler: Standardizer, y_scaler: Standardizer):
+    def __init__(
+        self, net: nn.Module, x_scaler: Standardizer, y_scaler: Standardizer, task: str = ""
+    ):
         super().__init__()
         self.net, self.x_scaler, self.y_scaler = net, x_scaler, y_scaler
+        # "regression" (fields) or "classification" (class scores); "" for a bundle saved
+        # before it was recorded
+        self.task = task
         # what the training run produced (set by the trainer; empty for a loaded bundle)
         self.final: dict[str, Any] = {}  # final.json: test metrics, architecture, timing
         self.history: list[dict[str, str]] = []  # metrics.csv: a row per epoch
@@ -28,13 +34,7 @@ class Predictor(nn.Module):
 
     def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Fields (or class scores) for raw inputs (N, ...) in the file's units; float64."""
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        t = t.reshape(len(t), -1)
-        if t.shape[1] != self.net.in_dim:
-            raise ValueError(
-                f"inputs have {t.shape[1]} features per sample, the network expects "
-                f"{self.net.in_dim}"
-            )
+        t = check_inputs(x, self.net.in_dim)
         device = next(self.net.parameters()).device
         return self(t.to(device)).cpu().numpy()
 
@@ -50,7 +50,11 @@ class Predictor(nn.Module):
         path = Path(path)
         if path.is_dir():
             return cls.from_run(path, device)
-        return cls.from_bundle(torch.load(path, map_location=device, weights_only=False), device)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
+        return cls.from_bundle(load_torch(data, path, BUNDLE_KEYS, device), device, where=path)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, batch: int = 8192) -> torch.Tensor:
@@ -71,27 +75,60 @@ class Predictor(nn.Module):
             "dtype": str(next(self.net.parameters()).dtype).removeprefix("torch."),
             "x_scaler": self.x_scaler.state_dict(),
             "y_scaler": self.y_scaler.state_dict(),
+            "task": self.task,
         }
 
     @classmethod
-    def from_bundle(cls, bundle: dict[str, Any], device: str | torch.device = "cpu") -> Predictor:
-        net = build(bundle["spec"]).to(dtype=getattr(torch, bundle["dtype"]))
-        net.load_state_dict(bundle["model"])
-        scalers = []
-        for key in ("x_scaler", "y_scaler"):
-            st = bundle[key]
-            scalers.append(Standardizer(st["mean"], st["std"]))
-        return cls(net, *scalers).to(device).eval()
+    def from_bundle(
+        cls, bundle: dict[str, Any], device: str | torch.device = "cpu", where: Any = "bundle"
+    ) -> Predictor:
+        """A predictor from a bundle's plain data; ModelFileError (naming ``where``) if the
+        architecture, weights or standardization do not fit together."""
+        try:
+            dtype = getattr(torch, str(bundle["dtype"]))
+            if dtype not in (torch.float32, torch.float64):
+                raise ValueError(f"dtype {bundle['dtype']!r}")
+            net = build(bundle["spec"]).to(dtype=dtype)
+            net.load_state_dict(bundle["model"])
+            scalers = [Standardizer(bundle[k]["mean"], bundle[k]["std"]) for k in BUNDLE_KEYS[3:]]
+        except Exception as exc:  # a plain-data file of the wrong shape: keys, types, sizes
+            raise ModelFileError(f"{where}: not a sciml-grow model file ({reason(exc)})") from None
+        task = str(bundle.get("task", ""))
+        return cls(net, *scalers, task=task).to(device).eval()
 
     @classmethod
     def from_run(cls, run: str | Path, device: str | torch.device = "cpu") -> Predictor:
         rd = RunDir(run)
         if not (rd.path / "best.pt").exists():
-            raise FileNotFoundError(f"{rd.path}: no best.pt (not a finished training run)")
-        predictor = cls.from_bundle(rd.load("best.pt", device), device)
+            raise ModelFileError(f"{rd.path}: no best.pt (not a finished training run)")
+        predictor = cls.from_bundle(rd.load("best.pt", device), device, rd.path / "best.pt")
         if rd.finished():  # what the run recorded, as fit() returns it
             predictor.final = rd.read_json("final.json")
+            predictor.task = predictor.task or str(predictor.final.get("task", ""))
             predictor.history = rd.read_csv("metrics.csv")
             predictor.events = rd.read_csv("growth_events.csv")
             predictor.run_dir = rd.path
         return predictor
+
+
+def check_inputs(x: Any, in_dim: int) -> torch.Tensor:
+    """Raw inputs (N, ...) as a real tensor (N, in_dim), or InputError saying what is wrong:
+    no samples, complex or non-numeric values, NaN or inf, the wrong number of features."""
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.is_complex() or not (t.is_floating_point() or t.dtype in _INTEGER):
+        kind = "complex" if t.is_complex() else str(t.dtype).removeprefix("torch.")
+        raise InputError(f"inputs must be real numbers, got {kind} values")
+    if t.ndim == 0 or len(t) == 0:
+        raise InputError(f"inputs hold no samples (shape {tuple(t.shape)})")
+    t = t.reshape(len(t), -1)
+    if t.shape[1] != in_dim:
+        raise InputError(
+            f"inputs have {t.shape[1]} features per sample, the network expects {in_dim}"
+        )
+    bad = torch.nonzero(~torch.isfinite(t).all(dim=1)).reshape(-1)
+    if len(bad):
+        raise InputError(f"inputs hold NaN or inf in {len(bad)} samples (first: {int(bad[0])})")
+    return t
+
+
+_INTEGER = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

@@ -7,6 +7,10 @@
     best.pt              the kept (best-validation) network, self-contained for predict
     final.json           test metrics; written last, so its presence means the run finished
 
+Model and checkpoint files are read as data only (``torch.load(weights_only=True)``: tensors,
+numbers, strings, lists and dicts); a file that holds any other Python object, which unpickling
+would construct by running code, is refused before anything of it runs (:func:`load_torch`).
+
 Files are replaced atomically (write to a temporary name, then rename), so a killed run never
 leaves a half-written checkpoint or summary. ``--force`` replaces a directory only if it holds
 nothing but these files (see :func:`check_run_output`).
@@ -14,16 +18,44 @@ nothing but these files (see :func:`check_run_output`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import csv
 import io
 import json
 import os
 from pathlib import Path
+import pickle
 from typing import Any
 
 import torch
 
+from sciml_grow.config import ConfigError, strict_json
+from sciml_grow.errors import ModelFileError, reason
 from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent, json_text
+
+BUNDLE_KEYS = ("spec", "model", "dtype", "x_scaler", "y_scaler")  # best.pt, Predictor.save
+CHECKPOINT_KEYS = ("spec", "model", "optimizer", "state", "rng")  # checkpoint.pt
+
+
+def load_torch(
+    data: bytes, where: str | Path, keys: Iterable[str], device: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """A model or checkpoint file's content (``data``, read from ``where``) as plain data, or
+    ModelFileError: a file holding objects that would run code when unpickled is refused
+    before any of it runs (weights_only), and so is one that is damaged or lacks ``keys``."""
+    try:
+        obj = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(
+            f"{where}: refused, it holds Python objects that would run code when loaded "
+            "(sciml-grow reads tensors and plain data only); use a file sciml-grow wrote"
+        ) from None
+    except Exception as exc:  # torch reports damage as RuntimeError, EOFError, OSError, ...
+        raise ModelFileError(f"{where}: damaged or not a torch file ({reason(exc)})") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise ModelFileError(f"{where}: not a sciml-grow model file (no '{missing[0]}')")
+    return obj
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -95,7 +127,13 @@ class RunDir:
         self._write(name, json_text(obj).encode())
 
     def read_json(self, name: str) -> Any:
-        return json.loads(self._read(name))
+        try:
+            return strict_json(self._read(name).decode())
+        except (UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+            raise OutputError(f"{self._where(name)} is damaged (not valid JSON: {exc})") from None
+
+    def _where(self, name: str) -> str:
+        return str(self.path / name) if self.path is not None else name
 
     # --- csv ---
     def start_csv(self, name: str, columns: list[str]) -> None:
@@ -130,14 +168,28 @@ class RunDir:
     def read_csv(self, name: str) -> list[dict[str, str]]:
         if not self._has(name):
             return []
-        return list(csv.DictReader(io.StringIO(self._read(name).decode(), newline="")))
+        try:
+            text = self._read(name).decode()
+        except UnicodeDecodeError:
+            raise OutputError(f"{self._where(name)} is damaged (not text)") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+        for i, row in enumerate(rows):
+            if None in row or None in row.values():  # more or fewer fields than the header
+                raise OutputError(
+                    f"{self._where(name)} is damaged (line {i + 2} does not match the header)"
+                )
+        return rows
 
     def truncate_csv(self, name: str, max_epoch: int) -> None:
         """Drop rows after ``max_epoch`` (written after the checkpoint a resume starts from)."""
         rows = self.read_csv(name)
         if not rows:
             return
-        keep = [r for r in rows if int(r["epoch"]) <= max_epoch]
+        try:
+            keep = [r for r in rows if int(r["epoch"]) <= max_epoch]
+        except (KeyError, ValueError):
+            raise OutputError(f"{self._where(name)} is damaged (an epoch that is not a number)")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
@@ -150,8 +202,10 @@ class RunDir:
         torch.save(obj, buf)
         self._write(name, buf.getvalue())
 
-    def load(self, name: str, device: str | torch.device = "cpu") -> Any:
-        return torch.load(io.BytesIO(self._read(name)), map_location=device, weights_only=False)
+    def load(self, name: str, device: str | torch.device = "cpu") -> dict[str, Any]:
+        """A model (best.pt) or checkpoint file as plain data; see :func:`load_torch`."""
+        keys = CHECKPOINT_KEYS if name == "checkpoint.pt" else BUNDLE_KEYS
+        return load_torch(self._read(name), self._where(name), keys, device)
 
 
 def finished_architecture(path: str | Path) -> dict[str, Any]:

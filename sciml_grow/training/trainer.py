@@ -22,6 +22,7 @@ from tqdm import tqdm
 from sciml_grow import __version__
 from sciml_grow.config import to_dict
 from sciml_grow.data.dataset import Dataset, relative_errors
+from sciml_grow.errors import ModelFileError, SciMLGrowError, reason
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
@@ -54,7 +55,7 @@ GROWTH_COLUMNS = [
 ]
 
 
-class TrainingError(ValueError):
+class TrainingError(SciMLGrowError, ValueError):
     """Training cannot go on (it diverged); the message names the setting to change."""
 
 
@@ -159,18 +160,22 @@ class Trainer:
 
     def _load_checkpoint(self) -> None:
         ck = self.source.load("checkpoint.pt", self.device)
-        self.model = build(ck["spec"]).to(device=self.device, dtype=self.dtype)
-        self.model.load_state_dict(ck["model"])
-        self.stepper = self.group.wrap(self.model, self.device)
-        self.opt = self._optimizer()
-        self.opt.load_state_dict(ck["optimizer"])
-        self.state = TrainState(**ck["state"])
-        self.objective.set_layer(self.state.phase)
-        self.batch_rng = torch.Generator()
-        self.batch_rng.set_state(ck["rng"]["batch"])
-        self.growth_rng = torch.Generator()
-        self.growth_rng.set_state(ck["rng"]["growth"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        try:
+            self.model = build(ck["spec"]).to(device=self.device, dtype=self.dtype)
+            self.model.load_state_dict(ck["model"])
+            self.stepper = self.group.wrap(self.model, self.device)
+            self.opt = self._optimizer()
+            self.opt.load_state_dict(ck["optimizer"])
+            self.state = TrainState(**ck["state"])
+            self.objective.set_layer(self.state.phase)
+            self.batch_rng = torch.Generator()
+            self.batch_rng.set_state(ck["rng"]["batch"])
+            self.growth_rng = torch.Generator()
+            self.growth_rng.set_state(ck["rng"]["growth"])
+            torch.set_rng_state(ck["rng"]["torch"])
+        except Exception as exc:  # plain data of the wrong shape: keys, types, sizes
+            where = self.source.path / "checkpoint.pt" if self.source.path else "checkpoint.pt"
+            raise ModelFileError(f"{where}: not a checkpoint this run can resume ({reason(exc)})") from None
         for name in ("metrics.csv", "growth_events.csv"):
             self.run.truncate_csv(name, self.state.epoch)
 
@@ -411,7 +416,7 @@ class Trainer:
         net = build(best["spec"]).to(device=self.device, dtype=self.dtype)
         net.load_state_dict(best["model"])
         self.strategy.finalize(net, self.cfg)
-        predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler).to(self.device)
+        predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler, self.data.task).to(self.device)
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
         test, misfit, inference = self._test(predictor, idx)
