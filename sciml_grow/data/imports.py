@@ -99,6 +99,7 @@ class _ArraysOnly(pickle.Unpickler):
             ("numpy._core.multiarray", "_reconstruct"),
             ("numpy", "ndarray"),
             ("numpy", "dtype"),
+            ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
         }
     )
 
