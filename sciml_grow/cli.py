@@ -50,7 +50,9 @@ def _path_error(exc: OSError) -> str | None:
     if exc.errno not in _PATH_ERRNOS:
         return None
     where = f"{exc.filename}: " if exc.filename else ""
-    hint = " (free some space; a re-run resumes)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    hint = (
+        " (free some space; a re-run resumes)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    )
     return f"{where}{exc.strerror or exc}{hint}"
 
 

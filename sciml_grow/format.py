@@ -160,6 +160,9 @@ def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
 
 
 # --- opening -------------------------------------------------------------------------------
+BEING_WRITTEN = "open for writing by another process (HDF5 file lock)"
+
+
 def open_file(
     path: str | Path, require_complete: bool = True, require_tag: bool = True
 ) -> h5py.File:
@@ -170,6 +173,8 @@ def open_file(
         raise DatasetError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r")
+    except BlockingIOError:
+        raise DatasetError(f"{path}: {BEING_WRITTEN}; wait for it to finish") from None
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     try:
@@ -224,7 +229,7 @@ def check_format(f: h5py.File, path: str | Path, require_tag: bool = True) -> bo
 
 def check_array(f: h5py.File, name: str, path: str | Path) -> h5py.Dataset:
     """``f[name]`` if it is a non-empty array of real numbers (N, ...), else DatasetError."""
-    obj = f[name]
+    obj = open_dataset(f, name, path)
     if not isinstance(obj, h5py.Dataset):
         raise DatasetError(f"{path}: '{name}' is a group, not an array")
     if obj.ndim == 0 or len(obj) == 0:
@@ -235,6 +240,53 @@ def check_array(f: h5py.File, name: str, path: str | Path) -> h5py.Dataset:
             "integer)"
         )
     return obj
+
+
+def shape_problem(
+    x: h5py.Dataset, y: h5py.Dataset, inputs: str = INPUTS, targets: str = TARGETS
+) -> str | None:
+    """What keeps inputs ``x`` and targets ``y`` from training, in one line, or None: the
+    checker and the reader say the same thing of a file."""
+    if len(y) != len(x):
+        return f"'{inputs}' has {len(x)} samples, '{targets}' {len(y)}"
+    if x.ndim < 2:
+        return (
+            f"'{inputs}' has shape {x.shape}, one value per sample; store it as (N, 1) "
+            "(one feature per sample) or (N, ...)"
+        )
+    if y.dtype.kind in "iu" and int(np.prod(y.shape[1:], dtype=np.int64)) != 1:
+        return (
+            f"'{targets}' holds integers of shape {y.shape}: class labels must be one per "
+            "sample, (N,); store the values as floats for regression"
+        )
+    if y.dtype.kind == "f" and y.ndim < 2:
+        return f"'{targets}' has shape {y.shape}, one value per sample; store it as (N, 1)"
+    if "image_shape" in x.attrs:
+        shape = np.asarray(x.attrs["image_shape"])
+        size = int(np.prod(x.shape[1:], dtype=np.int64))
+        if (
+            shape.dtype.kind not in "iu"
+            or shape.shape != (3,)
+            or (shape <= 0).any()
+            or int(np.prod(shape, dtype=np.int64)) != size
+        ):
+            return (
+                f"'{inputs}' attribute image_shape must be 3 positive integers (channels, "
+                f"height, width) holding its {size} values per sample, got {shape.tolist()!r}"
+            )
+    return None
+
+
+def open_dataset(f: h5py.File, name: str, path: str | Path) -> Any:
+    """``f[name]``, or DatasetError if it is missing or cannot be opened (a dangling link)."""
+    if name not in f:
+        raise DatasetError(f"{path}: has no '{name}' dataset")
+    try:
+        return f[name]
+    except (KeyError, OSError) as exc:
+        link = f.get(name, getlink=True)
+        what = f"a link to {link.filename}:{link.path}" if hasattr(link, "filename") else "it"
+        raise DatasetError(f"{path}: '{name}' cannot be opened ({what}: {exc})") from None
 
 
 def attr_json(f: h5py.File, name: str) -> Any:
@@ -458,22 +510,60 @@ class CheckReport:
             raise DatasetError(f"{self.path}: {self.errors[0]}")
 
 
-ROWS_PER_READ = 4096  # the finiteness scan reads this many samples at a time
+SCAN_BYTES = 16 << 20  # the finiteness scan reads at most this much at a time
+
+
+def _scan_regions(ds: h5py.Dataset) -> list[tuple[slice, ...]]:
+    """Selections covering what ``ds`` stores, each of at most about SCAN_BYTES: runs of
+    whole samples, or parts of one sample along its first axis when a sample is larger.
+    Of a chunked dataset stored only in part, just the chunks written (the rest hold the
+    fill value, checked on its own): a file declared huge but empty is checked at once."""
+    n = len(ds)
+    logical = ds.size * ds.dtype.itemsize
+    if ds.chunks is not None and ds.id.get_storage_size() < logical // 2:
+        regions = []
+        for i in range(ds.id.get_num_chunks()):
+            offset = ds.id.get_chunk_info(i).chunk_offset
+            regions.append(
+                tuple(
+                    slice(o, min(o + c, s))
+                    for o, c, s in zip(offset, ds.chunks, ds.shape, strict=True)
+                )
+            )
+        return sorted(regions, key=lambda r: r[0].start)
+    row = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
+    if row <= SCAN_BYTES:
+        step = SCAN_BYTES // row
+        return [(slice(a, min(a + step, n)),) for a in range(0, n, step)]
+    inner = max(1, int(np.prod(ds.shape[2:], dtype=np.int64)) * ds.dtype.itemsize)
+    step = max(1, SCAN_BYTES // inner)
+    return [
+        (slice(a, a + 1), slice(b, min(b + step, ds.shape[1])))
+        for a in range(n)
+        for b in range(0, ds.shape[1], step)
+    ]
 
 
 def first_nonfinite(ds: h5py.Dataset, rows: np.ndarray | None = None) -> int | None:
     """Index of the first sample of ``ds`` (among ``rows``, sorted) holding NaN or inf, or
-    None; read in blocks, so a file larger than memory can be checked."""
+    None; read in bounded pieces, so a file larger than memory can be checked."""
     if ds.dtype.kind != "f":
         return None
-    for start in range(0, len(ds), ROWS_PER_READ):
-        block = ds[start : start + ROWS_PER_READ]
+    first = None
+    fill = ds.fillvalue
+    if ds.id.get_storage_size() < ds.size * ds.dtype.itemsize and not np.isfinite(fill).all():
+        return 0 if rows is None or not len(rows) else int(rows[0])  # unwritten values
+    for region in _scan_regions(ds):
+        start = region[0].start
+        if first is not None and start >= first:
+            continue
+        block = ds[region]
         bad = ~np.isfinite(block.reshape(len(block), -1)).all(axis=1)
         if rows is not None:
             bad &= np.isin(np.arange(start, start + len(block)), rows)
         if bad.any():
-            return start + int(np.flatnonzero(bad)[0])
-    return None
+            first = start + int(np.flatnonzero(bad)[0])
+    return first
 
 
 def check_file(path: str | Path) -> CheckReport:
@@ -483,6 +573,12 @@ def check_file(path: str | Path) -> CheckReport:
     if not path.is_file():
         report.errors.append("no such file")
         return report
+    try:
+        h5py.File(path, "r").close()
+    except BlockingIOError:  # still readable: say so, as reading it for training would
+        report.warnings.append(f"{BEING_WRITTEN}: its content may still change")
+    except OSError:
+        pass  # reported below
     try:
         f = h5py.File(path, "r", locking=False)  # never blocks a generator writing it
     except OSError:
@@ -530,8 +626,13 @@ def check_open(f: h5py.File, report: CheckReport, scan_values: bool = True) -> C
 
 def _check_samples(f: h5py.File, err, warn) -> int | None:
     """inputs and targets: real (N, ...) arrays of one N; per-sample arrays of the same N."""
+    found = {}
     for name in (INPUTS, TARGETS):
-        obj = f.get(name)
+        try:
+            obj = open_dataset(f, name, "") if name in f else None
+        except DatasetError as exc:
+            err(str(exc).removeprefix(": "))
+            continue
         if obj is None:
             err(f"no '{name}' dataset: a file needs inputs (N, ...) and targets (N, ...)")
         elif not isinstance(obj, h5py.Dataset):
@@ -540,12 +641,15 @@ def _check_samples(f: h5py.File, err, warn) -> int | None:
             err(f"'{name}' holds no samples (shape {obj.shape})")
         elif obj.dtype.kind not in "fiu":
             err(f"'{name}' has dtype {obj.dtype}; real numbers (float or integer) are needed")
-    if any(not isinstance(f.get(k), h5py.Dataset) for k in (INPUTS, TARGETS)):
+        else:
+            found[name] = obj
+    if len(found) < 2:
         return None
-    n = len(f[INPUTS])
-    if len(f[TARGETS]) != n:
-        err(f"'{INPUTS}' has {n} samples, '{TARGETS}' {len(f[TARGETS])}")
+    problem = shape_problem(found[INPUTS], found[TARGETS])
+    if problem:
+        err(problem)
         return None
+    n = len(found[INPUTS])
     if isinstance(f.get(SAMPLES), h5py.Group):
         for key, obj in f[SAMPLES].items():
             if not isinstance(obj, h5py.Dataset) or obj.ndim == 0 or len(obj) != n:

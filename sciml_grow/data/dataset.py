@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from sciml_grow import format as fmt
-from sciml_grow.config import Validated, check
+from sciml_grow.config import MAX_SEED, Validated, check
 from sciml_grow.data.rows import FileRows, RowsDataset, StandardizedRows, mean_std
 from sciml_grow.format import DatasetError, check_array, open_file
-from sciml_grow.resources import available_memory
+from sciml_grow.resources import available_memory, check_memory
 
 
 @dataclass
@@ -53,6 +53,12 @@ class DataConfig(Validated):
         check(0 < self.val_fraction < 1, "data.val_fraction", "must lie in (0, 1)")
         check(self.max_train is None or self.max_train > 0, "data.max_train", "must be > 0")
         check(self.max_val is None or self.max_val > 0, "data.max_val", "must be > 0")
+        check(0 <= self.split_seed <= MAX_SEED, "data.split_seed", f"must lie in 0..{MAX_SEED}")
+        check(
+            self.subset_seed is None or 0 <= self.subset_seed <= MAX_SEED,
+            "data.subset_seed",
+            f"must lie in 0..{MAX_SEED}",
+        )
 
 
 class Standardizer(nn.Module):
@@ -68,8 +74,13 @@ class Standardizer(nn.Module):
         """Per-feature statistics of a tensor, or of file rows read in blocks."""
         if isinstance(values, FileRows):
             mean, std = mean_std(values)
-        else:
-            mean, std = values.mean(dim=0), values.std(dim=0)
+        else:  # scaled by the largest magnitude first: values near 1e160 or 1e-160 would
+            # overflow or underflow when squared
+            scale = values.abs().amax(dim=0).clamp_min(torch.finfo(values.dtype).tiny)
+            mean = values.mean(dim=0)
+            if not torch.isfinite(mean).all():  # the sum overflowed (values near 1e308)
+                mean = (values / scale).mean(dim=0) * scale
+            std = ((values - mean) / scale).std(dim=0) * scale
         return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
@@ -123,21 +134,17 @@ class Dataset:
     def __init__(self, path: str | Path, cfg: DataConfig):
         self.path = Path(path)
         with open_file(self.path, require_tag=False) as f:
-            for key in (cfg.inputs, cfg.targets):
-                if key not in f:
-                    raise DatasetError(f"{self.path}: has no '{key}' dataset (data.inputs/targets)")
             raw_x, raw_y = (check_array(f, k, self.path) for k in (cfg.inputs, cfg.targets))
+            problem = fmt.shape_problem(raw_x, raw_y, cfg.inputs, cfg.targets)
+            if problem:
+                raise DatasetError(f"{self.path}: {problem}")
             # the file's noisy observations (what forward operators and references compare
             # predictions with), or another field chosen by data.inputs
             self.inputs_are_observations = cfg.inputs == fmt.INPUTS
             self.task = "classification" if raw_y.dtype.kind in "iu" else "regression"
             self.in_shape = _image_shape(raw_x)
             labels = self.task == "classification"
-            if raw_x.ndim < 1 or raw_y.ndim < 1 or len(raw_y) != len(raw_x):
-                raise DatasetError(f"{self.path}: 'targets' must be (N, ...) like 'inputs'")
-            if raw_x.ndim < 2 or (raw_y.ndim < 2 and not labels):
-                name = "inputs" if raw_x.ndim < 2 else "targets"
-                raise DatasetError(f"{self.path}: '{name}' must be (N, ...) like 'inputs'")
+            check_data_memory(raw_x, raw_y, self.path)
             size = 8 * (raw_x.size + raw_y.size)
             self.in_memory = cfg.in_memory
             if self.in_memory is None:
@@ -158,12 +165,17 @@ class Dataset:
             self.noise_std = (  # per-sample observation noise, where the file states it
                 torch.from_numpy(f[fmt.NOISE_STD][()]) if fmt.NOISE_STD in f else None
             )
-        for name, v in (("inputs", self.x), ("targets", self.y)):
-            bad = _nonfinite_rows(v)
+        for name, v in zip(cfg_keys := (cfg.inputs, cfg.targets), (self.x, self.y), strict=True):
+            bad, top = _nonfinite_rows(v)
             if len(bad):
                 raise DatasetError(
                     f"{self.path}: '{name}' has NaN or inf in {len(bad)} samples "
                     f"(first: sample {int(bad[0])})"
+                )
+            if name == cfg_keys[1] and not labels and top > MAX_TARGET:
+                raise DatasetError(
+                    f"{self.path}: '{name}' holds values up to {top:.3g}; their squared errors "
+                    f"would overflow float64, rescale them (to at most {MAX_TARGET:.0e})"
                 )
         if self.in_memory:
             self.x = self.x.reshape(len(self.x), -1)
@@ -263,17 +275,32 @@ class Dataset:
         return torch.utils.data.TensorDataset(*self.tensors(split, dtype))
 
 
-def _nonfinite_rows(v: torch.Tensor | FileRows) -> np.ndarray:
-    """Indices of the samples with a NaN or inf (read in blocks from a file)."""
-    if not isinstance(v, FileRows):
-        flat = v.reshape(len(v), -1) if v.ndim > 1 else v.reshape(-1, 1)
-        return torch.nonzero(~torch.isfinite(flat).all(dim=1)).reshape(-1).numpy()
-    bad = []
-    for where, block in v.blocks():
+def _nonfinite_rows(v: torch.Tensor | FileRows) -> tuple[np.ndarray, float]:
+    """Indices of the samples with a NaN or inf (read in blocks from a file), and the largest
+    finite magnitude."""
+    blocks = v.blocks() if isinstance(v, FileRows) else [(slice(0, len(v)), v)]
+    bad, top = [], 0.0
+    for where, block in blocks:
         flat = block.reshape(len(block), -1) if block.ndim > 1 else block.reshape(-1, 1)
-        rows = torch.nonzero(~torch.isfinite(flat.double()).all(dim=1)).reshape(-1).numpy()
-        bad.append(rows + where.start)
-    return np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+        finite = torch.isfinite(flat.double())
+        bad.append(torch.nonzero(~finite.all(dim=1)).reshape(-1).numpy() + where.start)
+        if finite.any():
+            top = max(top, float(flat.double()[finite].abs().max()))
+    return (np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)), top
+
+
+# Targets beyond this magnitude are refused: squared errors (the loss of a test summary,
+# MSE) would overflow float64 (about 1.8e308); inputs of any finite size are standardized.
+MAX_TARGET = 1e150
+
+
+def check_data_memory(x: h5py.Dataset, y: h5py.Dataset, path: Path) -> None:
+    """Refuse a file whose arrays cannot be handled here, before reading any of it: the index
+    arrays of its split (8 bytes a sample, a few times over) and a minibatch of 64 samples
+    read on demand (float64) must fit in the available memory."""
+    row = int(np.prod(x.shape[1:], dtype=np.int64)) + int(np.prod(y.shape[1:], dtype=np.int64))
+    need = 4 * 8 * len(x) + 64 * 8 * row
+    check_memory(need, f"{path} ({len(x)} samples of {row} values)")
 
 
 def _streamed_max(v: FileRows, sign: int = 1) -> int:
@@ -295,5 +322,8 @@ def _image_shape(inputs: h5py.Dataset) -> list[int] | None:
 
 
 def relative_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """Per-sample relative L2 error |pred - true| / |true| (vector norms over the field)."""
-    return (pred - true).norm(dim=1) / true.norm(dim=1).clamp_min(1e-300)
+    """Per-sample relative L2 error |pred - true| / |true| (vector norms over the field), each
+    sample scaled by its largest magnitude first, so huge or tiny fields neither overflow nor
+    underflow."""
+    scale = true.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(true.dtype).tiny)
+    return ((pred - true) / scale).norm(dim=1) / (true / scale).norm(dim=1).clamp_min(1e-300)

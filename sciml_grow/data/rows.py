@@ -251,10 +251,15 @@ def mean_std(rows: FileRows, block: int | None = None) -> tuple[torch.Tensor, to
     """Per-feature mean and (unbiased) std of the rows, in two passes over blocks: what
     ``values.mean(0)`` and ``values.std(0)`` give without holding the values."""
     total = torch.zeros(rows.shape[1], dtype=torch.float64)
-    for _, v in rows.blocks(block):
+    scale = torch.zeros_like(total)  # the largest magnitude: squares taken of v / scale, so
+    for _, v in rows.blocks(block):  # values near 1e160 or 1e-160 neither overflow nor vanish
         total += v.sum(dim=0)
+        scale = torch.maximum(scale, v.abs().amax(dim=0))
+    scale = scale.clamp_min(torch.finfo(scale.dtype).tiny)
     mean = total / len(rows)
+    if not torch.isfinite(mean).all():  # the sum overflowed (values near 1e308)
+        mean = sum((v / scale).sum(dim=0) for _, v in rows.blocks(block)) / len(rows) * scale
     squares = torch.zeros_like(mean)
     for _, v in rows.blocks(block):
-        squares += ((v - mean) ** 2).sum(dim=0)
-    return mean, (squares / max(1, len(rows) - 1)).sqrt()
+        squares += (((v - mean) / scale) ** 2).sum(dim=0)
+    return mean, (squares / max(1, len(rows) - 1)).sqrt() * scale

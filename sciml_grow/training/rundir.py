@@ -189,7 +189,9 @@ class RunDir:
         try:
             keep = [r for r in rows if int(r["epoch"]) <= max_epoch]
         except (KeyError, ValueError):
-            raise OutputError(f"{self._where(name)} is damaged (an epoch that is not a number)")
+            raise OutputError(
+                f"{self._where(name)} is damaged (an epoch that is not a number)"
+            ) from None
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()

@@ -175,7 +175,9 @@ class Trainer:
             torch.set_rng_state(ck["rng"]["torch"])
         except Exception as exc:  # plain data of the wrong shape: keys, types, sizes
             where = self.source.path / "checkpoint.pt" if self.source.path else "checkpoint.pt"
-            raise ModelFileError(f"{where}: not a checkpoint this run can resume ({reason(exc)})") from None
+            raise ModelFileError(
+                f"{where}: not a checkpoint this run can resume ({reason(exc)})"
+            ) from None
         for name in ("metrics.csv", "growth_events.csv"):
             self.run.truncate_csv(name, self.state.epoch)
 
@@ -416,7 +418,9 @@ class Trainer:
         net = build(best["spec"]).to(device=self.device, dtype=self.dtype)
         net.load_state_dict(best["model"])
         self.strategy.finalize(net, self.cfg)
-        predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler, self.data.task).to(self.device)
+        predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler, self.data.task).to(
+            self.device
+        )
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
         test, misfit, inference = self._test(predictor, idx)
