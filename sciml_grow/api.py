@@ -13,8 +13,11 @@ fails at once with the line the command would print.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+import errno
+import math
 from pathlib import Path
 import shutil
 from typing import Any
@@ -23,7 +26,9 @@ import numpy as np
 import torch
 
 from sciml_grow import format as fmt
+from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import DataConfig, Dataset, mse
+from sciml_grow.errors import InputError, SciMLGrowError, arg
 from sciml_grow.growth import STRATEGIES
 from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import starting_network
@@ -34,7 +39,7 @@ from sciml_grow.resources import check_memory
 from sciml_grow.study.stats import PairedResult
 from sciml_grow.training import distributed
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
-from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.predictor import Predictor, check_inputs
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
 from sciml_grow.training.trainer import Trainer
 
@@ -102,6 +107,8 @@ class TDDecision:
 
     def insert(self, net: GrowableNet, eps: float) -> torch.nn.Module:
         """Insert the block into ``net`` (in place) at ``position``, started at eps * phi."""
+        if not isinstance(eps, int | float) or not math.isfinite(eps):
+            raise InputError(f"eps must be a finite number, got {eps!r}")
         block = net.insert_block(self.position, BlockSpec(activation=self.activation, origin="td"))
         td.set_block_params(block, self.direction, eps)
         return block
@@ -125,6 +132,7 @@ def td_decision(
     the direction (``within``: every neuron whose eigenvalue is at least ``ratio`` of the
     largest); ``max_rows`` > 0 estimates Q on a random subset of rows.
     """
+    x, y = (_tensor(v, name) for v, name in ((x, "x"), (y, "y")))
     act = get_activation(activation)
     rng = torch.Generator().manual_seed(seed)
     sens, loss = td.sensitivity(net, x, y, loss_fn, act.d2_at_zero, max_rows=max_rows, rng=rng)
@@ -132,6 +140,16 @@ def td_decision(
     return TDDecision(
         sens.scores.tolist(), sens.best, phi, td.quadratic_form(sens, phi), activation, loss
     )
+
+
+def _tensor(v: Any, name: str) -> torch.Tensor:
+    """``v`` (a tensor or an array) as a real tensor without NaN or inf, else InputError."""
+    t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    if t.is_complex() or t.dtype == torch.bool:
+        raise InputError(f"{name} must hold real numbers, got {t.dtype}")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise InputError(f"{name} holds NaN or inf")
+    return t
 
 
 # --- training ------------------------------------------------------------------------------
@@ -151,7 +169,7 @@ def fit(
     checkpoints, resumable; ``force`` replaces a run this toolkit made, atomically);
     without it everything stays in memory. Everything is checked before anything is written.
     """
-    cfg = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    cfg = train_config(config, settings)
     device = check_device(distributed.local_device(device))
     group = distributed.group(device)  # under torchrun: one of the run's processes
     if isinstance(data, Dataset):
@@ -187,11 +205,52 @@ def fit(
         if replacing:
             _remove_own_run(work)
             trainer.replaces = str(run.path)
-        trainer.run_training()
+        with _disk_full_says_what_next(work, replacing):
+            trainer.run_training()
         if replacing:
             swap_dir(work.path, run.path)
     trainer.predictor.run_dir = run.path
     return trainer.predictor
+
+
+def train_config(config: Any, settings: dict[str, Any] | None = None) -> TrainConfig:
+    """A TrainConfig from one, from a dict of config values (as a config file holds them) or
+    from None (the defaults), with top-level ``settings`` on top."""
+
+    settings = settings or {}
+    if config is None:
+        return TrainConfig(**settings)
+    if isinstance(config, dict):
+        return from_dict(TrainConfig, {**config, **settings})
+    if not isinstance(config, TrainConfig):
+        raise InputError(
+            f"config must be a TrainConfig or a dict of config values, got {type(config).__name__}"
+        )
+    return replace(config, **settings)
+
+
+@contextmanager
+def _disk_full_says_what_next(run: RunDir, replacing: bool) -> Iterator[None]:
+    """A run that fails to write its files (a full disk, a quota) ends with one error that
+    says what to do next, and leaves nothing half-made: a run that has a checkpoint is kept to
+    be resumed; one that has none, or a replacement in the making, is removed (the run it
+    would replace stays as it was)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        what = f"{exc.filename or run.path}: {exc.strerror or exc}"
+        if not replacing and (run.path / "checkpoint.pt").exists():
+            raise OutputError(
+                f"{what}; free some space, then continue with {arg('resume')} {run.path}"
+            ) from None
+        if run.path.exists() and not run.foreign_files():
+            shutil.rmtree(run.path)
+        kept = "; the run it was to replace is as it was" if replacing else ""
+        raise OutputError(
+            f"{what}; nothing was kept{kept}: free some space and run it again"
+        ) from None
 
 
 def resume(
@@ -204,16 +263,24 @@ def resume(
 ) -> Predictor:
     """Continue an interrupted run exactly as it was configured, on the data it began with
     (its content fingerprint is checked); only the epoch budget may change."""
-    from sciml_grow.config import from_dict
 
     run = RunDir(run_dir)
     if not run.exists():
         raise OutputError(f"--resume {run.path}: not a run directory (no config.json)")
+    record = run.read_json("config.json")
     if run.finished():
+        planned = record.get("config", {}).get("epochs")
+        if epochs is not None and epochs != planned:
+            raise OutputError(
+                f"{arg('epochs')} {epochs}: {run.path} is finished ({planned} epochs) and is not "
+                f"trained further; train a new run with {arg('out')} for another budget"
+            )
         return Predictor.from_run(run.path, check_device(device))
     if not (run.path / "checkpoint.pt").exists():
-        raise OutputError(f"--resume {run.path}: no checkpoint yet; start it again with --out")
-    record = run.read_json("config.json")
+        raise OutputError(
+            f"{arg('resume')} {run.path}: no checkpoint yet, nothing to resume; start it again "
+            f"with {arg('out')} {run.path} {arg('force')}"
+        )
     record["config"].pop("baseline_spec", None)  # runs made before it left the config
     cfg = from_dict(TrainConfig, record["config"])
     data_path = data or record["data"]
@@ -304,9 +371,6 @@ def compare(
     the Bayes floor (posterior means by MCMC, settings ``mcmc``: see ``McmcConfig``); return
     the rows, paired statistics and table (None on ranks other than 0 under MPI). ``out`` is
     the comparison directory; re-running resumes."""
-    from sciml_grow.config import from_dict
-    from sciml_grow.inverse.mcmc import McmcConfig
-    from sciml_grow.study.compare import compare as run_compare
     from sciml_grow.study.compare import read_stats
 
     plan = check_compare(
@@ -317,16 +381,9 @@ def compare(
     rank = comm.rank if comm is not None else 0
     if comm is not None:
         comm.barrier()  # every rank has checked the output before rank 0 locks it
-    lock = lock_on_root(comm, out)
-    try:
-        rows = run_compare(
-            data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
-            train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
-            floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
-        )  # fmt: skip
-    finally:
-        if lock is not None:
-            lock.release()
+    with _removed_if_refused(out, comm):
+        rows = _locked_compare(data, plan, seeds, out, comm, reference_samples, all_pairs,
+                               floor_samples, mcmc)  # fmt: skip
     if rank != 0:
         return None
     out = Path(out)
@@ -337,6 +394,24 @@ def compare(
         made = all_plots(out, Path(data))
     stats = read_stats(out / "stats.csv") if (out / "stats.csv").exists() else []
     return Comparison(out, rows, stats, (out / "table.md").read_text(), made)
+
+
+def _locked_compare(data, plan, seeds, out, comm, reference_samples, all_pairs, floor_samples,
+                    mcmc) -> list[dict[str, Any]]:  # fmt: skip
+    """The comparison's runs, with the output locked by rank 0."""
+    from sciml_grow.inverse.mcmc import McmcConfig
+    from sciml_grow.study.compare import compare as run_compare
+
+    lock = lock_on_root(comm, out)
+    try:
+        return run_compare(
+            data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
+            train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
+            floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
+        )  # fmt: skip
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def check_compare(
@@ -355,42 +430,117 @@ def check_compare(
     **_: Any,
 ) -> dict[str, Any]:
     """Everything :func:`compare` checks before it starts, without side effects: the
-    strategies, sizes, reference, config and output directory; returns them normalized."""
+    strategies, sizes, reference, config, the data's shapes and the memory a run needs, and
+    the output directory; returns them normalized."""
+    from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.compare import default_reference
 
-    names = [s.strip().lower() for s in strategies if s.strip()]
-    unknown = [s for s in names if s not in STRATEGIES]
-    if not names or unknown:
-        raise ValueError(
-            f"--strategies: unknown {', '.join(unknown) or '(none given)'} "
-            f"(choices: {', '.join(STRATEGIES)})"
-        )
-    if seeds <= 0:
-        raise ValueError(f"--seeds must be positive, got {seeds}")
-    if reference_samples < 0:
-        raise ValueError(f"--reference-samples must be >= 0, got {reference_samples}")
-    if floor_samples < 0:
-        raise ValueError(f"--floor-samples must be >= 0, got {floor_samples}")
-    from sciml_grow.config import from_dict
-    from sciml_grow.inverse.mcmc import McmcConfig
-
+    names = _names(strategies, "strategies", COMPARED)
+    seeds = _count(seeds, "seeds", 1)
+    _count(reference_samples, "reference_samples", 0)
+    _count(floor_samples, "floor_samples", 0)
     from_dict(McmcConfig, mcmc or {}, prefix="mcmc.")  # ConfigError naming the key
-    sizes = list(train_sizes) if train_sizes is not None else None
-    if sizes is not None and (
-        not sizes or len(set(sizes)) != len(sizes) or any(n is not None and n <= 0 for n in sizes)
-    ):
-        raise ValueError(f"--train-sizes: give distinct positive sizes, got {sizes}")
+    sizes = None if train_sizes is None else [_size(n) for n in train_sizes]
+    if sizes is not None and (not sizes or len(set(sizes)) != len(sizes)):
+        raise InputError(f"{arg('train_sizes')}: give distinct sizes, got {sizes}")
     against = (against or default_reference(names)).lower()
     if against not in names:
-        raise ValueError(f"--against {against}: not among --strategies ({', '.join(names)})")
+        raise InputError(
+            f"{arg('against')} {against}: not among the strategies ({', '.join(names)})"
+        )
     base = dict(config or {})
     for key in ("strategy", "seed"):
         if key in base:
-            raise ValueError(f"config key {key} is set by compare itself; remove it")
+            raise InputError(f"config key {key} is set by compare itself; remove it")
     if epochs is not None:
         base["epochs"] = epochs
+    cfgs = [from_dict(TrainConfig, {**base, "strategy": s}) for s in names]
+    n_train = _check_study_data(data, cfgs[0])
+    for n in sizes or []:
+        if n is not None and n > n_train:
+            raise InputError(
+                f"{arg('train_sizes')}: {n} is more than the {n_train} training samples of "
+                f"{data} (use 'all' for every one)"
+            )
     check_comparison_dir(out, (data,))
     return {"strategies": names, "train_sizes": sizes, "against": against, "config": base}
+
+
+COMPARED = tuple(s for s in STRATEGIES if s != "finetune")  # fine-tuning: transfer()
+
+
+def _names(values: str | Sequence[str], what: str, choices: Sequence[str]) -> list[str]:
+    """Strategy or method names, from a list or a comma-separated string, in lower case; an
+    unknown one is refused with the choices."""
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
+        raise InputError(f"{arg(what)} must be a list of names, got {values!r}")
+    names = [v.strip().lower() for v in values if v.strip()]
+    unknown = [v for v in names if v not in choices]
+    if not names or unknown:
+        raise InputError(
+            f"{arg(what)}: unknown {', '.join(unknown) or '(none given)'} "
+            f"(choices: {', '.join(choices)})"
+        )
+    return names
+
+
+def _count(value: Any, what: str, least: int) -> int:
+    """An integer argument of at least ``least`` (numpy integers too, never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise InputError(f"{arg(what)} must be an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+MIN_TRAIN = 2  # a training set needs two samples for its standardization (a std)
+
+
+def _size(n: Any) -> int | None:
+    """A training-set size of a sweep: an integer >= MIN_TRAIN, or None (all)."""
+    return None if n is None else _count(n, "train_sizes", MIN_TRAIN)
+
+
+def _check_study_data(data: str | Path, cfg: TrainConfig) -> int:
+    """What a study checks of its data file before it creates anything: readable, shapes
+    that train, a split that holds every part, and memory for one run; returns the number of
+    training samples (what a sweep or fine-tuning may draw from)."""
+    from sciml_grow.data.dataset import check_data_memory, split_sizes
+
+    with fmt.open_file(data, require_tag=False) as f:
+        keys = (cfg.data.inputs, cfg.data.targets)
+        x, y = (fmt.check_array(f, k, data) for k in keys)
+        problem = fmt.shape_problem(x, y, *keys)
+        if problem:
+            raise fmt.DatasetError(f"{data}: {problem}")
+        check_data_memory(x, y, Path(data))
+        n_train = split_sizes(len(x), cfg.data)["train"]
+        in_dim = int(np.prod(x.shape[1:], dtype=np.int64))
+        out_dim = int(np.prod(y.shape[1:], dtype=np.int64))
+        if y.dtype.kind in "iu":
+            out_dim = int(y.attrs.get("classes", 2))
+    m = cfg.model
+    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
+    check_memory(cfg.memory_estimate(in_dim, out_dim, n_train), what)
+    return n_train
+
+
+@contextmanager
+def _removed_if_refused(out: str | Path, comm: Any = None) -> Iterator[None]:
+    """A study folder this call creates is removed again if the call is refused (a toolkit
+    error) before any run finished: a refused command leaves nothing behind."""
+    path = Path(out).absolute()
+    top = path
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent  # the highest folder this call will create
+    existed = top.exists()
+    try:
+        yield
+    except (SciMLGrowError, ValueError):
+        root = comm is None or comm.rank == 0
+        if root and not existed and top.is_dir() and not any(top.rglob("final.json")):
+            shutil.rmtree(top, ignore_errors=True)
+        raise
 
 
 def check_comparison_dir(out: str | Path, inputs: Sequence[Any]) -> None:
@@ -437,37 +587,44 @@ def predict_file(
     device: str = "cpu",
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
     """A finished run's predictions for every sample of a dataset file (the arrays the run
-    was trained on, ``data.inputs``), and their test summary where the file's targets match;
+    was trained on, ``data.inputs``), and their test summary where the file has targets (None
+    where it has none; targets of another kind or shape are refused);
     with ``out`` also written to a new HDF5 file (or, with ``force``, one this toolkit wrote).
     """
-    from sciml_grow.config import from_dict
     from sciml_grow.outputs import atomic_h5, check_file_output
     from sciml_grow.training.trainer import evaluate_predictions
 
     if out is not None:
         out = check_file_output(out, force=force, inputs=(data, run))
-    try:
-        predictor = Predictor.from_run(run, check_device(device))
-    except FileNotFoundError as exc:
-        raise OutputError(str(exc)) from None
+    predictor = Predictor.from_run(run, check_device(device))
     keys = from_dict(DataConfig, RunDir(run).read_json("config.json")["config"]["data"])
-    with fmt.open_file(data, require_tag=False) as f:
-        for key in (keys.inputs, keys.targets):
-            if key not in f:
-                raise fmt.DatasetError(f"{data}: has no '{key}' dataset (the run's data config)")
-        x = fmt.check_array(f, keys.inputs, data)
-        x = torch.from_numpy(np.asarray(x[()], dtype=np.float64)).reshape(len(x), -1)
-        y = torch.from_numpy(np.asarray(fmt.check_array(f, keys.targets, data)[()]))
-    if x.shape[1] != predictor.net.in_dim:
-        raise fmt.DatasetError(
-            f"{data}: '{keys.inputs}' has {x.shape[1]} features, the network expects "
-            f"{predictor.net.in_dim}"
-        )
-    pred = predictor(x.to(device)).cpu()
-    task = "regression" if y.dtype.is_floating_point else "classification"  # as Dataset
-    truth = y.reshape(-1).long() if task == "classification" else y.double().reshape(len(y), -1)
+    with fmt.open_file(data, require_tag=False, require_targets=False) as f:
+        raw = fmt.check_array(f, keys.inputs, data)
+        check_memory(16 * raw.size, f"predicting {data} ('{keys.inputs}' {raw.shape})")
+        try:
+            x = check_inputs(raw[()], predictor.net.in_dim)
+        except InputError as exc:
+            raise fmt.DatasetError(f"{data}: '{keys.inputs}': {exc}") from None
+        y = None
+        if keys.targets in f:
+            y = torch.from_numpy(np.asarray(fmt.check_array(f, keys.targets, data)[()]))
+    pred = predictor(x.double().to(device)).cpu()
     summary = None
-    if len(truth) == len(pred) and (task == "classification" or truth.shape == pred.shape):
+    if y is not None:
+        task = "regression" if y.dtype.is_floating_point else "classification"  # as Dataset
+        if predictor.task and task != predictor.task:
+            what = "class labels" if task == "classification" else "fields"
+            raise fmt.DatasetError(
+                f"{data}: '{keys.targets}' holds {what}, and {run} is a {predictor.task} run; "
+                "predict with a run trained on this kind of target"
+            )
+        labels = task == "classification"
+        truth = y.reshape(-1).long() if labels else y.double().reshape(len(y), -1)
+        if len(truth) != len(pred) or (task == "regression" and truth.shape != pred.shape):
+            raise fmt.DatasetError(
+                f"{data}: '{keys.targets}' has shape {tuple(y.shape)}, the run predicts "
+                f"{tuple(pred.shape)}"
+            )
         summary = evaluate_predictions(pred, truth, task)
     if out is not None:
         with OutputLock(out), atomic_h5(out, "predictions") as f:
@@ -525,18 +682,30 @@ def check_transfer(
     methods: Sequence[str] = TRANSFER_METHODS,
     sizes: Sequence[int] = (50, 100, 200),
     seeds: int = 3,
+    config: dict[str, Any] | None = None,
+    epochs: int | None = None,
     **_: Any,
 ) -> list[str]:
     """Everything :func:`transfer` checks before it starts; returns the methods normalized."""
-    names = [m.strip().lower() for m in methods if m.strip()]
-    unknown = [m for m in names if m not in TRANSFER_METHODS]
-    if not names or unknown:
-        raise ValueError(
-            f"--methods: unknown {', '.join(unknown) or '(none given)'} "
-            f"(choices: {', '.join(TRANSFER_METHODS)})"
+
+    names = _names(methods, "methods", TRANSFER_METHODS)
+    _count(seeds, "seeds", 1)
+    if isinstance(sizes, int | str) or not sizes:
+        raise InputError(f"{arg('sizes')} must be a list of sample counts, got {sizes!r}")
+    counts = [_count(n, "sizes", MIN_TRAIN) for n in sizes]
+    if len(set(counts)) != len(counts):
+        raise InputError(f"{arg('sizes')}: give distinct sizes, got {','.join(map(str, counts))}")
+    finished_architecture(run)  # the pretrained run: finished, checked before any work
+    base = {**(config or {}), **({"epochs": epochs} if epochs is not None else {})}
+    for key in ("strategy", "seed"):
+        if key in base:
+            raise InputError(f"config key {key} is set by transfer itself; remove it")
+    cfg = from_dict(TrainConfig, base)
+    n_train = _check_study_data(data, cfg)
+    if max(counts) > n_train:
+        raise InputError(
+            f"{arg('sizes')}: {max(counts)} is more than the {n_train} training samples of {data}"
         )
-    if not sizes or min(sizes) <= 0 or seeds <= 0:
-        raise ValueError("--samples and --seeds must be positive")
     check_comparison_dir(out, (data, run))
     return names
 
@@ -559,18 +728,22 @@ def transfer(
     from sciml_grow.study.transfer import transfer as run_transfer
     from sciml_grow.study.transfer import transfer_stats
 
-    names = check_transfer(run, data, out=out, methods=methods, sizes=sizes, seeds=seeds)
+    names = check_transfer(
+        run, data, out=out, methods=methods, sizes=sizes, seeds=seeds, config=config,
+        epochs=epochs,
+    )  # fmt: skip
     base = dict(config or {})
     if epochs is not None:
         base["epochs"] = epochs
     if comm is not None:
         comm.barrier()  # every rank has checked the output before rank 0 locks it
-    lock = lock_on_root(comm, out)
-    try:
-        rows = run_transfer(run, data, names, list(sizes), seeds, out, base, comm)
-    finally:
-        if lock is not None:
-            lock.release()
+    with _removed_if_refused(out, comm):
+        lock = lock_on_root(comm, out)
+        try:
+            rows = run_transfer(run, data, names, list(sizes), seeds, out, base, comm)
+        finally:
+            if lock is not None:
+                lock.release()
     if comm is not None and comm.rank != 0:
         return None
     out = Path(out)

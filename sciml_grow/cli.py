@@ -347,7 +347,7 @@ def _resume(args: argparse.Namespace, device: str) -> int:
             "(start a new run with --out)"
         )
     run = RunDir(args.resume)
-    if run.exists() and run.finished():
+    if run.exists() and run.finished() and args.epochs is None:
         print(f"{run.path} is already finished; see {run.path / 'final.json'}")
         return 0
     model = api.resume(
@@ -367,6 +367,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
     if summary is not None:
         print(f"{len(pred)} samples: " + headline({"test": summary}))
+    else:
+        print(f"{len(pred)} samples predicted (no targets in {args.data} to score against)")
     if args.out:
         print(f"wrote predictions {tuple(pred.shape)} to {args.out}")
     return 0

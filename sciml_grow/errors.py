@@ -41,10 +41,15 @@ def flag_names() -> Iterator[None]:
         _FLAGS = before
 
 
+_FLAG_OF = {"sizes": "--samples"}  # where a flag is not the argument's name (transfer)
+
+
 def arg(name: str) -> str:
     """How a message names the argument ``name``: ``train_sizes`` in Python, ``--train-sizes``
     from the command line."""
-    return "--" + name.replace("_", "-") if _FLAGS else name
+    if not _FLAGS:
+        return name
+    return _FLAG_OF.get(name, "--" + name.replace("_", "-"))
 
 
 def reason(exc: BaseException, limit: int = 120) -> str:

@@ -164,10 +164,14 @@ BEING_WRITTEN = "open for writing by another process (HDF5 file lock)"
 
 
 def open_file(
-    path: str | Path, require_complete: bool = True, require_tag: bool = True
+    path: str | Path,
+    require_complete: bool = True,
+    require_tag: bool = True,
+    require_targets: bool = True,
 ) -> h5py.File:
     """Open a dataset read-only after checking it is readable, ours (or, with ``require_tag``
-    False, any HDF5 file with ``inputs`` and ``targets``) and, if ours, complete."""
+    False, any HDF5 file with ``inputs`` and ``targets``; without ``require_targets``, inputs
+    suffice: what prediction needs) and, if ours, complete."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
@@ -178,7 +182,7 @@ def open_file(
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     try:
-        tagged = check_format(f, path, require_tag)
+        tagged = check_format(f, path, require_tag, require_targets)
         if tagged and require_complete and not bool(f.attrs["complete"]):
             done = int(np.count_nonzero(f[DONE][()]))
             raise DatasetError(
@@ -191,7 +195,9 @@ def open_file(
     return f
 
 
-def check_format(f: h5py.File, path: str | Path, require_tag: bool = True) -> bool:
+def check_format(
+    f: h5py.File, path: str | Path, require_tag: bool = True, require_targets: bool = True
+) -> bool:
     """Raise DatasetError unless ``f`` is a sciml_grow dataset of a version we can read (or,
     without ``require_tag``, has ``inputs`` and ``targets``); returns whether it is tagged."""
     tagged = f.attrs.get("format") == FORMAT_NAME
@@ -203,11 +209,14 @@ def check_format(f: h5py.File, path: str | Path, require_tag: bool = True) -> bo
             f"{path}: format version {version} is newer than this sciml_grow reads "
             f"({FORMAT_VERSION}); upgrade sciml_grow"
         )
-    for name in (INPUTS, TARGETS):
+    names = (INPUTS, TARGETS) if require_targets or TARGETS in f else (INPUTS,)
+    if not require_targets and INPUTS not in f:
+        return tagged  # the caller reads inputs by another name (data.inputs)
+    for name in names:
         if name not in f:
             raise DatasetError(f"{path}: has no '{name}' dataset")
         check_array(f, name, path)
-    if len(f[TARGETS]) != len(f[INPUTS]):
+    if len(names) == 2 and len(f[TARGETS]) != len(f[INPUTS]):
         raise DatasetError(
             f"{path}: '{INPUTS}' has {len(f[INPUTS])} samples, '{TARGETS}' {len(f[TARGETS])}"
         )

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+import contextlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
 import fcntl
@@ -65,6 +66,13 @@ def check_parent(out: Path, flag: str = "--out") -> None:
         raise OutputError(f"{flag} {out}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {out}: directory {parent} is not writable")
+    limit = os.pathconf(parent, "PC_NAME_MAX") - len(".replacing.lock")  # own suffixes
+    for part in out.absolute().relative_to(parent.absolute()).parts:
+        if len(part.encode()) > limit:
+            raise OutputError(
+                f"{flag} {out}: the name {part[:20]}... is too long ({len(part.encode())} "
+                f"bytes; at most {limit} here)"
+            )
 
 
 def is_toolkit_h5(path: Path) -> bool:
@@ -86,12 +94,7 @@ def check_file_output(
     OutputLock(out).check_free()
     if out.is_dir():
         raise OutputError(f"{flag} {out} is a directory; give a file name")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        state = "is not a directory" if parent.exists() else "does not exist"
-        raise OutputError(f"{flag} {out}: {parent} {state}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{flag} {out}: directory {parent} is not writable")
+    check_parent(out, flag)  # missing folders are created when the file is written
     if out.exists():
         if not force:
             raise OutputError(f"{flag} {out} exists; pass --force to replace it")
@@ -115,6 +118,11 @@ def atomic_h5(out: Path, tag: str) -> Iterator[h5py.File]:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def missing_folders(out: Path) -> list[Path]:
+    """The folders above ``out`` that do not exist yet, deepest first."""
+    return [p for p in out.absolute().parents if not p.exists()]
 
 
 def swap_dir(new: Path, target: Path) -> None:
@@ -141,8 +149,11 @@ class OutputLock:
         self.target = Path(target)
         self.path = self.target.with_name(self.target.name + ".lock")
         self._fd: int | None = None
+        self._made: list[Path] = []
 
     def acquire(self) -> OutputLock:
+        self._made = missing_folders(self.path)  # removed on release if nothing was written
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -190,6 +201,9 @@ class OutputLock:
         self.path.unlink(missing_ok=True)  # before unlocking: waiters then see a new inode
         os.close(self._fd)
         self._fd = None
+        for folder in self._made:  # deepest first; a folder that holds anything stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def __enter__(self) -> OutputLock:
         return self.acquire()

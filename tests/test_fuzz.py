@@ -207,7 +207,7 @@ CASES = [
     ("compare --data {d}/heat.h5 --out {d}/c --set data.test_fraction=0.999", "few"),
     ("compare --data {d}/flat.h5 --out {d}/c --seeds 1", "inputs"),
     ("transfer --run {d}/run --data {d}/heat.h5 --out {d}/t --set optim.lr=-1", "optim.lr"),
-    ("transfer --run {d}/run --data {d}/nanx.h5 --out {d}/t", "NaN"),
+    ("transfer --run {d}/run --data {d}/nanx.h5 --out {d}/t --samples 5,10", "NaN"),
     # 6. messages that name the key or file
     ("train --data {d}/heat.h5 --out {d}/r --set data.split_seed=-1", "data.split_seed"),
     ("predict --run {d}/truncated --data {d}/heat.h5", "best.pt"),

@@ -90,13 +90,24 @@ class Standardizer(nn.Module):
         return v * self.std + self.mean
 
 
-def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """Disjoint sorted index sets ``train``, ``val``, ``test`` of a file with ``n`` samples."""
-    perm = np.random.default_rng(cfg.split_seed).permutation(n)
+def split_sizes(n: int, cfg: DataConfig) -> dict[str, int]:
+    """How many of ``n`` samples the whole ``train``, ``val`` and ``test`` parts hold (before
+    ``max_train`` / ``max_val``), or DatasetError if one would be empty."""
     n_test = max(1, round(cfg.test_fraction * n))
     n_val = max(1, round(cfg.val_fraction * (n - n_test)))
     if n - n_test - n_val < 1:
-        raise DatasetError(f"{n} samples are too few for a train/validation/test split")
+        raise DatasetError(
+            f"{n} samples are too few for a train/validation/test split (data.test_fraction "
+            f"{cfg.test_fraction}, data.val_fraction {cfg.val_fraction})"
+        )
+    return {"train": n - n_test - n_val, "val": n_val, "test": n_test}
+
+
+def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Disjoint sorted index sets ``train``, ``val``, ``test`` of a file with ``n`` samples."""
+    sizes = split_sizes(n, cfg)
+    n_test, n_val = sizes["test"], sizes["val"]
+    perm = np.random.default_rng(cfg.split_seed).permutation(n)
     test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
     if cfg.subset_seed is not None:  # another draw of the few samples, same test split
         rng = np.random.default_rng([cfg.split_seed, cfg.subset_seed])

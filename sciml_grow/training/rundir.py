@@ -226,6 +226,11 @@ def check_run_output(
     run = RunDir(out)
     path = run.path
     check_not_input(path, inputs, flag)
+    for above in path.absolute().parents:
+        if RunDir(above).exists():
+            raise OutputError(
+                f"{flag} {path} is inside the run directory {above}; choose a path outside it"
+            )
     OutputLock(path).check_free()
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path} is a file, not a run directory")
@@ -241,7 +246,8 @@ def check_run_output(
         )
     if not force:
         state = "a finished" if run.finished() else "an unfinished"
-        hint = "" if run.finished() else f"continue it with --resume {path}, or "
+        resumable = not run.finished() and run._has("checkpoint.pt")
+        hint = f"continue it with --resume {path}, or " if resumable else ""
         raise OutputError(f"{path} holds {state} run; {hint}pass --force to replace it")
     foreign = run.foreign_files()
     if foreign:
