@@ -35,7 +35,7 @@ from sciml_grow.growth.strategies import starting_network
 from sciml_grow.nets import BlockSpec, GrowableNet
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.outputs import OutputError, OutputLock, swap_dir
-from sciml_grow.resources import check_memory
+from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.study.stats import PairedResult
 from sciml_grow.training import distributed
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
@@ -182,9 +182,8 @@ def fit(
         run = check_run_output(out, force=force, inputs=inputs)
     if not isinstance(data, Dataset):
         data = Dataset(data, cfg.data)
-    m = cfg.model
-    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
-    check_memory(cfg.memory_estimate(data.in_dim, data.out_dim, len(data.splits["train"])), what)
+    n_train = len(data.splits["train"])
+    check_run_resources(cfg, data.in_dim, data.out_dim, n_train, None if run is None else run.path)
     if run is None:
         trainer = Trainer(cfg, data, RunDir(None), device, progress=progress)
         trainer.run_training()
@@ -455,7 +454,8 @@ def check_compare(
     if epochs is not None:
         base["epochs"] = epochs
     cfgs = [from_dict(TrainConfig, {**base, "strategy": s}) for s in names]
-    n_train = _check_study_data(data, cfgs[0])
+    runs = len(names) * seeds * len(sizes or [None])
+    n_train = _check_study_data(data, cfgs[0], Path(out) / "runs", runs)
     for n in sizes or []:
         if n is not None and n > n_train:
             raise InputError(
@@ -501,10 +501,11 @@ def _size(n: Any) -> int | None:
     return None if n is None else _count(n, "train_sizes", MIN_TRAIN)
 
 
-def _check_study_data(data: str | Path, cfg: TrainConfig) -> int:
+def _check_study_data(data: str | Path, cfg: TrainConfig, out: Path, runs: int) -> int:
     """What a study checks of its data file before it creates anything: readable, shapes
     that train, a split that holds every part, and memory for one run; returns the number of
-    training samples (what a sweep or fine-tuning may draw from)."""
+    training samples (what a sweep or fine-tuning may draw from). ``runs`` run directories
+    under ``out`` must fit on its disk."""
     from sciml_grow.data.dataset import check_data_memory, split_sizes
 
     with fmt.open_file(data, require_tag=False) as f:
@@ -519,10 +520,25 @@ def _check_study_data(data: str | Path, cfg: TrainConfig) -> int:
         out_dim = int(np.prod(y.shape[1:], dtype=np.int64))
         if y.dtype.kind in "iu":
             out_dim = int(y.attrs.get("classes", 2))
+    check_run_resources(cfg, in_dim, out_dim, n_train, out, runs)
+    return n_train
+
+
+def check_run_resources(
+    cfg: TrainConfig,
+    in_dim: int,
+    out_dim: int,
+    n_train: int,
+    out: Path | None = None,
+    runs: int = 1,
+) -> None:
+    """Refuse a run whose network would not fit in memory, or ``runs`` run directories that
+    would not fit on the disk of ``out``, before anything starts (one line naming both)."""
     m = cfg.model
     what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
     check_memory(cfg.memory_estimate(in_dim, out_dim, n_train), what)
-    return n_train
+    if out is not None:
+        check_disk(runs * cfg.disk_estimate(in_dim, out_dim), out)
 
 
 @contextmanager
@@ -627,6 +643,7 @@ def predict_file(
             )
         summary = evaluate_predictions(pred, truth, task)
     if out is not None:
+        check_disk(pred.numel() * pred.element_size() + 2**20, out)
         with OutputLock(out), atomic_h5(out, "predictions") as f:
             f["predictions"] = pred.numpy()
             f.attrs["run"] = str(run)
@@ -701,7 +718,8 @@ def check_transfer(
         if key in base:
             raise InputError(f"config key {key} is set by transfer itself; remove it")
     cfg = from_dict(TrainConfig, base)
-    n_train = _check_study_data(data, cfg)
+    runs = len(names) * len(counts) * int(seeds)
+    n_train = _check_study_data(data, cfg, Path(out) / "runs", runs)
     if max(counts) > n_train:
         raise InputError(
             f"{arg('sizes')}: {max(counts)} is more than the {n_train} training samples of {data}"

@@ -49,7 +49,9 @@ def check_memory(need: float, what: str) -> None:
 
 def check_disk(need: float, path: Path) -> None:
     """Refuse to create a file of ``need`` bytes where its filesystem has less free space."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:  # folders still to be made
+        folder = folder.parent
     free = shutil.disk_usage(folder).free
     if need > free:
         raise ResourceError(

@@ -9,7 +9,6 @@ is not 130, and nothing written. Python API cases expect the toolkit's own error
 from __future__ import annotations
 
 import errno
-import json
 import math
 from pathlib import Path
 import shutil
@@ -266,7 +265,9 @@ def test_inputs_scaled_by_1e160_train_as_the_unscaled_ones(root):
     cfg = sg.TrainConfig(strategy="baseline", epochs=3, dtype="float64")
     a = sg.fit(root / "heat.h5", cfg, progress=False)
     b = sg.fit(root / "big.h5", cfg, progress=False)
-    assert math.isclose(a.final["test"]["rel_l2_mean"], b.final["test"]["rel_l2_mean"], rel_tol=1e-6)
+    assert math.isclose(
+        a.final["test"]["rel_l2_mean"], b.final["test"]["rel_l2_mean"], rel_tol=1e-6
+    )
     from sciml_grow.data.dataset import Standardizer
 
     x = torch.randn(20, 3, dtype=torch.float64)
@@ -434,12 +435,10 @@ def test_configs_take_numpy_numbers_and_any_case():
 
 
 # --- 8. friction --------------------------------------------------------------------------
-def test_compare_does_not_offer_finetune(capsys):
-    from sciml_grow.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    assert "finetune" not in sub.choices["compare"].format_help().split("--strategies")[1][:300]
+def test_compare_does_not_offer_finetune(root, tmp_path):
+    with pytest.raises(SciMLGrowError, match="choices") as info:
+        sg.compare(root / "heat.h5", ["finetune"], out=tmp_path / "c")
+    assert "finetune" not in str(info.value).partition("choices")[2]
 
 
 def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys):
@@ -474,3 +473,40 @@ def test_an_upper_case_toml_suffix_reads_as_toml(root):
     from sciml_grow.config import load_file
 
     assert load_file(root / "cfg.TOML") == {"epochs": 2}
+
+
+def test_a_run_whose_test_result_is_not_finite_is_not_marked_finished(root, tmp_path, monkeypatch):
+    from sciml_grow.training import trainer
+
+    def nan_summary(*args, **kw):
+        return {"rel_l2_mean": math.nan, "n_samples": 1}, None, 0.0
+
+    monkeypatch.setattr(trainer.Trainer, "_test", lambda self, p, idx: nan_summary())
+    with pytest.raises(SciMLGrowError, match="rel_l2_mean"):
+        sg.fit(root / "heat.h5", {"epochs": 2}, out=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r" / "final.json").exists()
+
+
+def test_runs_that_would_not_fit_on_the_disk_are_refused_first(root, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from sciml_grow import resources
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(resources.shutil, "disk_usage", lambda p: usage(10**6, 10**6, 1000))
+    for command in (
+        "train --data {d}/heat.h5 --out {t}/r",
+        "compare --data {d}/heat.h5 --out {t}/c --seeds 1",
+        "transfer --run {d}/run --data {d}/heat.h5 --out {t}/t --samples 5",
+        "predict --run {d}/run --data {d}/heat.h5 --out {t}/p.h5",
+    ):
+        assert main(command.format(d=root, t=tmp_path).split()) == 2, command
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_bundle_saved_before_the_task_was_recorded_still_loads(root, tmp_path):
+    bundle = torch.load(root / "run" / "best.pt", weights_only=True)
+    bundle.pop("task", None)
+    torch.save(bundle, tmp_path / "old.pt")
+    model = sg.Predictor.load(tmp_path / "old.pt")
+    assert model.task == "" and model.predict(np.zeros((1, model.net.in_dim))).shape == (1, 81)

@@ -185,13 +185,26 @@ class TrainConfig(Validated):
         """Rough bytes of the largest network this run may grow: weights, gradients, two
         optimizer moments and two copies (best, checkpoint), plus a batch's activations."""
         m = self.model
-        per_block = {"mlp": 1, "cnn": m.kernel**2, "vit": 4 + 2 * m.mlp_ratio}[m.kind]
         blocks = max(m.initial_blocks, self.growth.max_blocks) + 1
-        params = blocks * per_block * m.width**2 + m.width * (in_dim + out_dim)
         spatial = 1 if m.kind == "mlp" else in_dim  # values per channel of a feature map
         activations = 4 * (self.optim.batch_size or batch) * m.width * spatial * blocks
-        itemsize = 8 if self.dtype == "float64" else 4
-        return itemsize * (6 * params + activations)
+        return self._itemsize * (6 * self._max_params(in_dim, out_dim) + activations)
+
+    def disk_estimate(self, in_dim: int, out_dim: int) -> float:
+        """Rough bytes of a run directory: the checkpoint (weights, two optimizer moments, the
+        best weights so far) and best.pt, of the largest network, plus 1 MiB of logs."""
+        return self._itemsize * 5 * self._max_params(in_dim, out_dim) + 2**20
+
+    @property
+    def _itemsize(self) -> int:
+        return 8 if self.dtype == "float64" else 4
+
+    def _max_params(self, in_dim: int, out_dim: int) -> int:
+        """Parameters of the largest network this run may grow (max_blocks blocks)."""
+        m = self.model
+        per_block = {"mlp": 1, "cnn": m.kernel**2, "vit": 4 + 2 * m.mlp_ratio}[m.kind]
+        blocks = max(m.initial_blocks, self.growth.max_blocks) + 1
+        return blocks * per_block * m.width**2 + m.width * (in_dim + out_dim)
 
     def validate(self) -> None:
         from sciml_grow.growth import STRATEGIES

@@ -424,6 +424,13 @@ class Trainer:
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
         test, misfit, inference = self._test(predictor, idx)
+        undefined = [k for k, v in test.items() if isinstance(v, float) and not math.isfinite(v)]
+        if undefined:  # final.json marks a finished run: never with a NaN test result
+            raise TrainingError(
+                f"the test {undefined[0]} is {test[undefined[0]]}: the kept network's "
+                "predictions are not finite; the run is not marked finished (lower optim.lr, "
+                "or check the data's scale)"
+            )
         events = self.run.read_csv("growth_events.csv")
         weights = [p.detach() for p in net.parameters()]
         zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
