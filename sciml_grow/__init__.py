@@ -49,6 +49,12 @@ _EXPORTS = {
     "LayerwiseConfig": "sciml_grow.training.config",
     "FinetuneConfig": "sciml_grow.training.config",
     "ConfigError": "sciml_grow.config",
+    # errors: every one the toolkit raises on purpose is a SciMLGrowError
+    "SciMLGrowError": "sciml_grow.errors",
+    "InputError": "sciml_grow.errors",
+    "ModelFileError": "sciml_grow.errors",
+    "OutputError": "sciml_grow.outputs",
+    "ResourceError": "sciml_grow.resources",
     # studies
     "compare": "sciml_grow.api",
     "transfer": "sciml_grow.api",
@@ -90,8 +96,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
     from sciml_grow.config import ConfigError  # noqa: F401
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401
     from sciml_grow.data.export import export_xdmf as export  # noqa: F401
+    from sciml_grow.errors import InputError, ModelFileError, SciMLGrowError  # noqa: F401
     from sciml_grow.format import CheckReport, DatasetError, Metadata, read_metadata  # noqa: F401
     from sciml_grow.growth import STRATEGIES  # noqa: F401
+    from sciml_grow.outputs import OutputError  # noqa: F401
+    from sciml_grow.resources import ResourceError  # noqa: F401
     from sciml_grow.training.config import (  # noqa: F401
         FinetuneConfig,
         GrowthConfig,

@@ -202,7 +202,7 @@ def test_compare_rejects_bad_input(heat_train_file, tmp_path):
     r = run_cli(
         "compare", "--data", str(heat_train_file), "--out", str(tmp_path / "x"), "--seeds", "0"
     )
-    assert r.returncode == 2 and "--seeds must be positive" in r.stderr
+    assert r.returncode == 2 and "--seeds must be an integer >= 1" in r.stderr
 
 
 def test_classification_table_marks_the_highest_accuracy():
