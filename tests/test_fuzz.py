@@ -81,6 +81,8 @@ def root(tmp_path_factory, heat_file) -> Path:
     with h5py.File(d / "tall.h5", "w") as f:  # 1e10 samples, nothing stored
         f.create_dataset("inputs", shape=(10**10, 3), dtype="f8", chunks=(2**16, 3))
         f.create_dataset("targets", shape=(10**10, 2), dtype="f8", chunks=(2**16, 2))
+    crun = ["train", "--data", str(d / "labels.h5"), "--out", str(d / "crun"), *QUICK]
+    assert main(crun) == 0  # a classification run
     # hostile and damaged copies of the finished run
     for name in ("evil", "truncated", "foreign", "badjson", "unfinished", "evilck", "badcsv"):
         shutil.copytree(d / "run", d / name)
@@ -179,6 +181,7 @@ CASES = [
     # (command, culprit)
     ("train --data {d}/labels2.h5 --out {d}/r", "targets"),
     ("predict --run {d}/run --data {d}/labels.h5", "class labels"),
+    ("predict --run {d}/crun --data {d}/heat.h5", "classification run"),
     ("predict --run {d}/run --data {d}/nanx.h5", "NaN"),
     ("train --data {d}/bigy.h5 --out {d}/r", "targets"),
     ("compare --data {d}/heat.h5 --out {d}/c --train-sizes 5000 --seeds 1", "5000"),
@@ -510,3 +513,56 @@ def test_a_bundle_saved_before_the_task_was_recorded_still_loads(root, tmp_path)
     torch.save(bundle, tmp_path / "old.pt")
     model = sg.Predictor.load(tmp_path / "old.pt")
     assert model.task == "" and model.predict(np.zeros((1, model.net.in_dim))).shape == (1, 81)
+
+
+def test_a_full_disk_during_compare_is_one_line_and_a_rerun_finishes(
+    root, tmp_path, monkeypatch, capsys
+):
+    from sciml_grow.training import rundir
+
+    real = rundir.atomic_write_bytes
+
+    def full(path, data):
+        if path.name == "best.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    argv = ["compare", "--data", str(root / "heat.h5"), "--out", str(tmp_path / "c"),
+            "--strategies", "baseline", "--seeds", "1", "--epochs", "2", "--no-plots",
+            "--reference-samples", "0"]  # fmt: skip
+    monkeypatch.setattr(rundir, "atomic_write_bytes", full)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left" in err[0] and "re-run" in err[0], err
+    monkeypatch.setattr(rundir, "atomic_write_bytes", real)
+    assert main(argv) == 0
+    assert (tmp_path / "c" / "table.md").exists()
+
+
+def test_a_full_disk_while_replacing_a_run_keeps_the_old_one(root, tmp_path, monkeypatch, capsys):
+    from sciml_grow.training import rundir
+
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    before = snapshot(run)
+    real = rundir.atomic_write_bytes
+
+    def full(path, data):
+        if path.name == "checkpoint.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(rundir, "atomic_write_bytes", full)
+    argv = ["train", "--data", str(root / "heat.h5"), "--out", str(run), "--force", *QUICK]
+    assert main(argv) == 2
+    assert "as it was" in capsys.readouterr().err
+    assert snapshot(run) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_import_into_a_new_folder(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "a" / "b" / "digits.h5"
+    assert main(["import", "digits", "--out", str(out)]) == 0
+    assert sg.check(out).ok
