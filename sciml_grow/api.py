@@ -262,7 +262,6 @@ def resume(
 ) -> Predictor:
     """Continue an interrupted run exactly as it was configured, on the data it began with
     (its content fingerprint is checked); only the epoch budget may change."""
-
     run = RunDir(run_dir)
     if not run.exists():
         raise OutputError(f"--resume {run.path}: not a run directory (no config.json)")
@@ -370,6 +369,8 @@ def compare(
     the Bayes floor (posterior means by MCMC, settings ``mcmc``: see ``McmcConfig``); return
     the rows, paired statistics and table (None on ranks other than 0 under MPI). ``out`` is
     the comparison directory; re-running resumes."""
+    from sciml_grow.inverse.mcmc import McmcConfig
+    from sciml_grow.study.compare import compare as run_compare
     from sciml_grow.study.compare import read_stats
 
     plan = check_compare(
@@ -381,8 +382,16 @@ def compare(
     if comm is not None:
         comm.barrier()  # every rank has checked the output before rank 0 locks it
     with _removed_if_refused(out, comm):
-        rows = _locked_compare(data, plan, seeds, out, comm, reference_samples, all_pairs,
-                               floor_samples, mcmc)  # fmt: skip
+        lock = lock_on_root(comm, out)
+        try:
+            rows = run_compare(
+                data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
+                train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
+                floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
+            )  # fmt: skip
+        finally:
+            if lock is not None:
+                lock.release()
     if rank != 0:
         return None
     out = Path(out)
@@ -393,24 +402,6 @@ def compare(
         made = all_plots(out, Path(data))
     stats = read_stats(out / "stats.csv") if (out / "stats.csv").exists() else []
     return Comparison(out, rows, stats, (out / "table.md").read_text(), made)
-
-
-def _locked_compare(data, plan, seeds, out, comm, reference_samples, all_pairs, floor_samples,
-                    mcmc) -> list[dict[str, Any]]:  # fmt: skip
-    """The comparison's runs, with the output locked by rank 0."""
-    from sciml_grow.inverse.mcmc import McmcConfig
-    from sciml_grow.study.compare import compare as run_compare
-
-    lock = lock_on_root(comm, out)
-    try:
-        return run_compare(
-            data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
-            train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
-            floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
-        )  # fmt: skip
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def check_compare(

@@ -253,15 +253,21 @@ def test_check_says_what_training_would_refuse(root):
 
 
 def test_check_reads_a_huge_file_in_bounded_blocks_and_quickly(root):
-    import resource
-    import time
+    """A file declaring 300 x 1e9 and 1e10 x 3 values, nothing stored: checked in seconds
+    and well under 1 GiB (before: 1.09 TiB asked for, or minutes of reading)."""
+    import subprocess
+    import sys
 
-    for name in ("wide.h5", "tall.h5"):
-        t0 = time.perf_counter()
-        report = sg.check(root / name)
-        assert time.perf_counter() - t0 < 20, name
-        assert report.ok, report.errors
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 2**20  # KiB: < 4 GiB
+    code = (
+        "import resource, sys, time; import sciml_grow as sg; t = time.perf_counter(); "
+        "r = [sg.check(p).ok for p in sys.argv[1:]]; "
+        "print(r, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    files = [str(root / "wide.h5"), str(root / "tall.h5")]
+    out = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True)
+    ok, seconds, kib = out.stdout.rsplit(maxsplit=2)
+    assert ok == "[True, True]", out.stdout + out.stderr
+    assert float(seconds) < 20 and int(kib) < 2**20, out.stdout
 
 
 def test_inputs_scaled_by_1e160_train_as_the_unscaled_ones(root):

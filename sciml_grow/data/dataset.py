@@ -288,15 +288,15 @@ class Dataset:
 
 def _nonfinite_rows(v: torch.Tensor | FileRows) -> tuple[np.ndarray, float]:
     """Indices of the samples with a NaN or inf (read in blocks from a file), and the largest
-    finite magnitude."""
+    magnitude of the blocks without any."""
     blocks = v.blocks() if isinstance(v, FileRows) else [(slice(0, len(v)), v)]
     bad, top = [], 0.0
     for where, block in blocks:
         flat = block.reshape(len(block), -1) if block.ndim > 1 else block.reshape(-1, 1)
-        finite = torch.isfinite(flat.double())
-        bad.append(torch.nonzero(~finite.all(dim=1)).reshape(-1).numpy() + where.start)
-        if finite.any():
-            top = max(top, float(flat.double()[finite].abs().max()))
+        rows = torch.nonzero(~torch.isfinite(flat).all(dim=1)).reshape(-1).numpy()
+        bad.append(rows + where.start)
+        if not len(rows) and flat.numel():  # no copy of the values: max and -min
+            top = max(top, float(flat.max()), -float(flat.min()))
     return (np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)), top
 
 
