@@ -70,7 +70,7 @@ def test_config_files(tmp_path):
     (tmp_path / "c.json").write_text('{"n": 4, "inner": {"rate": 0.1}}')
     assert load_file(tmp_path / "c.toml") == load_file(tmp_path / "c.json")
     (tmp_path / "bad.json").write_text("{n: 4")
-    with pytest.raises(ConfigError, match="not valid json"):
+    with pytest.raises(ConfigError, match="not valid JSON"):
         load_file(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="cannot read"):
         load_file(tmp_path / "missing.json")

@@ -124,7 +124,7 @@ def test_flat_inputs_are_refused_for_classes_too(tmp_path, in_memory):
     with h5py.File(path, "w") as f:
         f["inputs"] = np.arange(20.0)
         f["targets"] = np.arange(20) % 2
-    with pytest.raises(DatasetError, match="'inputs' must be"):
+    with pytest.raises(DatasetError, match="'inputs' has shape"):
         Dataset(path, DataConfig(in_memory=in_memory))
 
 

@@ -29,7 +29,13 @@ from torch import nn
 
 from sciml_grow import format as fmt
 from sciml_grow.config import MAX_SEED, Validated, check
-from sciml_grow.data.rows import FileRows, RowsDataset, StandardizedRows, mean_std
+from sciml_grow.data.rows import (
+    FileRows,
+    RowsDataset,
+    StandardizedRows,
+    extreme_scale,
+    mean_std,
+)
 from sciml_grow.format import DatasetError, check_array, open_file
 from sciml_grow.resources import available_memory, check_memory
 
@@ -74,13 +80,14 @@ class Standardizer(nn.Module):
         """Per-feature statistics of a tensor, or of file rows read in blocks."""
         if isinstance(values, FileRows):
             mean, std = mean_std(values)
-        else:  # scaled by the largest magnitude first: values near 1e160 or 1e-160 would
-            # overflow or underflow when squared
-            scale = values.abs().amax(dim=0).clamp_min(torch.finfo(values.dtype).tiny)
-            mean = values.mean(dim=0)
-            if not torch.isfinite(mean).all():  # the sum overflowed (values near 1e308)
-                mean = (values / scale).mean(dim=0) * scale
-            std = ((values - mean) / scale).std(dim=0) * scale
+        else:
+            mean, std = values.mean(dim=0), values.std(dim=0)
+            scale = extreme_scale(values.abs().amax(dim=0))
+            if (scale != 1).any():  # values near 1e160 or 1e-160: squares would overflow or
+                # underflow, so those features are scaled first (the others stay as they were)
+                if not torch.isfinite(mean).all():
+                    mean = (values / scale).mean(dim=0) * scale
+                std = torch.where(scale != 1, ((values - mean) / scale).std(dim=0) * scale, std)
         return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
@@ -333,8 +340,8 @@ def _image_shape(inputs: h5py.Dataset) -> list[int] | None:
 
 
 def relative_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """Per-sample relative L2 error |pred - true| / |true| (vector norms over the field), each
-    sample scaled by its largest magnitude first, so huge or tiny fields neither overflow nor
-    underflow."""
-    scale = true.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(true.dtype).tiny)
+    """Per-sample relative L2 error |pred - true| / |true| (vector norms over the field); a
+    sample of huge or tiny values is scaled by its largest magnitude first, so its norms
+    neither overflow nor underflow."""
+    scale = extreme_scale(true.abs().amax(dim=1, keepdim=True))
     return ((pred - true) / scale).norm(dim=1) / (true / scale).norm(dim=1).clamp_min(1e-300)

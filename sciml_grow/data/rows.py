@@ -247,15 +247,26 @@ def _runs(rows: np.ndarray) -> Iterator[tuple[int, int]]:
         yield int(rows[a]), int(rows[a]) + int(b - a)
 
 
+EXTREME = 1e100  # magnitudes beyond it (or below its inverse) are scaled before squaring
+
+
+def extreme_scale(top: torch.Tensor) -> torch.Tensor:
+    """What to divide values by before squaring them, from their largest magnitudes ``top``:
+    ``top`` itself where squares would overflow (above 1e100) or underflow (below 1e-100),
+    else exactly 1, which leaves every ordinary result bit for bit as it was."""
+    extreme = (top > EXTREME) | ((top < 1 / EXTREME) & (top > 0))
+    return torch.where(extreme, top, torch.ones_like(top))
+
+
 def mean_std(rows: FileRows, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and (unbiased) std of the rows, in two passes over blocks: what
     ``values.mean(0)`` and ``values.std(0)`` give without holding the values."""
     total = torch.zeros(rows.shape[1], dtype=torch.float64)
-    scale = torch.zeros_like(total)  # the largest magnitude: squares taken of v / scale, so
-    for _, v in rows.blocks(block):  # values near 1e160 or 1e-160 neither overflow nor vanish
+    top = torch.zeros_like(total)
+    for _, v in rows.blocks(block):
         total += v.sum(dim=0)
-        scale = torch.maximum(scale, v.abs().amax(dim=0))
-    scale = scale.clamp_min(torch.finfo(scale.dtype).tiny)
+        top = torch.maximum(top, v.abs().amax(dim=0))
+    scale = extreme_scale(top)  # 1 but for features of huge or tiny values (exact otherwise)
     mean = total / len(rows)
     if not torch.isfinite(mean).all():  # the sum overflowed (values near 1e308)
         mean = sum((v / scale).sum(dim=0) for _, v in rows.blocks(block)) / len(rows) * scale
