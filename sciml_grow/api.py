@@ -425,7 +425,8 @@ def check_compare(
     from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.compare import default_reference
 
-    names = _names(strategies, "strategies", COMPARED)
+    names = _names(strategies, "strategies", COMPARED, {"finetune": "fine-tuning methods are "
+                   "compared by transfer (sciml-grow transfer), not compare"})  # fmt: skip
     seeds = _count(seeds, "seeds", 1)
     _count(reference_samples, "reference_samples", 0)
     _count(floor_samples, "floor_samples", 0)
@@ -460,14 +461,22 @@ def check_compare(
 COMPARED = tuple(s for s in STRATEGIES if s != "finetune")  # fine-tuning: transfer()
 
 
-def _names(values: str | Sequence[str], what: str, choices: Sequence[str]) -> list[str]:
+def _names(
+    values: str | Sequence[str],
+    what: str,
+    choices: Sequence[str],
+    elsewhere: dict[str, str] | None = None,
+) -> list[str]:
     """Strategy or method names, from a list or a comma-separated string, in lower case; an
-    unknown one is refused with the choices."""
+    unknown one is refused with the choices, one that ``elsewhere`` names with its hint."""
     if isinstance(values, str):
         values = values.split(",")
     if not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
         raise InputError(f"{arg(what)} must be a list of names, got {values!r}")
     names = [v.strip().lower() for v in values if v.strip()]
+    for v in names:
+        if v in (elsewhere or {}):
+            raise InputError(f"{arg(what)}: {v}: {elsewhere[v]}")
     unknown = [v for v in names if v not in choices]
     if not names or unknown:
         raise InputError(

@@ -447,8 +447,10 @@ def test_configs_take_numpy_numbers_and_any_case():
 # --- 8. friction --------------------------------------------------------------------------
 def test_compare_does_not_offer_finetune(root, tmp_path):
     with pytest.raises(SciMLGrowError, match="choices") as info:
-        sg.compare(root / "heat.h5", ["finetune"], out=tmp_path / "c")
+        sg.compare(root / "heat.h5", ["nope"], out=tmp_path / "c")
     assert "finetune" not in str(info.value).partition("choices")[2]
+    with pytest.raises(SciMLGrowError, match="compared by transfer"):
+        sg.compare(root / "heat.h5", "td,finetune", out=tmp_path / "c")
 
 
 def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys):
