@@ -264,7 +264,7 @@ def resume(
     (its content fingerprint is checked); only the epoch budget may change."""
     run = RunDir(run_dir)
     if not run.exists():
-        raise OutputError(f"--resume {run.path}: not a run directory (no config.json)")
+        raise OutputError(f"{arg('resume')} {run.path}: not a run directory (no config.json)")
     record = run.read_json("config.json")
     if run.finished():
         planned = record.get("config", {}).get("epochs")
@@ -286,7 +286,7 @@ def resume(
     began = record.get("data_fingerprint")
     if began is not None and dataset.fingerprint != began:
         raise OutputError(
-            f"--data {data_path} is not the data this run began on ({record['data']}; "
+            f"{arg('data')} {data_path} is not the data this run began on ({record['data']}; "
             "its content differs); resume on that file or start a new run"
         )
     target = Path(record.get("replaces") or run.path)
@@ -295,7 +295,7 @@ def resume(
     if epochs is not None and epochs != cfg.epochs:
         done = run.load("checkpoint.pt")["state"]["epoch"]
         if epochs < done:
-            raise OutputError(f"--epochs {epochs}: the run is already at epoch {done}")
+            raise OutputError(f"{arg('epochs')} {epochs}: the run is already at epoch {done}")
     group.barrier()  # every rank has checked and read before rank 0 writes
     if group.rank != 0:
         cfg.epochs = epochs if epochs is not None else cfg.epochs
@@ -319,9 +319,9 @@ def resume(
 def check_device(name: str) -> str:
     """``cpu`` or an available ``cuda[:N]``, else one clear error."""
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+        raise InputError(f"{arg('device')} {name}: CUDA is not available on this machine")
     if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"--device must be cpu or cuda[:N], got {name!r}")
+        raise InputError(f"{arg('device')} must be cpu or cuda[:N], got {name!r}")
     return name
 
 
@@ -568,12 +568,12 @@ def check_comparison_dir(out: str | Path, inputs: Sequence[Any]) -> None:
     check_not_input(path, inputs)
     OutputLock(path).check_free()
     if path.exists() and not path.is_dir():
-        raise OutputError(f"--out {path} is a file, not a comparison directory")
+        raise OutputError(f"{arg('out')} {path} is a file, not a comparison directory")
     if not path.exists():
         check_parent(path)
     elif any(path.iterdir()) and not (path / "runs").is_dir():
         raise OutputError(
-            f"--out {path} is a folder that holds no comparison (no runs/); choose another"
+            f"{arg('out')} {path} is a folder that holds no comparison (no runs/); choose another"
         )
 
 
@@ -669,9 +669,9 @@ def map_estimates(
     from sciml_grow.outputs import atomic_h5, check_file_output
 
     if samples < 0:
-        raise ValueError(f"--samples must be >= 0 (0: all), got {samples}")
+        raise InputError(f"{arg('samples')} must be >= 0 (0: all), got {samples}")
     if split not in ("test", "all"):
-        raise ValueError(f"--split must be test or all, got {split!r}")
+        raise InputError(f"{arg('split')} must be test or all, got {split!r}")
     if out is not None:
         out = check_file_output(out, force=force, inputs=(data,))
     with fmt.open_file(data) as f:

@@ -29,7 +29,7 @@ from typing import Any
 
 import h5py
 
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import SciMLGrowError, arg
 
 
 class OutputError(SciMLGrowError, ValueError):
@@ -45,8 +45,9 @@ def same_path(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def check_not_input(out: str | Path, inputs: Iterable[str | Path], flag: str = "--out") -> None:
+def check_not_input(out: str | Path, inputs: Iterable[str | Path], flag: str | None = None) -> None:
     """Refuse an output that is (or, for a directory output, contains) one of the inputs."""
+    flag = flag or arg("out")
     out = Path(out)
     for item in inputs:
         if item is None:
@@ -57,8 +58,9 @@ def check_not_input(out: str | Path, inputs: Iterable[str | Path], flag: str = "
             raise OutputError(f"{flag} {out} is an input of this command ({item}); choose another")
 
 
-def check_parent(out: Path, flag: str = "--out") -> None:
+def check_parent(out: Path, flag: str | None = None) -> None:
     """The nearest existing folder above ``out`` must be a writable directory."""
+    flag = flag or arg("out")
     parent = out.parent if str(out.parent) else Path(".")
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -85,10 +87,11 @@ def is_toolkit_h5(path: Path) -> bool:
 
 
 def check_file_output(
-    out: str | Path, *, force: bool, inputs: Iterable[str | Path] = (), flag: str = "--out"
+    out: str | Path, *, force: bool, inputs: Iterable[str | Path] = (), flag: str | None = None
 ) -> Path:
     """Validate an HDF5 output path before any work: not an input, not a directory, in a
     writable folder, and new unless ``force`` replaces a file this toolkit made."""
+    flag = flag or arg("out")
     out = Path(out)
     check_not_input(out, inputs, flag)
     OutputLock(out).check_free()
@@ -97,7 +100,7 @@ def check_file_output(
     check_parent(out, flag)  # missing folders are created when the file is written
     if out.exists():
         if not force:
-            raise OutputError(f"{flag} {out} exists; pass --force to replace it")
+            raise OutputError(f"{flag} {out} exists; pass {arg('force')} to replace it")
         if not is_toolkit_h5(out):
             raise OutputError(
                 f"{flag} {out} exists and was not written by sciml-grow; refusing to replace "

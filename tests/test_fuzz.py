@@ -418,6 +418,15 @@ def test_fit_takes_a_dict_and_compare_a_comma_list(root, tmp_path):
     with pytest.raises(SciMLGrowError) as info:
         sg.compare(root / "heat.h5", ["nope"], out=tmp_path / "c")
     assert "--" not in str(info.value)  # Python terms, not command-line flags
+    for call in (
+        lambda: sg.fit(root / "heat.h5", {"epochs": 2}, out=root / "run", progress=False),
+        lambda: sg.resume(root / "run", epochs=7),
+        lambda: sg.predict_file(root / "run", root / "heat.h5", out=root / "heat.h5"),
+        lambda: sg.map_estimates(root / "heat.h5", samples=-1),
+    ):
+        with pytest.raises(SciMLGrowError) as info:
+            call()
+        assert "--" not in str(info.value), str(info.value)
     with pytest.raises(SciMLGrowError, match="config"):
         sg.fit(root / "heat.h5", 5, progress=False)
 

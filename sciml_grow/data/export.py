@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from sciml_grow import format as fmt
+from sciml_grow.errors import InputError, arg
 from sciml_grow.format import DatasetError
 from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent
 from sciml_grow.training.rundir import atomic_write_bytes
@@ -44,7 +45,7 @@ def export_xdmf(
     chosen = list(range(min(n, DEFAULT_SAMPLES))) if samples is None else list(samples)
     bad = [i for i in chosen if not 0 <= i < n]
     if not chosen or bad:
-        raise ValueError(f"--samples: {bad[0] if bad else 'none'} is not a sample of {n}")
+        raise InputError(f"{arg('samples')}: {bad[0] if bad else 'none'} is not a sample of {n}")
     out = Path(out) if out is not None else path.with_suffix(".xdmf")
     _check_output(out, force, (path, data_path))
     nodal = [field for field in fields if field[2][1] == len(mesh.coordinates)]
@@ -93,14 +94,14 @@ def _check_output(out: Path, force: bool, inputs: tuple[Path, ...]) -> None:
     check_not_input(out, inputs)
     OutputLock(out).check_free()
     if out.is_dir():
-        raise OutputError(f"--out {out} is a directory; give a file name")
+        raise OutputError(f"{arg('out')} {out} is a directory; give a file name")
     check_parent(out)
     if out.exists():
         if not force:
-            raise OutputError(f"--out {out} exists; pass --force to replace it")
+            raise OutputError(f"{arg('out')} {out} exists; pass {arg('force')} to replace it")
         if MARKER not in out.read_text(errors="replace")[:300]:
             raise OutputError(
-                f"--out {out} exists and was not written by sciml-grow export; refusing to "
+                f"{arg('out')} {out} exists and was not written by sciml-grow export; refusing to "
                 "replace it even with --force"
             )
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from sciml_grow import __version__
 from sciml_grow import format as fmt
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import SciMLGrowError, arg
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 
@@ -146,7 +146,7 @@ def import_dataset(
     if name not in LOADERS:
         raise DataImportError(f"unknown data set {name!r} (available: {', '.join(LOADERS)})")
     if name != "digits" and path is None:
-        raise DataImportError(f"{name} is read from local files: pass --path FOLDER")
+        raise DataImportError(f"{name} is read from local files: pass {arg('path')} FOLDER")
     out = check_file_output(out, force=force, inputs=[path] if path else [])
     images, labels, provenance = LOADERS[name]() if name == "digits" else LOADERS[name](path)
     n = len(labels)

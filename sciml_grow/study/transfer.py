@@ -20,6 +20,7 @@ import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset
+from sciml_grow.errors import InputError, arg
 from sciml_grow.outputs import json_text
 from sciml_grow.study import tables
 from sciml_grow.study.compare import Job, paired_stats, resolved_best
@@ -61,7 +62,7 @@ def transfer(
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     pretrained, out = Path(pretrained), Path(out)
     if not RunDir(pretrained).finished():
-        raise ValueError(f"--run {pretrained}: not a finished training run")
+        raise InputError(f"{arg('run')} {pretrained}: not a finished training run")
     out.mkdir(parents=True, exist_ok=True)
     grid = [(m, n, k) for n in sizes for m in methods for k in range(seeds)]
     torch.set_num_threads(1)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from sciml_grow.config import ConfigError, strict_json
-from sciml_grow.errors import ModelFileError, reason
+from sciml_grow.errors import ModelFileError, arg, reason
 from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent, json_text
 
 BUNDLE_KEYS = ("spec", "model", "dtype", "x_scaler", "y_scaler")  # best.pt, Predictor.save
@@ -214,15 +214,16 @@ def finished_architecture(path: str | Path) -> dict[str, Any]:
     """The kept network's architecture of a finished run (what a baseline retrains)."""
     run = RunDir(path)
     if not run.finished():
-        raise OutputError(f"--baseline-from {path}: not a finished run (no final.json)")
+        raise OutputError(f"{arg('baseline_from')} {path}: not a finished run (no final.json)")
     return run.read_json("final.json")["architecture"]
 
 
 def check_run_output(
-    out: str | Path, *, force: bool, inputs: tuple = (), flag: str = "--out"
+    out: str | Path, *, force: bool, inputs: tuple = (), flag: str | None = None
 ) -> RunDir:
     """Validate a run directory to create (before any work): not a file, not an input, and
     new or empty unless ``force`` replaces a run this toolkit made and nothing else."""
+    flag = flag or arg("out")
     run = RunDir(out)
     path = run.path
     check_not_input(path, inputs, flag)
@@ -247,8 +248,8 @@ def check_run_output(
     if not force:
         state = "a finished" if run.finished() else "an unfinished"
         resumable = not run.finished() and run._has("checkpoint.pt")
-        hint = f"continue it with --resume {path}, or " if resumable else ""
-        raise OutputError(f"{path} holds {state} run; {hint}pass --force to replace it")
+        hint = f"continue it with {arg('resume')} {path}, or " if resumable else ""
+        raise OutputError(f"{path} holds {state} run; {hint}pass {arg('force')} to replace it")
     foreign = run.foreign_files()
     if foreign:
         raise OutputError(
