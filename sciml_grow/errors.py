@@ -42,13 +42,14 @@ def flag_names() -> Iterator[None]:
 
 
 _FLAG_OF = {"sizes": "--samples"}  # where a flag is not the argument's name (transfer)
+_PYTHON_OF = {"force": "force=True"}  # switches: what a Python caller passes
 
 
 def arg(name: str) -> str:
     """How a message names the argument ``name``: ``train_sizes`` in Python, ``--train-sizes``
-    from the command line."""
+    from the command line (a switch such as ``force``: ``force=True``, ``--force``)."""
     if not _FLAGS:
-        return name
+        return _PYTHON_OF.get(name, name)
     return _FLAG_OF.get(name, "--" + name.replace("_", "-"))
 
 

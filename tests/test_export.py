@@ -54,7 +54,7 @@ def test_dataset_export_points_into_the_file(tmp_path: Path) -> None:
         assert list(stride) == [1, 1] and list(count) == [1, V]
         rows.append(int(start[0]))
     assert rows == [0, 5, 11]
-    with pytest.raises(OutputError, match="exists; pass --force"):
+    with pytest.raises(OutputError, match="exists; pass force=True"):
         export_xdmf(data)
     assert export_xdmf(data, force=True) == xdmf
     uniform = [g for g in ET.parse(xdmf).iter("Grid") if g.get("GridType") == "Uniform"]
