@@ -39,7 +39,7 @@ from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.study.stats import PairedResult
 from sciml_grow.training import distributed
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
-from sciml_grow.training.predictor import Predictor, check_inputs
+from sciml_grow.training.predictor import Predictor, check_inputs, real_tensor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
 from sciml_grow.training.trainer import Trainer
 
@@ -132,7 +132,7 @@ def td_decision(
     the direction (``within``: every neuron whose eigenvalue is at least ``ratio`` of the
     largest); ``max_rows`` > 0 estimates Q on a random subset of rows.
     """
-    x, y = (_tensor(v, name) for v, name in ((x, "x"), (y, "y")))
+    x, y = real_tensor(x, "x"), real_tensor(y, "y")
     act = get_activation(activation)
     rng = torch.Generator().manual_seed(seed)
     sens, loss = td.sensitivity(net, x, y, loss_fn, act.d2_at_zero, max_rows=max_rows, rng=rng)
@@ -140,16 +140,6 @@ def td_decision(
     return TDDecision(
         sens.scores.tolist(), sens.best, phi, td.quadratic_form(sens, phi), activation, loss
     )
-
-
-def _tensor(v: Any, name: str) -> torch.Tensor:
-    """``v`` (a tensor or an array) as a real tensor without NaN or inf, else InputError."""
-    t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
-    if t.is_complex() or t.dtype == torch.bool:
-        raise InputError(f"{name} must hold real numbers, got {t.dtype}")
-    if t.is_floating_point() and not torch.isfinite(t).all():
-        raise InputError(f"{name} holds NaN or inf")
-    return t
 
 
 # --- training ------------------------------------------------------------------------------

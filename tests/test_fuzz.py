@@ -408,6 +408,8 @@ def test_predict_refuses_empty_and_complex_input(root):
         model.predict(np.zeros((2, model.net.in_dim), dtype=complex))
     with pytest.raises(SciMLGrowError, match="NaN"):
         model.predict(np.full((2, model.net.in_dim), np.nan))
+    with pytest.raises(SciMLGrowError, match="array of numbers"):
+        model.predict(np.array([["a"] * model.net.in_dim]))
 
 
 def test_fit_takes_a_dict_and_compare_a_comma_list(root, tmp_path):

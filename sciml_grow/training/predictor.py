@@ -111,13 +111,28 @@ class Predictor(nn.Module):
         return predictor
 
 
+def real_tensor(x: Any, name: str = "inputs") -> torch.Tensor:
+    """``x`` (a tensor or anything numpy reads) as a tensor of real numbers without NaN or
+    inf, or InputError naming ``name`` and, for an array of samples, the first bad one."""
+    try:
+        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{name} must be an array of numbers ({reason(exc)})") from None
+    if t.is_complex() or not (t.is_floating_point() or t.dtype in _INTEGER):
+        kind = "complex" if t.is_complex() else str(t.dtype).removeprefix("torch.")
+        raise InputError(f"{name} must hold real numbers, got {kind} values")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        flat = t.reshape(len(t), -1) if t.ndim else t.reshape(1, 1)
+        rows = torch.isfinite(flat).all(dim=1)
+        first = int(torch.nonzero(~rows)[0, 0])
+        raise InputError(f"{name} hold NaN or inf (first: sample {first})")
+    return t
+
+
 def check_inputs(x: Any, in_dim: int) -> torch.Tensor:
     """Raw inputs (N, ...) as a real tensor (N, in_dim), or InputError saying what is wrong:
     no samples, complex or non-numeric values, NaN or inf, the wrong number of features."""
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.is_complex() or not (t.is_floating_point() or t.dtype in _INTEGER):
-        kind = "complex" if t.is_complex() else str(t.dtype).removeprefix("torch.")
-        raise InputError(f"inputs must be real numbers, got {kind} values")
+    t = real_tensor(x)
     if t.ndim == 0 or len(t) == 0:
         raise InputError(f"inputs hold no samples (shape {tuple(t.shape)})")
     t = t.reshape(len(t), -1)
@@ -125,9 +140,6 @@ def check_inputs(x: Any, in_dim: int) -> torch.Tensor:
         raise InputError(
             f"inputs have {t.shape[1]} features per sample, the network expects {in_dim}"
         )
-    bad = torch.nonzero(~torch.isfinite(t).all(dim=1)).reshape(-1)
-    if len(bad):
-        raise InputError(f"inputs hold NaN or inf in {len(bad)} samples (first: {int(bad[0])})")
     return t
 
 
