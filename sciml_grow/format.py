@@ -199,7 +199,8 @@ def check_format(
     f: h5py.File, path: str | Path, require_tag: bool = True, require_targets: bool = True
 ) -> bool:
     """Raise DatasetError unless ``f`` is a sciml_grow dataset of a version we can read (or,
-    without ``require_tag``, has ``inputs`` and ``targets``); returns whether it is tagged."""
+    without ``require_tag``, has ``inputs`` and ``targets``; without ``require_targets``,
+    those of them it has are checked); returns whether it is tagged."""
     tagged = f.attrs.get("format") == FORMAT_NAME
     if require_tag and not tagged:
         raise DatasetError(f"{path}: not a sciml_grow dataset (no '{FORMAT_NAME}' format tag)")
@@ -209,9 +210,12 @@ def check_format(
             f"{path}: format version {version} is newer than this sciml_grow reads "
             f"({FORMAT_VERSION}); upgrade sciml_grow"
         )
-    names = (INPUTS, TARGETS) if require_targets or TARGETS in f else (INPUTS,)
-    if not require_targets and INPUTS not in f:
-        return tagged  # the caller reads inputs by another name (data.inputs)
+    if require_targets:
+        names: tuple[str, ...] = (INPUTS, TARGETS)
+    elif tagged:  # ours always holds inputs; targets where it has them
+        names = (INPUTS, TARGETS) if TARGETS in f else (INPUTS,)
+    else:  # a user's file to predict on: inputs may go by another name (data.inputs)
+        names = tuple(n for n in (INPUTS, TARGETS) if n in f)
     for name in names:
         if name not in f:
             raise DatasetError(f"{path}: has no '{name}' dataset")
