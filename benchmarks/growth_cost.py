@@ -22,8 +22,8 @@ from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableMLP
+from sciml_grow.objective import mse
 from sciml_grow.training.config import TrainConfig
-from sciml_grow.training.objective import mse
 
 
 class Residual(nn.Module):

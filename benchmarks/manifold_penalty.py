@@ -18,7 +18,7 @@ import time
 import scipy.sparse as sp
 import torch
 
-from sciml_grow.training.objective import ManifoldGraph
+from sciml_grow.objective import ManifoldGraph
 
 
 def seconds(fn, h: torch.Tensor, repeats: int) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 from petsc4py import PETSc
 import scipy.sparse as sp
 
-from sciml_grow.inverse.p1 import p1_gradients  # noqa: F401  (the generators' import)
+from sciml_grow.operators.p1 import p1_gradients  # noqa: F401  (the generators' import)
 
 
 def canonical_permutation(V: fem.FunctionSpace) -> np.ndarray:

@@ -48,7 +48,7 @@ from pde_data.fem import (
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
-from sciml_grow.inverse.vorticity_scheme import VorticityScheme
+from sciml_grow.operators.vorticity_scheme import VorticityScheme
 
 
 @dataclass

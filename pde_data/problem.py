@@ -51,7 +51,7 @@ class Problem(ABC):
         import petsc4py
         import scipy
 
-        from sciml_grow import __version__
+        from sciml_grow._version import __version__
 
         return {
             "sciml_grow": __version__,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sciml_grow import distributed
 from sciml_grow import format as fmt
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import DataConfig, Dataset, mse
@@ -37,7 +38,6 @@ from sciml_grow.nets.activations import get_activation
 from sciml_grow.outputs import OutputError, OutputLock, swap_dir
 from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.study.stats import PairedResult
-from sciml_grow.training import distributed
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
 from sciml_grow.training.predictor import Predictor, check_inputs, real_tensor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from sciml_grow import __version__
+from sciml_grow._version import __version__
 from sciml_grow.config import apply_overrides, load_file
 from sciml_grow.errors import SciMLGrowError, flag_names
 

@@ -109,6 +109,20 @@ def check_file_output(
     return out
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary beside it, renamed into place; none is left behind
+    if writing fails (e.g. a full disk)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_h5(out: Path, tag: str) -> Iterator[h5py.File]:
     """Write an HDF5 file beside ``out`` and rename it into place only if the block succeeds;

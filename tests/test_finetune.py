@@ -96,6 +96,7 @@ def test_td_adapters_lower_the_target_training_loss_at_insertion(pretrained, tar
     from sciml_grow.growth import get_strategy
     from sciml_grow.nets import build
     from sciml_grow.training.config import TrainConfig
+    from sciml_grow.training.trainer import starting_point
 
     cfg = from_dict(
         TrainConfig,
@@ -106,7 +107,7 @@ def test_td_adapters_lower_the_target_training_loss_at_insertion(pretrained, tar
         },
     )
     data = Dataset(target, cfg.data)
-    strategy = get_strategy("finetune")
+    strategy = get_strategy("finetune", starting_point(cfg))
     strategy.prepare(data, cfg)
     base = build(strategy.bundle["spec"]).double()
     base.load_state_dict(strategy.bundle["model"])

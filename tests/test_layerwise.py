@@ -12,7 +12,7 @@ from sciml_grow.growth import get_strategy
 from sciml_grow.growth.layerwise import prune, sparsity
 from sciml_grow.growth.strategies import GrowthContext
 from sciml_grow.nets import SumNet
-from sciml_grow.training.objective import ManifoldGraph
+from sciml_grow.objective import ManifoldGraph
 from sciml_grow.training.rundir import RunDir
 from sciml_grow.training.trainer import Trainer
 
@@ -203,7 +203,7 @@ def test_the_physics_term_is_available_to_every_strategy(heat_file, tmp_path):
     """optim.physics on a td run: the loss carries tau Phi_p, the observation misfit through
     the heat operator, exactly as the physics term computes it; a file with neither a
     forward operator nor constraints is refused naming the key."""
-    from sciml_grow.training.objective import physics_term
+    from sciml_grow.objective import physics_term
 
     t = trainer(heat_file, tmp_path, strategy="td", **{"optim.physics": 0.5})
     t._fresh()

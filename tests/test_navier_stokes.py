@@ -91,7 +91,7 @@ def test_operator_stepping_equals_the_ufl_forms_assembled_every_step():
 
 
 def test_grid_poisson_equals_the_sparse_lu_and_is_used_only_on_a_grid():
-    from sciml_grow.inverse.vorticity_scheme import GridPoisson, SparseLU
+    from sciml_grow.operators.vorticity_scheme import GridPoisson, SparseLU
 
     model = VorticityModel(12, steps=1)
     scheme = model.scheme

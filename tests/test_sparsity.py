@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml_grow.training.objective import soft_threshold_
+from sciml_grow.objective import soft_threshold_
 
 
 def lasso(n: int = 64, d: int = 8, alpha: float = 0.3):

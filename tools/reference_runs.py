@@ -180,7 +180,6 @@ def run(out: Path) -> None:
         "epochs": 30,
         "model": {"width": 8, "initial_blocks": 1},
         "growth": {"max_blocks": 3, "every": 10, "patience": 5, "min_phase_epochs": 5},
-        
     }
     for name in sg.STRATEGIES:
         if name == "finetune":

@@ -19,8 +19,13 @@ import numpy as np
 from sciml_grow import format as fmt
 from sciml_grow.errors import InputError, arg
 from sciml_grow.format import DatasetError
-from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent
-from sciml_grow.training.rundir import atomic_write_bytes
+from sciml_grow.outputs import (
+    OutputError,
+    OutputLock,
+    atomic_write_bytes,
+    check_not_input,
+    check_parent,
+)
 
 MARKER = "written by sciml-grow export"
 TOPOLOGY = {"triangle": "Triangle", "tetrahedron": "Tetrahedron"}

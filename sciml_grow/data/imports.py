@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from sciml_grow import __version__
 from sciml_grow import format as fmt
+from sciml_grow._version import __version__
 from sciml_grow.errors import SciMLGrowError, arg
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 

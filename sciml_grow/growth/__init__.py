@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sciml_grow.growth.strategies import Strategy
+    from sciml_grow.growth.strategies import Start, Strategy
 
 STRATEGIES: dict[str, str] = {
     "baseline": "sciml_grow.growth.strategies:Baseline",
@@ -25,12 +25,13 @@ STRATEGIES: dict[str, str] = {
 }
 
 
-def get_strategy(name: str) -> Strategy:
-    """A new instance of the strategy registered as ``name``."""
+def get_strategy(name: str, start: Start | None = None) -> Strategy:
+    """A new instance of the strategy registered as ``name``, starting from ``start`` (what
+    the trainer resolved from other runs; see :class:`~sciml_grow.growth.strategies.Start`)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
     module, _, cls = STRATEGIES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)()
+    return getattr(importlib.import_module(module), cls)(start)
 
 
 __all__ = ["STRATEGIES", "get_strategy"]

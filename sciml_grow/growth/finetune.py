@@ -32,7 +32,6 @@ from sciml_grow.growth.strategies import (
     td_sensitivity,
 )
 from sciml_grow.nets import GrowableNet, build
-from sciml_grow.training.rundir import RunDir
 
 
 class FineTune(Strategy):
@@ -42,11 +41,10 @@ class FineTune(Strategy):
     grows = False
 
     def prepare(self, data: Any, cfg: Any) -> None:
-        """Load the pretrained bundle and give the data its standardization."""
-        run = RunDir(cfg.finetune.pretrained)
-        if not (run.path / "best.pt").exists():
-            raise ValueError(f"finetune.pretrained {run.path}: not a finished training run")
-        self.bundle = run.load("best.pt")
+        """Take the pretrained bundle and give the data its standardization."""
+        if self.start.pretrained is None:
+            raise ValueError("finetune needs the pretrained run's bundle (Start.pretrained)")
+        self.bundle = self.start.pretrained
         x_st, y_st = self.bundle["x_scaler"], self.bundle["y_scaler"]
         if len(x_st["mean"]) != data.in_dim or len(y_st["mean"]) != data.out_dim:
             raise ValueError(

@@ -21,7 +21,7 @@ from torch import nn
 
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Strategy
 from sciml_grow.nets import BlockSpec, GrowableMLP, SumNet, gaussian_init
-from sciml_grow.training.objective import ManifoldGraph, RegularizedObjective, physics_term
+from sciml_grow.objective import ManifoldGraph, RegularizedObjective, physics_term
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ the training loop. Method notes, sections 2 and 5.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 import math
 import time
@@ -16,11 +17,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from sciml_grow.distributed import Group
 from sciml_grow.growth import topological as td
 from sciml_grow.nets import BlockSpec, GrowableNet, build, gaussian_init, new_network
 from sciml_grow.nets.activations import get_activation
-from sciml_grow.training.distributed import Group
-from sciml_grow.training.objective import Objective
+from sciml_grow.objective import Objective
 
 LossFn = td.LossFn
 
@@ -98,11 +99,24 @@ def initialized(net: GrowableNet, model: Any) -> GrowableNet:
     return net
 
 
+@dataclass
+class Start:
+    """What a strategy starts from besides the config, resolved by the trainer from other runs:
+    the kept architecture of a finished run (``baseline_from``) and a pretrained model bundle
+    (``finetune.pretrained``). Strategies never read run directories themselves."""
+
+    architecture: dict[str, Any] | None = None
+    pretrained: dict[str, Any] | None = None
+
+
 class Strategy:
     """Base class: the starting network and how to grow it."""
 
     name: ClassVar[str]
     grows: ClassVar[bool] = True
+
+    def __init__(self, start: Start | None = None):
+        self.start = start or Start()
 
     def prepare(self, data: Any, cfg: Any) -> None:
         """Adjust the data before training starts (fine-tuning keeps a pretrained scaling)."""
@@ -273,10 +287,8 @@ class Baseline(Strategy):
     grows = False
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
-        if cfg.baseline_from:  # the kept architecture of that finished run
-            from sciml_grow.training.rundir import finished_architecture
-
-            spec = finished_architecture(cfg.baseline_from)
+        if self.start.architecture is not None:  # the kept architecture of a finished run
+            spec = copy.deepcopy(self.start.architecture)
             for b in spec["blocks"]:
                 b.update(trainable=True, origin="baseline")
             spec.update(lift_trainable=True, head_trainable=True)

@@ -33,8 +33,7 @@ import torch
 
 from sciml_grow import format as fmt
 from sciml_grow.data.dataset import Dataset, relative_errors
-from sciml_grow.outputs import json_text
-from sciml_grow.training.rundir import atomic_write_bytes
+from sciml_grow.outputs import atomic_write_bytes, json_text
 
 
 class Reference(ABC):

@@ -4,7 +4,7 @@ FEniCSx.
 The file stores the P1 mass M and stiffness K, the assembled forcing, the Dirichlet dofs, nu,
 dt and the step count (``operators``, kind ``p1_vorticity_cn``) and the mesh; the scheme
 itself (the step, the advection matrix N(s) linear in the streamfunction s) is
-:class:`~sciml_grow.inverse.vorticity_scheme.VorticityScheme`, the generator's own code. The
+:class:`~sciml_grow.operators.vorticity_scheme.VorticityScheme`, the generator's own code. The
 map w0 -> w(T) is a polynomial one; its gradient comes from the discrete adjoint, backwards
 through the steps with the transposed step matrices (:class:`_Trajectory`), never by
 differentiating through the sparse solvers. Each step is one sparse solve (:func:`solve`).
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from sciml_grow import format as fmt
-from sciml_grow.inverse.vorticity_scheme import VorticityScheme
+from sciml_grow.operators.vorticity_scheme import VorticityScheme
 
 
 class VorticityForward(nn.Module):

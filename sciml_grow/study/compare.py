@@ -42,11 +42,11 @@ import torch
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset, relative_errors
 from sciml_grow.inverse.references import Ridge, read_reference, run_floor, run_reference
-from sciml_grow.outputs import json_text
+from sciml_grow.outputs import atomic_write_bytes, json_text
 from sciml_grow.study import tables
 from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
 from sciml_grow.training.config import TrainConfig
-from sciml_grow.training.rundir import RunDir, atomic_write_bytes
+from sciml_grow.training.rundir import RunDir
 from sciml_grow.training.trainer import evaluate_predictions, headline, train_or_resume
 
 RESULT_COLUMNS = [

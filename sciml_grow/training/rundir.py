@@ -22,7 +22,6 @@ from collections.abc import Iterable
 import csv
 import io
 import json
-import os
 from pathlib import Path
 import pickle
 from typing import Any
@@ -31,7 +30,14 @@ import torch
 
 from sciml_grow.config import ConfigError, strict_json
 from sciml_grow.errors import ModelFileError, arg, reason
-from sciml_grow.outputs import OutputError, OutputLock, check_not_input, check_parent, json_text
+from sciml_grow.outputs import (
+    OutputError,
+    OutputLock,
+    atomic_write_bytes,
+    check_not_input,
+    check_parent,
+    json_text,
+)
 
 BUNDLE_KEYS = ("spec", "model", "dtype", "x_scaler", "y_scaler")  # best.pt, Predictor.save
 CHECKPOINT_KEYS = ("spec", "model", "optimizer", "state", "rng")  # checkpoint.pt
@@ -56,20 +62,6 @@ def load_torch(
     if missing:
         raise ModelFileError(f"{where}: not a sciml-grow model file (no '{missing[0]}')")
     return obj
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary beside it, renamed into place; none is left behind
-    if writing fails (e.g. a full disk)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class RunDir:
@@ -216,6 +208,14 @@ def finished_architecture(path: str | Path) -> dict[str, Any]:
     if not run.finished():
         raise OutputError(f"{arg('baseline_from')} {path}: not a finished run (no final.json)")
     return run.read_json("final.json")["architecture"]
+
+
+def pretrained_bundle(path: str | Path) -> dict[str, Any]:
+    """The kept network of a finished run as plain data (what fine-tuning starts from)."""
+    run = RunDir(path)
+    if not (run.path / "best.pt").exists():
+        raise ValueError(f"finetune.pretrained {run.path}: not a finished training run")
+    return run.load("best.pt")
 
 
 def check_run_output(

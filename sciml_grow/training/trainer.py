@@ -19,19 +19,19 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from sciml_grow import __version__
+from sciml_grow import distributed
+from sciml_grow._version import __version__
 from sciml_grow.config import to_dict
 from sciml_grow.data.dataset import Dataset, relative_errors
 from sciml_grow.errors import ModelFileError, SciMLGrowError, reason
 from sciml_grow.growth import get_strategy
-from sciml_grow.growth.strategies import GrowthContext, GrowthEvent
+from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
-from sciml_grow.training import distributed
+from sciml_grow.objective import physics_term, soft_threshold_
 from sciml_grow.training.config import TrainConfig
-from sciml_grow.training.objective import physics_term, soft_threshold_
 from sciml_grow.training.predictor import Predictor
-from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.rundir import RunDir, finished_architecture, pretrained_bundle
 
 GROWTH_COLUMNS = [
     "epoch",
@@ -77,6 +77,16 @@ class TrainState:
     best: dict[str, Any] | None = field(default=None, repr=False)
 
 
+def starting_point(cfg: TrainConfig) -> Start:
+    """What the strategy starts from in other runs, read here so strategies read no runs."""
+    start = Start()
+    if cfg.baseline_from:
+        start.architecture = finished_architecture(cfg.baseline_from)
+    if cfg.strategy == "finetune":
+        start.pretrained = pretrained_bundle(cfg.finetune.pretrained)
+    return start
+
+
 class Trainer:
     """Trains one (strategy, seed) run into a run directory; resumable."""
 
@@ -95,7 +105,7 @@ class Trainer:
             self.run, self.progress = RunDir(None), False
         self.device = torch.device(device)
         self.dtype = getattr(torch, cfg.dtype)
-        self.strategy = get_strategy(cfg.strategy)
+        self.strategy = get_strategy(cfg.strategy, starting_point(cfg))
         self.strategy.prepare(data, cfg)
         self.objective = self.strategy.objective(data, cfg, self.dtype, self.device)
         self.objective.l1 = cfg.optim.l1

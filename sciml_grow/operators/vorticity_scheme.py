@@ -24,7 +24,7 @@ from scipy.fft import dstn, idstn
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from sciml_grow.inverse.p1 import p1_gradients
+from sciml_grow.operators.p1 import p1_gradients
 
 # polynomial extrapolation of the next state from the last 1 to 4 (newest first)
 EXTRAPOLATION = {1: (1,), 2: (2, -1), 3: (3, -3, 1), 4: (4, -6, 4, -1)}
