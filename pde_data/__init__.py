@@ -14,6 +14,8 @@ import importlib.util
 from pathlib import Path
 import sys
 
+from sciml_grow.errors import InputError
+
 PROBLEMS = {
     "heat": "pde_data.heat:HeatProblem",
     "navier_stokes": "pde_data.navier_stokes:NavierStokesProblem",
@@ -48,7 +50,7 @@ def problem_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     known = registered()
     if key not in known:
-        raise ValueError(
+        raise InputError(
             f"unknown problem {name!r} (available: {', '.join(sorted(known))}; or give "
             "your own as package.module:Class or file.py:Class)"
         )
@@ -66,10 +68,10 @@ def get_problem(spec: str | type) -> type:
         target = spec if ":" in spec else registered()[problem_name(spec)]
         cls = _load(target)
     if not (isinstance(cls, type) and issubclass(cls, Problem)):
-        raise ValueError(f"{spec!r} is not a pde_data.problem.Problem subclass")
+        raise InputError(f"{spec!r} is not a pde_data.problem.Problem subclass")
     for attr in ("name", "config_class"):
         if not hasattr(cls, attr):
-            raise ValueError(f"problem {cls.__name__} must set the class attribute {attr!r}")
+            raise InputError(f"problem {cls.__name__} must set the class attribute {attr!r}")
     return cls
 
 
@@ -80,7 +82,7 @@ def _load(target: str) -> type:
         if module_name.endswith(".py"):
             path = Path(module_name).resolve()
             if not path.is_file():
-                raise ValueError(f"problem file {module_name} does not exist")
+                raise InputError(f"problem file {module_name} does not exist")
             name = f"sciml_grow_user_problem_{path.stem}"
             module = sys.modules.get(name)
             if module is None:
@@ -91,7 +93,7 @@ def _load(target: str) -> type:
         else:
             module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"cannot import the problem module {module_name}: {exc}") from None
+        raise InputError(f"cannot import the problem module {module_name}: {exc}") from None
     if not hasattr(module, attr):
-        raise ValueError(f"{module_name} has no {attr!r} (the problem class to generate)")
+        raise InputError(f"{module_name} has no {attr!r} (the problem class to generate)")
     return getattr(module, attr)

@@ -10,6 +10,7 @@ import numpy as np
 from petsc4py import PETSc
 import scipy.sparse as sp
 
+from sciml_grow.errors import InputError
 from sciml_grow.operators.p1 import p1_gradients  # noqa: F401  (the generators' import)
 
 
@@ -74,7 +75,7 @@ def locate_points(msh, points: np.ndarray) -> np.ndarray:
     for i in range(len(points)):
         links = colliding.links(i)
         if len(links) == 0:
-            raise ValueError(f"sensor point {points[i].tolist()} lies outside the mesh")
+            raise InputError(f"sensor point {points[i].tolist()} lies outside the mesh")
         if len(links) > 1:  # collisions have a tolerance: take the cell it is really in
             d2 = geometry.squared_distance(msh, tdim, links, np.tile(pts[i], (len(links), 1)))
             links = links[np.argsort(d2, kind="stable")]

@@ -42,12 +42,12 @@ from pde_data import get_problem
 from pde_data.problem import Problem
 from sciml_grow import format as fmt
 from sciml_grow.config import MAX_SEED, ConfigError, from_dict, to_json
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import UserError
 from sciml_grow.outputs import OutputError, OutputLock
 from sciml_grow.resources import ResourceError, check_disk, check_memory
 
 
-class GenerationError(SciMLGrowError):
+class GenerationError(UserError):
     """A generate request cannot be carried out; the message says why."""
 
 

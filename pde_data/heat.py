@@ -44,6 +44,7 @@ from pde_data.observe import NoiseConfig, SensorConfig, add_noise, point_matrix,
 from pde_data.prior import KLPrior, MaternPriorConfig, MaternSPDEPrior
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
+from sciml_grow.errors import InputError
 
 Source = float | Callable[[mesh.Mesh], ufl.core.expr.Expr]
 
@@ -183,7 +184,7 @@ class HeatProblem(Problem):
             self.prior = KLPrior(self.prior, cfg.prior.terms)
         self.points = sensor_points(cfg.sensors, np.zeros(2), np.ones(2))
         if np.any(self.points < 0) or np.any(self.points > 1):
-            raise ValueError("sensors.points must lie in the unit square")
+            raise InputError("sensors.points must lie in the unit square")
         self.point_cells = locate_points(self.model.mesh, self.points)
         self.B = point_matrix(self.coords, self.cells, self.point_cells, self.points)
         self._points_3d = np.column_stack([self.points, np.zeros(len(self.points))])

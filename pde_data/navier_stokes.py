@@ -48,6 +48,7 @@ from pde_data.fem import (
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
+from sciml_grow.errors import InputError
 from sciml_grow.operators.vorticity_scheme import VorticityScheme
 
 
@@ -131,7 +132,7 @@ class VorticityModel:
         :class:`VorticityScheme`) or "forms" (the UFL forms assembled every step: the
         independent reference, 10x slower)."""
         if stepping not in ("operators", "forms"):
-            raise ValueError(f"stepping: {stepping!r} is not 'operators' or 'forms'")
+            raise InputError(f"stepping: {stepping!r} is not 'operators' or 'forms'")
         self.stepping = stepping
         # the unit square and P1 for the vorticity w and the streamfunction psi
         self.mesh = mesh.create_unit_square(comm, n, n, mesh.CellType.triangle)
@@ -320,7 +321,7 @@ class NavierStokesProblem(Problem):
         self.coeff_std = cfg.prior.coefficient_std()
         self.points = sensor_points(cfg.sensors, np.zeros(2), np.ones(2))
         if np.any(self.points <= 0) or np.any(self.points >= 1):
-            raise ValueError("sensors.points must lie inside the unit square")
+            raise InputError("sensors.points must lie inside the unit square")
         self.B = evaluation_matrix(self.model.mesh, self.coords, self.cells, self.points)
         self.grid_points = uniform_grid(cfg.grid)
         self.grid_matrix = evaluation_matrix(

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sciml_grow.config import Validated, check
+from sciml_grow.errors import InputError
 
 _PRIMES = (2, 3, 5, 7, 11, 13)
 
@@ -82,7 +83,7 @@ def sensor_points(cfg: SensorConfig, lower: np.ndarray, upper: np.ndarray) -> np
     if cfg.points is not None:
         pts = np.asarray(cfg.points, dtype=float)
         if pts.shape[1] != lower.size:
-            raise ValueError(f"sensors.points: expected {lower.size} coordinates per point")
+            raise InputError(f"sensors.points: expected {lower.size} coordinates per point")
         return pts
     span = upper - lower
     if cfg.layout == "grid":
@@ -105,7 +106,7 @@ def point_matrix(
         T = np.vstack([X.T, np.ones(k)])
         vals[i] = np.linalg.solve(T, np.append(p, 1.0))
     if vals.min() < -1e-10:
-        raise ValueError("a sensor point lies outside the cell reported to contain it")
+        raise InputError("a sensor point lies outside the cell reported to contain it")
     return sp.csr_array((vals.ravel(), (rows, cols)), shape=(n, len(coords)))
 
 

@@ -35,6 +35,7 @@ import ufl
 
 from pde_data.fem import petsc_to_csr, to_canonical
 from sciml_grow.config import Validated, check
+from sciml_grow.errors import InputError
 
 ROBIN_FACTOR = 1.42
 MAX_DENSE_NORMALIZE = 8000
@@ -99,7 +100,7 @@ class MaternSPDEPrior:
         n = A.shape[0]
         if cfg.normalize_variance:
             if n > MAX_DENSE_NORMALIZE:
-                raise ValueError(
+                raise InputError(
                     f"prior.normalize_variance: {n} vertices is too many for the exact "
                     f"variance (limit {MAX_DENSE_NORMALIZE}); set it to false"
                 )
@@ -148,9 +149,9 @@ class KLPrior:
     def __init__(self, full: MaternSPDEPrior, terms: int):
         n = len(full.mean)
         if terms > n:
-            raise ValueError(f"prior.terms: {terms} modes asked, the mesh has {n} vertices")
+            raise InputError(f"prior.terms: {terms} modes asked, the mesh has {n} vertices")
         if n > MAX_DENSE_NORMALIZE:
-            raise ValueError(
+            raise InputError(
                 f"prior.kind = kl: {n} vertices is too many for the dense covariance "
                 f"(limit {MAX_DENSE_NORMALIZE})"
             )

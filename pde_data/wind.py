@@ -52,6 +52,7 @@ from pde_data.fem import (
 from pde_data.observe import NoiseConfig, SensorConfig, add_noise, sensor_points
 from pde_data.problem import Problem
 from sciml_grow.config import Validated, check
+from sciml_grow.errors import InputError
 
 COMPONENTS = ("u", "v", "w")
 
@@ -270,7 +271,7 @@ class WindModel:
         h = terrain_height(cfg.hills, x[:, 0], x[:, 1])  # ground height below every vertex
         self.top = float(h.min()) + cfg.depth
         if self.top <= h.max():
-            raise ValueError(
+            raise InputError(
                 f"depth {cfg.depth:g} puts the top ({self.top:g} m) below the highest ground "
                 f"({h.max():g} m)"
             )
@@ -387,10 +388,10 @@ class WindProblem(Problem):
         Lx, Ly = cfg.length
         horizontal = sensor_points(cfg.sensors, np.zeros(2), np.array([Lx, Ly]))
         if np.any(horizontal < 0) or np.any(horizontal > [Lx, Ly]):
-            raise ValueError("sensors.points must lie inside the horizontal domain")
+            raise InputError("sensors.points must lie inside the horizontal domain")
         ground = terrain_height(cfg.hills, *horizontal.T)
         if np.any(ground + cfg.sensor_height >= model.top):
-            raise ValueError("sensor_height puts a sensor above the top of the domain")
+            raise InputError("sensor_height puts a sensor above the top of the domain")
         self.points = np.column_stack([horizontal, ground + cfg.sensor_height])
         self.B = evaluation_matrix(model.mesh, model.coords, model.cells, self.points)
         self.grid_points = terrain_grid(cfg, model.top)

@@ -49,8 +49,9 @@ _EXPORTS = {
     "LayerwiseConfig": "sciml_grow.training.config",
     "FinetuneConfig": "sciml_grow.training.config",
     "ConfigError": "sciml_grow.config",
-    # errors: every one the toolkit raises on purpose is a SciMLGrowError
-    "SciMLGrowError": "sciml_grow.errors",
+    # errors: every one the toolkit raises on purpose is a UserError
+    "UserError": "sciml_grow.errors",
+    "SciMLGrowError": "sciml_grow.errors",  # = UserError
     "InputError": "sciml_grow.errors",
     "ModelFileError": "sciml_grow.errors",
     "OutputError": "sciml_grow.outputs",
@@ -96,7 +97,12 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
     from sciml_grow.config import ConfigError  # noqa: F401
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401
     from sciml_grow.data.export import export_xdmf as export  # noqa: F401
-    from sciml_grow.errors import InputError, ModelFileError, SciMLGrowError  # noqa: F401
+    from sciml_grow.errors import (  # noqa: F401
+        InputError,
+        ModelFileError,
+        SciMLGrowError,
+        UserError,
+    )
     from sciml_grow.format import CheckReport, DatasetError, Metadata, read_metadata  # noqa: F401
     from sciml_grow.growth import STRATEGIES  # noqa: F401
     from sciml_grow.outputs import OutputError  # noqa: F401

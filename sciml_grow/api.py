@@ -29,7 +29,7 @@ from sciml_grow import distributed
 from sciml_grow import format as fmt
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import DataConfig, Dataset, mse
-from sciml_grow.errors import InputError, SciMLGrowError, arg
+from sciml_grow.errors import InputError, UserError, arg
 from sciml_grow.growth import STRATEGIES
 from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import starting_network
@@ -542,7 +542,7 @@ def _removed_if_refused(out: str | Path, comm: Any = None) -> Iterator[None]:
     existed = top.exists()
     try:
         yield
-    except (SciMLGrowError, ValueError):
+    except (UserError, ValueError):
         root = comm is None or comm.rank == 0
         if root and not existed and top.is_dir() and not any(top.rglob("final.json")):
             shutil.rmtree(top, ignore_errors=True)

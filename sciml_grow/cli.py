@@ -17,14 +17,14 @@ import time
 
 from sciml_grow._version import __version__
 from sciml_grow.config import apply_overrides, load_file
-from sciml_grow.errors import SciMLGrowError, flag_names
+from sciml_grow.errors import UserError, flag_names
 
 EXIT_CRASH = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Bad command-line input."""
 
 
@@ -34,8 +34,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
-# errors a user can fix: one line, exit 2 (config, file, output, memory, divergence)
-_USER_ERRORS = (UsageError, SciMLGrowError, ValueError)
+# errors a user can fix: one line, exit 2 (config, file, output, memory, divergence); any
+# other exception is a bug and keeps its traceback
+_USER_ERRORS = (UserError,)
 # what the system says of a path a user can fix (full disk, permissions, names): one line too
 _PATH_ERRNOS = frozenset(
     {

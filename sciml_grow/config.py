@@ -19,12 +19,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import UserError
 
 MAX_SEED = 2**32 - 1  # seeds of data generation and training lie in 0..MAX_SEED
 
 
-class ConfigError(SciMLGrowError, ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration key or value is invalid; the message names it."""
 
 

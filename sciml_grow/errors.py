@@ -1,8 +1,9 @@
 """The toolkit's error types, and how their messages name an argument.
 
 Every error the toolkit raises on purpose (bad arguments, configs, files, outputs, resources)
-is a :class:`SciMLGrowError`: a user catches that one type, and the ``sciml-grow`` command
-prints its message as one line and exits 2. Anything else is a bug and keeps its traceback.
+is a :class:`UserError`: a user catches that one type, and the ``sciml-grow`` command prints
+its message as one line and exits 2. Anything else, a plain ``ValueError`` included, is a bug
+and keeps its traceback.
 
 The command is a thin layer over the Python API, so the API's checks speak for both: a
 message names an argument through :func:`arg`, which gives the Python name (``train_sizes``)
@@ -15,15 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class SciMLGrowError(Exception):
-    """Base of every error the toolkit raises on purpose; the message says what and where."""
+class UserError(Exception):
+    """Base of every error the toolkit raises on purpose, for something the user can fix; the
+    message says what and where, in one line."""
 
 
-class InputError(SciMLGrowError, ValueError):
+SciMLGrowError = UserError  # the name of the first releases
+
+
+class InputError(UserError, ValueError):
     """An argument of a command or API call is invalid; the message names it."""
 
 
-class ModelFileError(SciMLGrowError):
+class ModelFileError(UserError):
     """A model or checkpoint file is missing, damaged or not one this toolkit wrote."""
 
 

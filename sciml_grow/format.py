@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import UserError
 
 FORMAT_NAME = "sciml_grow.dataset"
 FORMAT_VERSION = 1
@@ -70,7 +70,7 @@ HEADER = (
 JSON_ATTRS = ("config", "versions", "runs")
 
 
-class DatasetError(SciMLGrowError):
+class DatasetError(UserError):
     """The file is missing, foreign, damaged or incomplete; the message says which."""
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from sciml_grow.data.dataset import LossFn, mse
+from sciml_grow.errors import InputError
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 
 
@@ -207,7 +208,7 @@ def physics_term(
     constraint = load_constraint(data.path)
     if constraint is not None:
         return PhysicsTerm(*scale, constraint=constraint.to(device))
-    raise ValueError(
+    raise InputError(
         f"{key} > 0 needs a forward operator (with the observations as inputs and their "
         f"noise std) or constraint operators in {data.path}; it has neither"
     )

@@ -29,10 +29,10 @@ from typing import Any
 
 import h5py
 
-from sciml_grow.errors import SciMLGrowError, arg
+from sciml_grow.errors import UserError, arg
 
 
-class OutputError(SciMLGrowError, ValueError):
+class OutputError(UserError, ValueError):
     """An output cannot be written as asked; the message says why and names the path."""
 
 

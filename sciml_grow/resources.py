@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 import shutil
 
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import UserError
 
 
-class ResourceError(SciMLGrowError, ValueError):
+class ResourceError(UserError, ValueError):
     """A job would not fit in this machine's memory or disk; the message names both sizes."""
 
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from pde_data import problem_name
+import sciml_grow as sg
 from sciml_grow.cli import build_parser, main
 from sciml_grow.growth import STRATEGIES
 
@@ -138,3 +139,22 @@ def test_ctrl_c_under_mpiexec_compare_is_quiet_and_resumable(heat_file, tmp_path
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Abort" not in err
     assert not (out.parent / "cmp.lock").exists()
+
+
+def test_a_bug_keeps_its_traceback_while_a_user_error_is_one_line(heat_file, monkeypatch):
+    """A plain ValueError inside the toolkit is a bug: the command must not pass it off as
+    the user's mistake (exit 2, one line) but let its traceback out."""
+    import sciml_grow.data.info as info
+
+    def broken(path):
+        raise ValueError("an internal invariant failed")
+
+    monkeypatch.setattr(info, "describe", broken)
+    with pytest.raises(ValueError, match="internal invariant"):
+        main(["info", str(heat_file)])
+
+    def refused(path):
+        raise sg.InputError("file: not what info expects")
+
+    monkeypatch.setattr(info, "describe", refused)
+    assert main(["info", str(heat_file)]) == 2

@@ -3,7 +3,7 @@
 Each case failed before its fix. Command-line cases run ``sciml-grow`` in-process in a folder
 fingerprinted before and after: a refusal is one line naming the culprit, a non-zero exit that
 is not 130, and nothing written. Python API cases expect the toolkit's own error types
-(:class:`sciml_grow.errors.SciMLGrowError`) with messages in Python terms.
+(:class:`sciml_grow.errors.UserError`) with messages in Python terms.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 import sciml_grow as sg
 from sciml_grow.cli import main
-from sciml_grow.errors import SciMLGrowError
+from sciml_grow.errors import UserError
 
 from .test_bad_input import snapshot
 
@@ -133,9 +133,9 @@ def test_a_model_file_that_would_run_code_is_refused_by_the_command(root, comman
 
 def test_a_model_file_that_would_run_code_is_refused_by_the_api(root):
     for path in (root / "evil" / "best.pt", root / "evil"):
-        with pytest.raises(SciMLGrowError, match="best.pt"):
+        with pytest.raises(UserError, match="best.pt"):
             sg.Predictor.load(path)
-    with pytest.raises(SciMLGrowError, match="checkpoint.pt"):
+    with pytest.raises(UserError, match="checkpoint.pt"):
         sg.resume(root / "evilck", progress=False)
     assert not (root / "MARKER").exists()
 
@@ -145,7 +145,7 @@ def test_a_plain_pickle_file_is_refused(root, tmp_path):
 
     path = tmp_path / "model.pt"
     path.write_bytes(pickle.dumps({"spec": Marker(root / "MARKER")}))
-    with pytest.raises(SciMLGrowError, match="model.pt"):
+    with pytest.raises(UserError, match="model.pt"):
         sg.Predictor.load(path)
     assert not (root / "MARKER").exists()
 
@@ -166,7 +166,7 @@ def test_cifar_batches_are_read_without_running_their_code(tmp_path):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": Marker(marker)}
         (tmp_path / name).write_bytes(pickle.dumps(batch))
-    with pytest.raises(SciMLGrowError, match="data_batch_1"):
+    with pytest.raises(UserError, match="data_batch_1"):
         load_cifar10(tmp_path)
     assert not marker.exists()
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:  # real batches load
@@ -303,10 +303,10 @@ def test_predict_scores_only_what_matches_and_needs_no_targets(root, capsys):
 
 
 def test_the_train_sizes_and_transfer_sizes_are_checked_against_the_file(root):
-    with pytest.raises(SciMLGrowError, match="train_sizes: 5000 is more than the 39"):
+    with pytest.raises(UserError, match="train_sizes: 5000 is more than the 39"):
         sg.compare(root / "heat.h5", ["baseline"], out=root / "c", train_sizes=[5000], seeds=1)
     for sizes, text in (([40], "40 is more than the 39"), ([5, 5], "distinct"), ([1], ">= 2")):
-        with pytest.raises(SciMLGrowError, match=text):
+        with pytest.raises(UserError, match=text):
             sg.transfer(root / "run", root / "heat.h5", out=root / "t", sizes=sizes)
     assert not (root / "c").exists() and not (root / "t").exists()
 
@@ -325,7 +325,7 @@ def test_a_file_being_written_by_another_process_is_named_so(root, tmp_path):
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "open"
-        with pytest.raises(SciMLGrowError, match="another process"):
+        with pytest.raises(UserError, match="another process"):
             sg.load(path)
         report = sg.check(path)
         assert any("another process" in w for w in report.warnings + report.errors), report.text()
@@ -382,7 +382,7 @@ def test_a_run_without_checkpoint_is_no_loop(root, tmp_path, capsys):
 # --- 4./5. API refusals leave nothing ----------------------------------------------------
 def test_compare_with_a_bad_seed_count_writes_nothing(root, tmp_path):
     for seeds in (1.5, 0, True):
-        with pytest.raises(SciMLGrowError, match="seeds"):
+        with pytest.raises(UserError, match="seeds"):
             sg.compare(root / "heat.h5", ["baseline"], out=tmp_path / "c", seeds=seeds)
     assert not (tmp_path / "c").exists()
 
@@ -393,32 +393,32 @@ def test_out_under_a_parent_that_cannot_hold_files(root, tmp_path, capsys):
 
 # --- 7. the Python API speaks Python ------------------------------------------------------
 def test_predictor_load_of_damaged_or_foreign_files(root):
-    with pytest.raises(SciMLGrowError, match="best.pt"):
+    with pytest.raises(UserError, match="best.pt"):
         sg.Predictor.load(root / "truncated" / "best.pt")
-    with pytest.raises(SciMLGrowError, match="not a sciml-grow model file"):
+    with pytest.raises(UserError, match="not a sciml-grow model file"):
         sg.Predictor.load(root / "foreign" / "best.pt")
-    with pytest.raises(SciMLGrowError, match="no such file"):
+    with pytest.raises(UserError, match="no such file"):
         sg.Predictor.load(root / "nothing.pt")
 
 
 def test_predict_refuses_empty_and_complex_input(root):
     model = sg.Predictor.load(root / "run")
-    with pytest.raises(SciMLGrowError, match="no samples"):
+    with pytest.raises(UserError, match="no samples"):
         model.predict(np.zeros((0, model.net.in_dim)))
-    with pytest.raises(SciMLGrowError, match="complex"):
+    with pytest.raises(UserError, match="complex"):
         model.predict(np.zeros((2, model.net.in_dim), dtype=complex))
-    with pytest.raises(SciMLGrowError, match="NaN"):
+    with pytest.raises(UserError, match="NaN"):
         model.predict(np.full((2, model.net.in_dim), np.nan))
-    with pytest.raises(SciMLGrowError, match="array of numbers"):
+    with pytest.raises(UserError, match="array of numbers"):
         model.predict(np.array([["a"] * model.net.in_dim]))
 
 
 def test_fit_takes_a_dict_and_compare_a_comma_list(root, tmp_path):
     model = sg.fit(root / "heat.h5", {"epochs": 2, "strategy": "baseline"}, progress=False)
     assert model.final["strategy"] == "baseline" and len(model.history) == 2
-    with pytest.raises(SciMLGrowError, match="strategies: unknown nope"):
+    with pytest.raises(UserError, match="strategies: unknown nope"):
         sg.compare(root / "heat.h5", "baseline,nope", out=tmp_path / "c")
-    with pytest.raises(SciMLGrowError) as info:
+    with pytest.raises(UserError) as info:
         sg.compare(root / "heat.h5", ["nope"], out=tmp_path / "c")
     assert "--" not in str(info.value)  # Python terms, not command-line flags
     for call in (
@@ -427,10 +427,10 @@ def test_fit_takes_a_dict_and_compare_a_comma_list(root, tmp_path):
         lambda: sg.predict_file(root / "run", root / "heat.h5", out=root / "heat.h5"),
         lambda: sg.map_estimates(root / "heat.h5", samples=-1),
     ):
-        with pytest.raises(SciMLGrowError) as info:
+        with pytest.raises(UserError) as info:
             call()
         assert "--" not in str(info.value), str(info.value)
-    with pytest.raises(SciMLGrowError, match="config"):
+    with pytest.raises(UserError, match="config"):
         sg.fit(root / "heat.h5", 5, progress=False)
 
 
@@ -442,10 +442,10 @@ def test_td_decision_takes_numpy_and_refuses_nan(root):
     assert d.curvature >= 0 and len(d.scores) == len(net.blocks) + 1
     xn = x.clone()
     xn[0, 0] = float("nan")
-    with pytest.raises(SciMLGrowError, match="NaN"):
+    with pytest.raises(UserError, match="NaN"):
         sg.td_decision(net, xn, y)
     for eps in (float("nan"), float("inf")):
-        with pytest.raises(SciMLGrowError, match="eps"):
+        with pytest.raises(UserError, match="eps"):
             d.insert(net, eps)
 
 
@@ -458,10 +458,10 @@ def test_configs_take_numpy_numbers_and_any_case():
 
 # --- 8. friction --------------------------------------------------------------------------
 def test_compare_does_not_offer_finetune(root, tmp_path):
-    with pytest.raises(SciMLGrowError, match="choices") as info:
+    with pytest.raises(UserError, match="choices") as info:
         sg.compare(root / "heat.h5", ["nope"], out=tmp_path / "c")
     assert "finetune" not in str(info.value).partition("choices")[2]
-    with pytest.raises(SciMLGrowError, match="compared by transfer"):
+    with pytest.raises(UserError, match="compared by transfer"):
         sg.compare(root / "heat.h5", "td,finetune", out=tmp_path / "c")
 
 
@@ -506,7 +506,7 @@ def test_a_run_whose_test_result_is_not_finite_is_not_marked_finished(root, tmp_
         return {"rel_l2_mean": math.nan, "n_samples": 1}, None, 0.0
 
     monkeypatch.setattr(trainer.Trainer, "_test", lambda self, p, idx: nan_summary())
-    with pytest.raises(SciMLGrowError, match="rel_l2_mean"):
+    with pytest.raises(UserError, match="rel_l2_mean"):
         sg.fit(root / "heat.h5", {"epochs": 2}, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r" / "final.json").exists()
 

@@ -24,11 +24,11 @@ import numpy as np
 
 from sciml_grow import format as fmt
 from sciml_grow._version import __version__
-from sciml_grow.errors import SciMLGrowError, arg
+from sciml_grow.errors import UserError, arg
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 
-class DataImportError(SciMLGrowError, ValueError):
+class DataImportError(UserError, ValueError):
     """A data set cannot be imported; the message says why."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from sciml_grow.errors import InputError
+
 if TYPE_CHECKING:
     from sciml_grow.growth.strategies import Start, Strategy
 
@@ -29,7 +31,7 @@ def get_strategy(name: str, start: Start | None = None) -> Strategy:
     """A new instance of the strategy registered as ``name``, starting from ``start`` (what
     the trainer resolved from other runs; see :class:`~sciml_grow.growth.strategies.Start`)."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
+        raise InputError(f"unknown strategy {name!r} (choices: {', '.join(STRATEGIES)})")
     module, _, cls = STRATEGIES[name].partition(":")
     return getattr(importlib.import_module(module), cls)(start)
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 
 from sciml_grow.data.dataset import Standardizer
+from sciml_grow.errors import InputError
 from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import (
     GrowthContext,
@@ -47,7 +48,7 @@ class FineTune(Strategy):
         self.bundle = self.start.pretrained
         x_st, y_st = self.bundle["x_scaler"], self.bundle["y_scaler"]
         if len(x_st["mean"]) != data.in_dim or len(y_st["mean"]) != data.out_dim:
-            raise ValueError(
+            raise InputError(
                 f"the pretrained network maps {len(x_st['mean'])} -> {len(y_st['mean'])} values, "
                 f"the target data {data.in_dim} -> {data.out_dim}"
             )
@@ -57,7 +58,7 @@ class FineTune(Strategy):
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         net = build(self.bundle["spec"]).double()  # before loading: no float32 round trip
         if not isinstance(net, GrowableNet):
-            raise ValueError("finetune needs a growable network (not a sum of networks)")
+            raise InputError("finetune needs a growable network (not a sum of networks)")
         net.load_state_dict(self.bundle["model"])
         method = cfg.finetune.method
         if method == "full":

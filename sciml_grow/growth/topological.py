@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from sciml_grow.data.dataset import LossFn
+from sciml_grow.errors import InputError
 
 
 @dataclass
@@ -171,7 +172,7 @@ def direction(sens: Sensitivity, mode: str, ratio: float = 0.5) -> torch.Tensor:
         keep = lam >= ratio * lam.max()
         phi[keep] = vec[keep]
     else:
-        raise ValueError(f"unknown td init mode {mode!r} (top1 or within)")
+        raise InputError(f"unknown td init mode {mode!r} (top1 or within)")
     return phi / phi.norm()
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from sciml_grow import format as fmt
+from sciml_grow.format import DatasetError
 
 
 def _csr_parts(A: sp.sparray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,7 +63,7 @@ def grid_to_vertices(
     xs = np.unique(grid[:, 0].round(9))
     ys = np.unique(grid[:, 1].round(9))
     if len(xs) != nx or len(ys) != ny:
-        raise ValueError("grid: points are not a tensor grid in x and y")
+        raise DatasetError("grid: points are not a tensor grid in x and y")
     # the ground height below every vertex: its column's ground vertex
     key = lambda p: np.round(p[:, 0], 6) * 1e7 + np.round(p[:, 1], 6)  # noqa: E731
     ground_key = key(vertices[ground])

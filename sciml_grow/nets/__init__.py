@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sciml_grow.errors import InputError
 from sciml_grow.nets.base import BlockSpec, GrowableNet
 from sciml_grow.nets.cnn import GrowableCNN
 from sciml_grow.nets.mlp import GrowableMLP
@@ -26,7 +27,7 @@ def build(spec: dict[str, Any]) -> nn.Module:
     """The network described by ``spec`` (fresh weights)."""
     kind = spec.get("kind")
     if kind not in KINDS:
-        raise ValueError(f"unknown network kind {kind!r} (known: {', '.join(KINDS)})")
+        raise InputError(f"unknown network kind {kind!r} (known: {', '.join(KINDS)})")
     return KINDS[kind].from_spec(spec)
 
 
@@ -39,7 +40,7 @@ def new_network(
     if model.kind == "mlp":
         return GrowableMLP(data.in_dim, data.out_dim, model.width, blocks, lift)
     if data.in_shape is None:
-        raise ValueError(
+        raise InputError(
             f"model.kind = {model.kind} needs image inputs; {data.path} gives {data.in_dim} "
             "values per sample (set an 'image_shape' attribute on the inputs)"
         )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from sciml_grow.errors import InputError
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -34,5 +36,5 @@ ACTIVATIONS: dict[str, Activation] = {
 def get_activation(name: str) -> Activation:
     """The activation registered as ``name``; ValueError listing the choices otherwise."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r} (choices: {', '.join(ACTIVATIONS)})")
+        raise InputError(f"unknown activation {name!r} (choices: {', '.join(ACTIVATIONS)})")
     return ACTIVATIONS[name]

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from sciml_grow.errors import InputError
+
 
 @dataclass
 class BlockSpec:
@@ -107,7 +109,7 @@ class GrowableNet(nn.Module):
     def from_spec(cls, spec: dict[str, Any]) -> GrowableNet:
         spec = copy.deepcopy(spec)
         if spec.pop("kind", cls.kind) != cls.kind:
-            raise ValueError(f"architecture spec is not a {cls.kind}")
+            raise InputError(f"architecture spec is not a {cls.kind}")
         spec["blocks"] = [BlockSpec(**b) for b in spec["blocks"]]
         return cls(**spec)
 
@@ -124,7 +126,7 @@ class GrowableNet(nn.Module):
         set them. Existing parameters keep their identity, so optimizer state survives.
         """
         if not 0 <= position <= self.depth:
-            raise ValueError(f"insert position {position} outside 0..{self.depth}")
+            raise InputError(f"insert position {position} outside 0..{self.depth}")
         ref = next(self.head.parameters())
         block = self.make_block(spec)
         if hasattr(block, "to_identity"):

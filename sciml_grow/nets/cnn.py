@@ -20,6 +20,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from sciml_grow.errors import InputError
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.nets.base import BlockSpec, GrowableNet
 
@@ -62,14 +63,14 @@ class GrowableCNN(GrowableNet):
     ):
         super().__init__()
         if len(in_shape) != 3:
-            raise ValueError(f"a CNN needs image inputs (channels, height, width), got {in_shape}")
+            raise InputError(f"a CNN needs image inputs (channels, height, width), got {in_shape}")
         if kernel % 2 != 1:
-            raise ValueError(f"kernel must be odd for same padding, got {kernel}")
+            raise InputError(f"kernel must be odd for same padding, got {kernel}")
         self.in_shape, self.out_dim, self.width = list(in_shape), out_dim, width
         self.kernel, self.head_kind, self.lift_activation = kernel, head, lift_activation
         pixels = in_shape[1] * in_shape[2]
         if head == "field" and out_dim % pixels:
-            raise ValueError(
+            raise InputError(
                 f"a field head maps to whole channels of {in_shape[1]} x {in_shape[2]} pixels; "
                 f"{out_dim} outputs are not a multiple of {pixels}"
             )

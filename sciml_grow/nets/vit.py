@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from sciml_grow.errors import InputError
 from sciml_grow.nets.activations import get_activation
 from sciml_grow.nets.base import BlockSpec, GrowableNet, zero_
 
@@ -120,11 +121,11 @@ class GrowableViT(GrowableNet):
         super().__init__()
         c, h, w = in_shape
         if h % patch or w % patch:
-            raise ValueError(f"patch {patch} does not divide the image size {h} x {w}")
+            raise InputError(f"patch {patch} does not divide the image size {h} x {w}")
         if width % heads:
-            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+            raise InputError(f"width {width} is not a multiple of heads {heads}")
         if head == "field" and out_dim % (h * w):
-            raise ValueError(f"a field head maps to whole {h} x {w} channels, not {out_dim} values")
+            raise InputError(f"a field head maps to whole {h} x {w} channels, not {out_dim} values")
         self.in_shape, self.out_dim, self.width = list(in_shape), out_dim, width
         self.patch, self.heads, self.mlp_ratio, self.head_kind = patch, heads, mlp_ratio, head
         self.lift = PatchEmbedding(self.in_shape, patch, width)

@@ -27,6 +27,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from sciml_grow.errors import InputError
+
 CONFIDENCE = 0.95
 # the fewest paired seeds for which a verdict is possible at all: the two-sided signed-rank
 # test's smallest p-value is 2 / 2^n, below 0.05 from n = 6 on
@@ -122,7 +124,7 @@ def paired(
     """Compare per-seed errors of a strategy with a reference's on the same seeds."""
     a, b = np.asarray(errors, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"paired errors need equal 1-D shapes, got {a.shape} and {b.shape}")
+        raise InputError(f"paired errors need equal 1-D shapes, got {a.shape} and {b.shape}")
     d = a - b
     low, high = mean_interval(d, confidence, seed, n_resamples)
     p_value = 1.0 if np.all(d == 0) else float(stats.wilcoxon(d).pvalue)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from sciml_grow.config import ConfigError, strict_json
-from sciml_grow.errors import ModelFileError, arg, reason
+from sciml_grow.errors import InputError, ModelFileError, arg, reason
 from sciml_grow.outputs import (
     OutputError,
     OutputLock,
@@ -214,7 +214,7 @@ def pretrained_bundle(path: str | Path) -> dict[str, Any]:
     """The kept network of a finished run as plain data (what fine-tuning starts from)."""
     run = RunDir(path)
     if not (run.path / "best.pt").exists():
-        raise ValueError(f"finetune.pretrained {run.path}: not a finished training run")
+        raise InputError(f"finetune.pretrained {run.path}: not a finished training run")
     return run.load("best.pt")
 
 

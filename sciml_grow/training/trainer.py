@@ -23,7 +23,7 @@ from sciml_grow import distributed
 from sciml_grow._version import __version__
 from sciml_grow.config import to_dict
 from sciml_grow.data.dataset import Dataset, relative_errors
-from sciml_grow.errors import ModelFileError, SciMLGrowError, reason
+from sciml_grow.errors import ModelFileError, UserError, reason
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
 from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
@@ -55,7 +55,7 @@ GROWTH_COLUMNS = [
 ]
 
 
-class TrainingError(SciMLGrowError, ValueError):
+class TrainingError(UserError, ValueError):
     """Training cannot go on (it diverged); the message names the setting to change."""
 
 
