@@ -32,6 +32,7 @@ _EXPORTS = {
     "CheckReport": "sciml_grow.format",
     "DatasetError": "sciml_grow.format",
     "export": "sciml_grow.data.export:export_xdmf",
+    "from_arrays": "sciml_grow.data.arrays",
     # networks and growth
     "build_network": "sciml_grow.api",
     "td_decision": "sciml_grow.api",
@@ -95,6 +96,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
         transfer,
     )
     from sciml_grow.config import ConfigError  # noqa: F401
+    from sciml_grow.data.arrays import from_arrays  # noqa: F401
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401
     from sciml_grow.data.export import export_xdmf as export  # noqa: F401
     from sciml_grow.errors import (  # noqa: F401

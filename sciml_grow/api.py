@@ -505,7 +505,7 @@ def _check_study_data(data: str | Path, cfg: TrainConfig, out: Path, runs: int) 
         if problem:
             raise fmt.DatasetError(f"{data}: {problem}")
         check_data_memory(x, y, Path(data))
-        n_train = split_sizes(len(x), cfg.data)["train"]
+        n_train = split_sizes(len(x), cfg.data, fmt.read_split(f, data))["train"]
         in_dim = int(np.prod(x.shape[1:], dtype=np.int64))
         out_dim = int(np.prod(y.shape[1:], dtype=np.int64))
         if y.dtype.kind in "iu":
@@ -591,15 +591,20 @@ def predict_file(
     out: str | Path | None = None,
     force: bool = False,
     device: str = "cpu",
+    split: str = "all",
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
     """A finished run's predictions for every sample of a dataset file (the arrays the run
-    was trained on, ``data.inputs``), and their test summary where the file has targets (None
-    where it has none; targets of another kind or shape are refused);
+    was trained on, ``data.inputs``), or with ``split="test"`` for its test part (the split
+    stored in the file, else the run's seeded split of it), and their test summary where the
+    file has targets (None where it has none; targets of another kind or shape are refused);
     with ``out`` also written to a new HDF5 file (or, with ``force``, one this toolkit wrote).
     """
+    from sciml_grow.data.dataset import split_indices
     from sciml_grow.outputs import atomic_h5, check_file_output
     from sciml_grow.training.trainer import evaluate_predictions
 
+    if split not in ("all", "test"):
+        raise InputError(f"{arg('split')} must be all or test, got {split!r}")
     if out is not None:
         out = check_file_output(out, force=force, inputs=(data, run))
     predictor = Predictor.from_run(run, check_device(device))
@@ -607,13 +612,16 @@ def predict_file(
     with fmt.open_file(data, require_tag=False, require_targets=False) as f:
         raw = fmt.check_array(f, keys.inputs, data)
         check_memory(16 * raw.size, f"predicting {data} ('{keys.inputs}' {raw.shape})")
+        idx = np.arange(len(raw))
+        if split == "test":
+            idx = split_indices(len(raw), keys, fmt.read_split(f, data))["test"]
         try:
-            x = check_inputs(raw[()], predictor.net.in_dim)
+            x = check_inputs(raw[()][idx], predictor.net.in_dim)
         except InputError as exc:
             raise fmt.DatasetError(f"{data}: '{keys.inputs}': {exc}") from None
         y = None
         if keys.targets in f:
-            y = torch.from_numpy(np.asarray(fmt.check_array(f, keys.targets, data)[()]))
+            y = torch.from_numpy(np.asarray(fmt.check_array(f, keys.targets, data)[()][idx]))
     pred = predictor(x.double().to(device)).cpu()
     summary = None
     if y is not None:
@@ -636,6 +644,8 @@ def predict_file(
         check_disk(pred.numel() * pred.element_size() + 2**20, out)
         with OutputLock(out), atomic_h5(out, "predictions") as f:
             f["predictions"] = pred.numpy()
+            if split != "all":
+                f["indices"] = idx
             f.attrs["run"] = str(run)
             f.attrs["data"] = str(data)
             f.attrs["inputs"] = keys.inputs
@@ -665,8 +675,8 @@ def map_estimates(
     if out is not None:
         out = check_file_output(out, force=force, inputs=(data,))
     with fmt.open_file(data) as f:
-        n = len(f[fmt.INPUTS])
-    idx = split_indices(n, DataConfig())["test"] if split == "test" else np.arange(n)
+        n, stored = len(f[fmt.INPUTS]), fmt.read_split(f, data)
+    idx = split_indices(n, DataConfig(), stored)["test"] if split == "test" else np.arange(n)
     idx = idx[:samples] if samples else idx
     result, rel = map_for_dataset(data, idx)
     if out is not None:

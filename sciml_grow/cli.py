@@ -276,10 +276,26 @@ def _print_study(result) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from sciml_grow.data.imports import import_dataset
+    from sciml_grow.data.imports import LOADERS, import_dataset
     from sciml_grow.data.info import describe
 
-    out = import_dataset(args.name.lower(), args.out, args.path, force=args.force)
+    name = args.name.lower()
+    if name == "arrays":
+        from sciml_grow.data.arrays import from_arrays
+
+        if args.inputs is None or args.targets is None:
+            raise UsageError("import arrays needs --inputs FILE[:NAME] and --targets FILE[:NAME]")
+        out = from_arrays(
+            args.inputs, args.targets, out=args.out, test_inputs=args.test_inputs,
+            test_targets=args.test_targets, split=args.split, mesh_points=args.mesh_points,
+            mesh_cells=args.mesh_cells, sensor_points=args.sensor_points, task=args.task,
+            name=args.problem, val_fraction=args.val_fraction, seed=args.seed, force=args.force,
+        )  # fmt: skip
+    else:
+        own = [f for f in ("inputs", "targets", "split") if getattr(args, f) is not None]
+        if own and name in LOADERS:
+            raise UsageError(f"--{own[0]} belongs to 'import arrays', not 'import {name}'")
+        out = import_dataset(name, args.out, args.path, force=args.force)
     print(describe(out))
     return 0
 
@@ -364,8 +380,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from sciml_grow.training.trainer import headline
 
     pred, summary = api.predict_file(
-        args.run, args.data, out=args.out, force=args.force, device=args.device
-    )
+        args.run, args.data, out=args.out, force=args.force, device=args.device,
+        split=args.split,
+    )  # fmt: skip
     if summary is not None:
         print(f"{len(pred)} samples: " + headline({"test": summary}))
     else:
@@ -526,13 +543,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "import",
         parents=[replace],
-        help="write an image-classification data set as a dataset file",
-        description="digits (ships with scikit-learn), or MNIST IDX / CIFAR-10 python batches "
-        "from a local folder (nothing is downloaded).",
+        help="write your own arrays, or an image-classification set, as a dataset file",
+        description="arrays: your inputs and targets from .npy, .npz, .csv/.txt, .mat or "
+        "HDF5 files (FILE or FILE:NAME), with an optional fixed test set or split; or "
+        "digits (ships with scikit-learn), MNIST IDX / CIFAR-10 python batches from a local "
+        "folder (nothing is downloaded).",
     )
-    p.add_argument("name", help="digits, mnist or cifar10")
+    p.add_argument("name", help="arrays, digits, mnist or cifar10")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--path", help="folder with the local files (mnist, cifar10)")
+    a = p.add_argument_group("arrays")
+    a.add_argument("--inputs", help="FILE[:NAME]: what a network maps from, (N, ...)")
+    a.add_argument("--targets", help="FILE[:NAME]: what it maps to, (N, ...) or class labels")
+    a.add_argument("--test-inputs", help="FILE[:NAME]: a fixed (published) test set's inputs")
+    a.add_argument("--test-targets", help="FILE[:NAME]: ... and its targets")
+    a.add_argument("--split", help="FILE[:NAME]: a label per sample, train/val/test or 0/1/2")
+    a.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training part that validates where no sample is "
+                   "labelled val (default 0.1)")  # fmt: skip
+    a.add_argument("--seed", type=int, default=0, help="draws that validation share")
+    a.add_argument("--task", default="auto", choices=("auto", "regression", "classification"),
+                   help="auto: 1-D integer targets are class labels")  # fmt: skip
+    a.add_argument("--mesh-points", help="FILE[:NAME]: mesh vertex coordinates (V, d)")
+    a.add_argument("--mesh-cells", help="FILE[:NAME]: mesh cells (C, vertices per cell)")
+    a.add_argument("--sensor-points", help="FILE[:NAME]: sensor coordinates (k, d)")
+    a.add_argument("--problem", default="arrays", help="the name the file gives its problem")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser(
@@ -608,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--data", required=True, help="dataset HDF5 file")
     p.add_argument("--out", help="write predictions to this (new) HDF5 file")
+    p.add_argument("--split", default="all", choices=("all", "test"),
+                   help="test: only the file's test part (its stored split, else the run's "
+                   "seeded split of it)")  # fmt: skip
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(

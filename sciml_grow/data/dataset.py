@@ -97,9 +97,12 @@ class Standardizer(nn.Module):
         return v * self.std + self.mean
 
 
-def split_sizes(n: int, cfg: DataConfig) -> dict[str, int]:
+def split_sizes(n: int, cfg: DataConfig, stored: np.ndarray | None = None) -> dict[str, int]:
     """How many of ``n`` samples the whole ``train``, ``val`` and ``test`` parts hold (before
-    ``max_train`` / ``max_val``), or DatasetError if one would be empty."""
+    ``max_train`` / ``max_val``), or DatasetError if one would be empty. A split ``stored`` in
+    the file (0 train, 1 val, 2 test per sample) decides where there is one."""
+    if stored is not None:
+        return {part: int(np.count_nonzero(stored == i)) for i, part in enumerate(fmt.SPLIT_PARTS)}
     n_test = max(1, round(cfg.test_fraction * n))
     n_val = max(1, round(cfg.val_fraction * (n - n_test)))
     if n - n_test - n_val < 1:
@@ -110,12 +113,20 @@ def split_sizes(n: int, cfg: DataConfig) -> dict[str, int]:
     return {"train": n - n_test - n_val, "val": n_val, "test": n_test}
 
 
-def split_indices(n: int, cfg: DataConfig) -> dict[str, np.ndarray]:
-    """Disjoint sorted index sets ``train``, ``val``, ``test`` of a file with ``n`` samples."""
-    sizes = split_sizes(n, cfg)
-    n_test, n_val = sizes["test"], sizes["val"]
+def split_indices(
+    n: int, cfg: DataConfig, stored: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Disjoint sorted index sets ``train``, ``val``, ``test`` of a file with ``n`` samples:
+    drawn by ``data.split_seed``, or the split ``stored`` in the file (0 train, 1 val, 2 test
+    per sample). Either way ``max_train`` / ``max_val`` take a seeded subset of the training
+    and validation parts only; the test part never moves."""
     perm = np.random.default_rng(cfg.split_seed).permutation(n)
-    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    if stored is None:
+        sizes = split_sizes(n, cfg)
+        n_test, n_val = sizes["test"], sizes["val"]
+        test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    else:  # the file's parts, each in the order of the same seeded permutation
+        test, val, train = (perm[stored[perm] == i] for i in (2, 1, 0))
     if cfg.subset_seed is not None:  # another draw of the few samples, same test split
         rng = np.random.default_rng([cfg.split_seed, cfg.subset_seed])
         train, val = rng.permutation(train), rng.permutation(val)
@@ -180,6 +191,7 @@ class Dataset:
             else:
                 self.classes = 0
             self.problem = str(f.attrs.get("problem", "unknown"))
+            self.stored_split = fmt.read_split(f, self.path)  # None: a seeded split
             self.noise_std = (  # per-sample observation noise, where the file states it
                 torch.from_numpy(f[fmt.NOISE_STD][()]) if fmt.NOISE_STD in f else None
             )
@@ -209,7 +221,7 @@ class Dataset:
     def _fit_split(self, cfg: DataConfig) -> None:
         """Split the samples and fit the standardizers on the training part."""
         self.config = cfg
-        self.splits = split_indices(len(self.x), cfg)
+        self.splits = split_indices(len(self.x), cfg, self.stored_split)
         train = torch.from_numpy(self.splits["train"])
         rows = self.x.subset if isinstance(self.x, FileRows) else self.x.__getitem__
         self.x_scaler = Standardizer.fit(rows(train))

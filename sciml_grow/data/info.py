@@ -71,6 +71,9 @@ def _lines(meta: fmt.Metadata, f: h5py.File) -> list[str]:
     for name in (fmt.INPUTS, fmt.TARGETS):
         shape, dtype = meta.arrays[name]
         lines.append(f"{name:<12}{(n, *shape)} {dtype}")
+    if meta.split is not None:
+        parts = ", ".join(f"{count} {part}" for part, count in meta.split.items())
+        lines.append(f"split       stored in the file: {parts} (every command uses it)")
     if meta.mesh is not None:
         mesh = meta.mesh
         lines.append(

@@ -164,7 +164,7 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
         coords = cells = None  # targets on a uniform grid (x fastest): drawn as images
     else:
         return None
-    idx, preds = _estimates(out, x_all, n_samples, n_best)
+    idx, preds = _estimates(out, data_path, x_all, n_samples, n_best)
     tri = Triangulation(coords[:, 0], coords[:, 1], cells) if coords is not None else None
     cols = 1 + 2 * len(preds)
     fig, axes = _subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
@@ -211,7 +211,7 @@ def _data_keys(out: Path) -> dict[str, str]:
 
 
 def _estimates(
-    out: Path, x_all: np.ndarray, n_samples: int, n_best: int
+    out: Path, data_path: Path, x_all: np.ndarray, n_samples: int, n_best: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Test samples to show (those the reference solved, else the first test samples) and the
     estimates of the ``n_best`` strategies (seed 0) and of the reference, by name."""
@@ -228,7 +228,10 @@ def _estimates(
         from sciml_grow.data.dataset import DataConfig, split_indices
 
         cfg = RunDir(_run_path(out, best[0], size)).read_json("config.json")
-        idx = split_indices(len(x_all), DataConfig(**cfg["config"]["data"]))["test"][:n_samples]
+        with fmt.open_file(data_path, require_tag=False) as f:
+            stored = fmt.read_split(f, data_path)
+        data_cfg = DataConfig(**cfg["config"]["data"])
+        idx = split_indices(len(x_all), data_cfg, stored)["test"][:n_samples]
     preds = {}
     for s in best:
         p = Predictor.from_run(_run_path(out, s, size))
@@ -246,7 +249,7 @@ def wind_fields(out: Path, data_path: Path, n_best: int = 1) -> Path:
     x_all = fmt.read_samples(data_path, _data_keys(out)["inputs"])
     gz, gy, gx = meta.grid.shape
     points = meta.grid.points.reshape(gz, gy, gx, 3)
-    idx, preds = _estimates(out, x_all, 1, n_best)
+    idx, preds = _estimates(out, data_path, x_all, 1, n_best)
     truth = fmt.read_samples(data_path, fmt.TARGETS, idx[:1])[0]
     ground = meta.mesh.coordinates
     panels = {"truth": truth, **{k: v[0] for k, v in preds.items()}}
