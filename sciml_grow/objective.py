@@ -2,7 +2,7 @@
 batches.
 
 The plain objective is the mean squared misfit on the standardized training split. Layerwise
-training (method notes, section 3) adds, with per-layer weights,
+training (docs/method.md, section 4) adds, with per-layer weights,
 
     alpha_l Phi_s   L1 norm of the trainable weights and biases (sparsity),
     gamma_l Phi_m   manifold regularization of the newest block's output over a graph,

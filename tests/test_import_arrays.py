@@ -116,8 +116,9 @@ def test_from_arrays_in_python_writes_labels_and_metadata(tmp_path):
     labels = (x[:, 0] > 0).astype(np.int64)
     coords = rng.random((5, 2))
     cells = np.array([[0, 1, 2], [2, 3, 4]])
-    out = sg.from_arrays(x, labels, out=tmp_path / "c.h5", split=[0] * 30 + [1] * 5 + [2] * 5,
-                         mesh_points=coords, mesh_cells=cells, sensor_points=coords[:2])  # fmt: skip
+    split = [0] * 30 + [1] * 5 + [2] * 5
+    out = sg.from_arrays(x, labels, out=tmp_path / "c.h5", split=split, mesh_points=coords,
+                         mesh_cells=cells, sensor_points=coords[:2])  # fmt: skip
     meta = sg.read_metadata(out)
     assert meta.split == {"train": 30, "val": 5, "test": 5}
     assert meta.mesh.cell_type == "triangle" and meta.mesh.cells.tolist() == cells.tolist()

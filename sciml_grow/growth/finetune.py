@@ -1,4 +1,4 @@
-"""Transfer learning from a pretrained run, with few target samples (method notes, section 2).
+"""Transfer learning from a pretrained run, with few target samples (docs/method.md, section 6).
 
 Methods, all on the same trainer, run directory and validation-based selection:
 

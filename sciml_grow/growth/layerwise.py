@@ -1,5 +1,5 @@
-"""Layerwise training and sequential residual learning (Krishnanunni & Bui-Thanh; method notes,
-section 3), as two strategies of the common interface.
+"""Layerwise training and sequential residual learning (Krishnanunni & Bui-Thanh;
+docs/method.md, sections 4 and 5), as two strategies of the common interface.
 
 ``layerwise``: start with lifting + one ELU block + output (weights N(0, 0.05^2), biases 0).
 Each growth step prunes the layers it is about to freeze (|w| <= tol -> 0; they stay zero since

@@ -3,7 +3,7 @@
 Each strategy builds the starting network and, when the trainer decides it is time to grow,
 changes the network in place and reports what it did as a :class:`GrowthEvent`. The trainer
 owns everything else (optimizer, epochs, validation, checkpoints), so a strategy never copies
-the training loop. Method notes, sections 2 and 5.
+the training loop. docs/method.md, sections 2 and 3.
 """
 
 from __future__ import annotations

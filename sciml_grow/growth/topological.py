@@ -1,4 +1,4 @@
-"""Topological derivative of the loss for inserting a residual block (method notes, section 2).
+"""Topological derivative of the loss for inserting a residual block (docs/method.md, section 2).
 
 Inserting z = x_l + sigma(eps (Phi x_l + beta)) after hidden state x_l, with sigma(0) = sigma'(0)
 = 0, changes the loss by

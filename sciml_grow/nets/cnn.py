@@ -8,7 +8,7 @@
 Inputs and outputs travel flat, (N, C_in H W) and (N, out_dim), as the trainer and the
 standardizers keep them; the network reshapes. For the topological derivative a block inserted
 after x_l acts on every pixel's im2col patch (C k k values, ordered as the convolution weight
-(C_out, C_in, k, k) flattens), so one row per sample and pixel (method notes, section 2).
+(C_out, C_in, k, k) flattens), so one row per sample and pixel (docs/method.md, section 2).
 """
 
 from __future__ import annotations

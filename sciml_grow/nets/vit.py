@@ -5,7 +5,7 @@
     y_hat   = field head: each token -> its P x P patch of every output channel
             | class head: Linear(LN(mean over tokens))
 
-Growth inserts a *token-wise* block (ours, method notes section 2):
+Growth inserts a *token-wise* block (ours; docs/method.md, section 2):
 
     z = x + Attn(LN x) + sigma(W x_tau + b)   for every token tau
 

@@ -102,7 +102,7 @@ class GrowthConfig(Validated):
 
 @dataclass
 class LayerwiseConfig(Validated):
-    """Layerwise training and sequential residual learning (method notes, section 3).
+    """Layerwise training and sequential residual learning (docs/method.md, sections 4-5).
 
     Loss = misfit + alpha_l Phi_s + gamma_l Phi_m + tau_l Phi_p with weight_l = weight *
     factor^l for the l-th added layer.
