@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-import errno
 import math
 from pathlib import Path
 import shutil
@@ -25,7 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciml_grow import distributed
 from sciml_grow import format as fmt
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import DataConfig, Dataset, mse
@@ -35,13 +33,14 @@ from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import starting_network
 from sciml_grow.nets import BlockSpec, GrowableNet
 from sciml_grow.nets.activations import get_activation
-from sciml_grow.outputs import OutputError, OutputLock, swap_dir
+from sciml_grow.outputs import OutputError, OutputLock
 from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.study.stats import PairedResult
+from sciml_grow.training import lifecycle
 from sciml_grow.training.config import FINETUNE_METHODS, ModelConfig, TrainConfig
+from sciml_grow.training.lifecycle import check_device, check_run_resources
 from sciml_grow.training.predictor import Predictor, check_inputs, real_tensor
-from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
-from sciml_grow.training.trainer import Trainer
+from sciml_grow.training.rundir import RunDir, finished_architecture
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -159,87 +158,8 @@ def fit(
     checkpoints, resumable; ``force`` replaces a run this toolkit made, atomically);
     without it everything stays in memory. Everything is checked before anything is written.
     """
-    cfg = train_config(config, settings)
-    device = check_device(distributed.local_device(device))
-    group = distributed.group(device)  # under torchrun: one of the run's processes
-    if isinstance(data, Dataset):
-        cfg = replace(cfg, data=data.config)  # the split the data was loaded with
-    if cfg.baseline_from:
-        finished_architecture(cfg.baseline_from)  # a finished run, checked before any work
-    run = None
-    if out is not None:
-        inputs = (getattr(data, "path", data), cfg.baseline_from, cfg.finetune.pretrained)
-        run = check_run_output(out, force=force, inputs=inputs)
-    if not isinstance(data, Dataset):
-        data = Dataset(data, cfg.data)
-    n_train = len(data.splits["train"])
-    check_run_resources(cfg, data.in_dim, data.out_dim, n_train, None if run is None else run.path)
-    if run is None:
-        trainer = Trainer(cfg, data, RunDir(None), device, progress=progress)
-        trainer.run_training()
-        return trainer.predictor
-    # a run that exists is replaced through a staging directory, swapped in when finished
-    replacing = run.exists()
-    work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
-    trainer = Trainer(cfg, data, work, device, progress=progress)
-    group.barrier()  # every rank has checked before rank 0 writes
-    if group.rank != 0:  # rank 0 alone owns the run directory
-        trainer.run_training()
-        trainer.predictor.run_dir = run.path
-        return trainer.predictor
-    run.path.parent.mkdir(parents=True, exist_ok=True)
-    with OutputLock(run.path):
-        if not replacing and run.exists():  # another process started it meanwhile
-            raise OutputError(f"{run.path} was created meanwhile by another process")
-        if replacing:
-            _remove_own_run(work)
-            trainer.replaces = str(run.path)
-        with _disk_full_says_what_next(work, replacing):
-            trainer.run_training()
-        if replacing:
-            swap_dir(work.path, run.path)
-    trainer.predictor.run_dir = run.path
-    return trainer.predictor
-
-
-def train_config(config: Any, settings: dict[str, Any] | None = None) -> TrainConfig:
-    """A TrainConfig from one, from a dict of config values (as a config file holds them) or
-    from None (the defaults), with top-level ``settings`` on top."""
-
-    settings = settings or {}
-    if config is None:
-        return TrainConfig(**settings)
-    if isinstance(config, dict):
-        return from_dict(TrainConfig, {**config, **settings})
-    if not isinstance(config, TrainConfig):
-        raise InputError(
-            f"config must be a TrainConfig or a dict of config values, got {type(config).__name__}"
-        )
-    return replace(config, **settings)
-
-
-@contextmanager
-def _disk_full_says_what_next(run: RunDir, replacing: bool) -> Iterator[None]:
-    """A run that fails to write its files (a full disk, a quota) ends with one error that
-    says what to do next, and leaves nothing half-made: a run that has a checkpoint is kept to
-    be resumed; one that has none, or a replacement in the making, is removed (the run it
-    would replace stays as it was)."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        what = f"{exc.filename or run.path}: {exc.strerror or exc}"
-        if not replacing and (run.path / "checkpoint.pt").exists():
-            raise OutputError(
-                f"{what}; free some space, then continue with {arg('resume')} {run.path}"
-            ) from None
-        if run.path.exists() and not run.foreign_files():
-            shutil.rmtree(run.path)
-        kept = "; the run it was to replace is as it was" if replacing else ""
-        raise OutputError(
-            f"{what}; nothing was kept{kept}: free some space and run it again"
-        ) from None
+    cfg = lifecycle.train_config(config, settings)
+    return lifecycle.fit_run(data, cfg, out=out, force=force, device=device, progress=progress)
 
 
 def resume(
@@ -252,77 +172,8 @@ def resume(
 ) -> Predictor:
     """Continue an interrupted run exactly as it was configured, on the data it began with
     (its content fingerprint is checked); only the epoch budget may change."""
-    run = RunDir(run_dir)
-    if not run.exists():
-        raise OutputError(f"{arg('resume')} {run.path}: not a run directory (no config.json)")
-    record = run.read_json("config.json")
-    if run.finished():
-        planned = record.get("config", {}).get("epochs")
-        if epochs is not None and epochs != planned:
-            raise OutputError(
-                f"{arg('epochs')} {epochs}: {run.path} is finished ({planned} epochs) and is not "
-                f"trained further; train a new run with {arg('out')} for another budget"
-            )
-        return Predictor.from_run(run.path, check_device(device))
-    if not (run.path / "checkpoint.pt").exists():
-        raise OutputError(
-            f"{arg('resume')} {run.path}: no checkpoint yet, nothing to resume; start it again "
-            f"with {arg('out')} {run.path} {arg('force')}"
-        )
-    record["config"].pop("baseline_spec", None)  # runs made before it left the config
-    cfg = from_dict(TrainConfig, record["config"])
-    data_path = data or record["data"]
-    dataset = Dataset(data_path, cfg.data)
-    began = record.get("data_fingerprint")
-    if began is not None and dataset.fingerprint != began:
-        raise OutputError(
-            f"{arg('data')} {data_path} is not the data this run began on ({record['data']}; "
-            "its content differs); resume on that file or start a new run"
-        )
-    target = Path(record.get("replaces") or run.path)
-    device = check_device(distributed.local_device(device))
-    group = distributed.group(device)
-    if epochs is not None and epochs != cfg.epochs:
-        done = run.load("checkpoint.pt")["state"]["epoch"]
-        if epochs < done:
-            raise OutputError(f"{arg('epochs')} {epochs}: the run is already at epoch {done}")
-    group.barrier()  # every rank has checked and read before rank 0 writes
-    if group.rank != 0:
-        cfg.epochs = epochs if epochs is not None else cfg.epochs
-        trainer = Trainer(cfg, dataset, run, device, progress=progress)
-        trainer.run_training(resume=True)
-        trainer.predictor.run_dir = target
-        return trainer.predictor
-    with OutputLock(target):
-        if epochs is not None and epochs != cfg.epochs:
-            print(f"epochs: {cfg.epochs} -> {epochs} (applied to the resumed run)")
-            cfg.epochs = record["config"]["epochs"] = epochs
-            run.write_json("config.json", record)
-        trainer = Trainer(cfg, dataset, run, device, progress=progress)
-        trainer.run_training(resume=True)
-        if target != run.path:
-            swap_dir(run.path, target)
-    trainer.predictor.run_dir = target
-    return trainer.predictor
-
-
-def check_device(name: str) -> str:
-    """``cpu`` or an available ``cuda[:N]``, else one clear error."""
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"{arg('device')} {name}: CUDA is not available on this machine")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"{arg('device')} must be cpu or cuda[:N], got {name!r}")
-    return name
-
-
-def _remove_own_run(run: RunDir) -> None:
-    """Remove a staging run directory left by an interrupted replacement (only if it holds
-    nothing but a run's files)."""
-    if not run.path.exists():
-        return
-    if not run.exists() or run.foreign_files():
-        raise OutputError(f"{run.path} is in the way and is not a run sciml-grow made; move it")
-    shutil.rmtree(run.path)
+    return lifecycle.resume_run(run_dir, data=data, epochs=epochs, device=device,
+                                progress=progress)  # fmt: skip
 
 
 # --- studies -------------------------------------------------------------------------------
@@ -514,23 +365,6 @@ def _check_study_data(data: str | Path, cfg: TrainConfig, out: Path, runs: int) 
     return n_train
 
 
-def check_run_resources(
-    cfg: TrainConfig,
-    in_dim: int,
-    out_dim: int,
-    n_train: int,
-    out: Path | None = None,
-    runs: int = 1,
-) -> None:
-    """Refuse a run whose network would not fit in memory, or ``runs`` run directories that
-    would not fit on the disk of ``out``, before anything starts (one line naming both)."""
-    m = cfg.model
-    what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
-    check_memory(cfg.memory_estimate(in_dim, out_dim, n_train), what)
-    if out is not None:
-        check_disk(runs * cfg.disk_estimate(in_dim, out_dim), out)
-
-
 @contextmanager
 def _removed_if_refused(out: str | Path, comm: Any = None) -> Iterator[None]:
     """A study folder this call creates is removed again if the call is refused (a toolkit
@@ -601,7 +435,7 @@ def predict_file(
     """
     from sciml_grow.data.dataset import split_indices
     from sciml_grow.outputs import atomic_h5, check_file_output
-    from sciml_grow.training.trainer import evaluate_predictions
+    from sciml_grow.training.evaluation import evaluate_predictions
 
     if split not in ("all", "test"):
         raise InputError(f"{arg('split')} must be all or test, got {split!r}")

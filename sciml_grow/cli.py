@@ -331,7 +331,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_final(final: dict, path) -> None:
-    from sciml_grow.training.trainer import headline
+    from sciml_grow.training.evaluation import headline
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 speaks for the run
         return
@@ -377,7 +377,7 @@ def _resume(args: argparse.Namespace, device: str) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from sciml_grow import api
-    from sciml_grow.training.trainer import headline
+    from sciml_grow.training.evaluation import headline
 
     pred, summary = api.predict_file(
         args.run, args.data, out=args.out, force=args.force, device=args.device,

@@ -145,7 +145,7 @@ def test_the_linear_reference_reads_a_file_on_demand_too(heat_train_file, tmp_pa
 def test_test_summary_from_blocks_equals_the_one_from_all_samples(task):
     """The blockwise test evaluation (files read on demand) keeps per-block summaries only,
     and pools them into what one pass over all samples gives."""
-    from sciml_grow.training.trainer import _block_summary, _combine, evaluate_predictions
+    from sciml_grow.training.evaluation import _block_summary, _combine, evaluate_predictions
 
     gen = torch.Generator().manual_seed(0)
     pred = torch.randn(50, 7, dtype=torch.float64, generator=gen)

@@ -170,7 +170,6 @@ def manifest(out: Path) -> dict[str, str]:
 
 def run(out: Path) -> None:
     import sciml_grow as sg
-    from sciml_grow.api import train_config
 
     out.mkdir(parents=True, exist_ok=True)
     data = out / "heat.h5"
@@ -184,8 +183,7 @@ def run(out: Path) -> None:
     for name in sg.STRATEGIES:
         if name == "finetune":
             continue
-        sg.fit(data, train_config(base, {"strategy": name}), out=out / "runs" / name,
-               progress=False)  # fmt: skip
+        sg.fit(data, base, strategy=name, out=out / "runs" / name, progress=False)
     sg.compare(data, ["baseline", "td"], out=out / "compare", seeds=2, config=base,
                train_sizes=[12, None], reference_samples=8, plots=False)  # fmt: skip
     sg.transfer(out / "runs" / "td", data, out=out / "transfer", methods=["scratch", "full"],

@@ -46,8 +46,9 @@ from sciml_grow.outputs import atomic_write_bytes, json_text
 from sciml_grow.study import tables
 from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, PairedResult, iqm, paired
 from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.evaluation import evaluate_predictions, headline
+from sciml_grow.training.lifecycle import train_or_resume
 from sciml_grow.training.rundir import RunDir
-from sciml_grow.training.trainer import evaluate_predictions, headline, train_or_resume
 
 RESULT_COLUMNS = [
     "strategy",

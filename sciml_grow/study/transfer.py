@@ -26,9 +26,10 @@ from sciml_grow.study import tables
 from sciml_grow.study.compare import Job, paired_stats, resolved_best
 from sciml_grow.study.stats import STATS_COLUMNS, PairedResult
 from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.evaluation import evaluate_predictions
+from sciml_grow.training.lifecycle import train_or_resume
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
-from sciml_grow.training.trainer import evaluate_predictions, train_or_resume
 
 COLUMNS = ["method", "samples", "seed", "rel_l2_mean", "accuracy", "n_trainable", "wall_seconds"]
 

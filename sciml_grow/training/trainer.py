@@ -22,14 +22,14 @@ from tqdm import tqdm
 from sciml_grow import distributed
 from sciml_grow._version import __version__
 from sciml_grow.config import to_dict
-from sciml_grow.data.dataset import Dataset, relative_errors
+from sciml_grow.data.dataset import Dataset
 from sciml_grow.errors import ModelFileError, UserError, reason
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
-from sciml_grow.inverse.forward import load_forward, noise_weighted_misfit
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.objective import physics_term, soft_threshold_
 from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.evaluation import test_summary
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, finished_architecture, pretrained_bundle
 
@@ -433,7 +433,7 @@ class Trainer:
         )
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
-        test, misfit, inference = self._test(predictor, idx)
+        test, misfit, inference = test_summary(predictor, self.data, idx, self.device)
         undefined = [k for k, v in test.items() if isinstance(v, float) and not math.isfinite(v)]
         if undefined:  # final.json marks a finished run: never with a NaN test result
             raise TrainingError(
@@ -473,118 +473,7 @@ class Trainer:
         self.predictor = predictor
         return final
 
-    @torch.no_grad()
-    def _test(self, predictor: Predictor, idx: torch.Tensor) -> tuple[dict, float | None, float]:
-        """Test summary, observation misfit and inference seconds per sample; a file read on
-        demand is evaluated in blocks (per-sample errors kept, fields not)."""
-        task = self.data.task
-        step = (
-            len(idx) if self.data.in_memory else min(self.data.x.block_rows, self.data.y.block_rows)
-        )
-        blocks = list(idx.split(step))
-        predictor(self.data.x[idx[:8]].to(self.device))  # warm-up: the timing is steady cost
-        parts, seconds = [], 0.0
-        for block in blocks:
-            x, truth = self.data.x[block].to(self.device), self.data.y[block].to(self.device)
-            t0 = time.perf_counter()
-            pred = predictor(x)
-            seconds += time.perf_counter() - t0
-            misfit = self._observation_misfit(pred, block) if task == "regression" else None
-            if len(blocks) == 1:
-                return evaluate_predictions(pred, truth, task), misfit, seconds / len(idx)
-            parts.append((_block_summary(pred, truth, task), misfit))  # no fields kept
-        test, misfit = _combine(parts, task)
-        return test, misfit, seconds / len(idx)
-
-    def _observation_misfit(self, pred: torch.Tensor, idx: torch.Tensor) -> float | None:
-        """Mean noise-weighted misfit of the predictions' re-simulated observations (about 1
-        at the noise level), where the file carries a forward operator."""
-        if not self.data.inputs_are_observations:
-            return None
-        forward = load_forward(self.data.path)
-        noise = self.data.noise_std
-        if forward is None or noise is None or not bool((noise[idx] > 0).all()):
-            return None  # no forward operator, or noise-free observations: undefined
-        if not getattr(forward, "cheap", False):
-            return None  # seconds per sample (Navier-Stokes): the MAP reference reports it
-        forward = forward.to(self.device)
-        with torch.no_grad():
-            sim = torch.cat([forward.observe(p) for p in pred.double().split(256)])
-        observed = self.data.x[idx].to(self.device)
-        return float(noise_weighted_misfit(sim, observed, noise[idx]).mean())
-
-
-def evaluate_predictions(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[str, Any]:
-    """Test-split summary: relative L2 errors and MSE of fields, or accuracy and cross-entropy
-    of class scores."""
-    if task == "classification":
-        return {
-            "accuracy": float((pred.argmax(dim=1) == truth).double().mean()),
-            "cross_entropy": float(torch.nn.functional.cross_entropy(pred, truth)),
-            "n_samples": len(truth),
-        }
-    rel = relative_errors(pred, truth)
-    return {
-        "rel_l2_mean": float(rel.mean()),
-        "rel_l2_median": float(rel.median()),
-        "rel_l2_std": float(rel.std()) if len(rel) > 1 else None,  # one sample: undefined
-        "mse": float(torch.mean((pred - truth) ** 2)),
-        "n_samples": len(truth),
-    }
-
 
 def _rows(values: Any, idx: torch.Tensor) -> Any:
     """Rows ``idx`` of a tensor (a copy) or of rows read on demand (a view)."""
     return values.subset(idx) if hasattr(values, "subset") else values[idx]
-
-
-def _block_summary(pred: torch.Tensor, truth: torch.Tensor, task: str) -> dict[str, Any]:
-    """What the test summary needs of one block of predictions: per-sample relative errors
-    and the squared-error sum (fields), or the right answers and cross-entropy sum (classes)."""
-    if task == "classification":
-        ce = float(torch.nn.functional.cross_entropy(pred, truth, reduction="sum"))
-        return {"n": len(truth), "right": float((pred.argmax(dim=1) == truth).sum()), "ce": ce}
-    sq = float(((pred - truth) ** 2).sum())
-    # as Python floats: a small tensor kept per block sat between the blocks' large buffers
-    # and kept glibc's heap from reusing them (823 MB free inside a 1 GB heap at the peak of
-    # a 10 GB file's test evaluation; 589 MB resident as floats, measured)
-    rel = relative_errors(pred, truth).tolist()
-    return {"n": len(truth), "rel": rel, "sq": sq, "size": truth.numel()}
-
-
-def _combine(parts: list[tuple[dict, float | None]], task: str) -> tuple[dict, float | None]:
-    """One test summary (and misfit) from the blocks' summaries: per-sample quantities pooled."""
-    n = sum(p[0]["n"] for p in parts)
-    if task == "classification":
-        right, ce = (sum(p[0][k] for p in parts) for k in ("right", "ce"))
-        return {"accuracy": right / n, "cross_entropy": ce / n, "n_samples": n}, None
-    rel = torch.tensor([r for p in parts for r in p[0]["rel"]], dtype=torch.float64)
-    misfits = [p[1] for p in parts]
-    misfit = None
-    if all(m is not None for m in misfits):
-        misfit = sum(m * p[0]["n"] for m, p in zip(misfits, parts, strict=True)) / n
-    test = {
-        "rel_l2_mean": float(rel.mean()),
-        "rel_l2_median": float(rel.median()),
-        "rel_l2_std": float(rel.std()) if len(rel) > 1 else None,
-        "mse": sum(p[0]["sq"] for p in parts) / sum(p[0]["size"] for p in parts),
-        "n_samples": n,
-    }
-    return test, misfit
-
-
-def headline(final: dict[str, Any]) -> str:
-    """The test result of a run in a few words."""
-    t = final["test"]
-    if "accuracy" in t:
-        return f"test accuracy {t['accuracy']:.4f} (cross-entropy {t['cross_entropy']:.4f})"
-    return f"test relative L2 error {t['rel_l2_mean']:.4f} (median {t['rel_l2_median']:.4f})"
-
-
-def train_or_resume(cfg: TrainConfig, data: Dataset, run: RunDir) -> dict[str, Any]:
-    """A finished run's final.json, or train it (resuming from its checkpoint if there is
-    one) without progress bars: what batch drivers (compare, transfer) do for each run."""
-    if run.finished():
-        return run.read_json("final.json")
-    resume = (run.path / "checkpoint.pt").exists()
-    return Trainer(cfg, data, run, progress=False).run_training(resume=resume)
