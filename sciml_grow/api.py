@@ -264,7 +264,7 @@ def check_compare(
     strategies, sizes, reference, config, the data's shapes and the memory a run needs, and
     the output directory; returns them normalized."""
     from sciml_grow.inverse.mcmc import McmcConfig
-    from sciml_grow.study.compare import default_reference
+    from sciml_grow.study.plan import default_reference
 
     names = _names(strategies, "strategies", COMPARED, {"finetune": "fine-tuning methods are "
                    "compared by transfer (sciml-grow transfer), not compare"})  # fmt: skip

@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from sciml_grow.data.dataset import DataConfig, Dataset
-from sciml_grow.study.compare import read_results, table, write_results
+from sciml_grow.study.compare import read_results, write_results
+from sciml_grow.study.report import table
 from sciml_grow.training.rundir import RunDir
 
 from .conftest import QUICK_SETTINGS, run_cli, set_args

@@ -8,8 +8,16 @@ import csv
 import numpy as np
 import pytest
 
-from sciml_grow.study.compare import paired_stats, read_results, read_stats, table, write_results
-from sciml_grow.study.stats import MIN_SEEDS_FOR_VERDICT, STATS_COLUMNS, iqm, mean_interval, paired
+from sciml_grow.study.compare import read_results, read_stats, write_results
+from sciml_grow.study.report import table
+from sciml_grow.study.stats import (
+    MIN_SEEDS_FOR_VERDICT,
+    STATS_COLUMNS,
+    iqm,
+    mean_interval,
+    paired,
+    paired_stats,
+)
 
 
 def test_a_known_shift_is_detected_in_both_directions():

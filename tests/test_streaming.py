@@ -129,7 +129,8 @@ def test_flat_inputs_are_refused_for_classes_too(tmp_path, in_memory):
 
 
 def test_the_linear_reference_reads_a_file_on_demand_too(heat_train_file, tmp_path):
-    from sciml_grow.study.compare import Job, linear_reference
+    from sciml_grow.study.linear import linear_reference
+    from sciml_grow.study.plan import Job
 
     jobs = [Job("td", 0), Job("td", 1, 30)]
     rows = [

@@ -16,7 +16,8 @@ import torch
 
 from sciml_grow import format as fmt
 from sciml_grow.inverse.references import read_reference
-from sciml_grow.study.compare import Job, read_results
+from sciml_grow.study.compare import read_results
+from sciml_grow.study.plan import Job
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
 
@@ -335,8 +336,7 @@ def transfer_curves(out: Path) -> Path:
 def sweep_curves(out: Path) -> Path | None:
     """Test error (or error rate) against the training-set size per strategy: mean over the
     paired seeds with its 95 % bootstrap band; the classical reference as a line."""
-    from sciml_grow.study.compare import error_of
-    from sciml_grow.study.stats import mean_interval
+    from sciml_grow.study.stats import error_of, mean_interval
 
     rows = read_results(out / "results.csv")
     sizes = sorted({int(r["train_size"]) for r in rows})

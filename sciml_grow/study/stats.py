@@ -1,6 +1,6 @@
 """Paired statistics of a comparison: is strategy A better than B, by how much, how sure.
 
-Seed k is the same experiment for every strategy (see :mod:`sciml_grow.study.compare`), so the
+Seed k is the same experiment for every strategy (see :mod:`sciml_grow.study.plan`), so the
 per-seed test errors come in pairs and their differences d_k = e_A,k - e_B,k carry the
 comparison. For each pair of strategies:
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import math
+from typing import Any
 import warnings
 
 import numpy as np
@@ -149,3 +150,39 @@ def paired(
 def iqm(values: np.ndarray) -> float:
     """Interquartile mean: the mean of the middle half (robust to one diverged seed)."""
     return float(stats.trim_mean(np.asarray(values, dtype=float), 0.25))
+
+
+def _nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def error_of(row: dict[str, Any]) -> float:
+    """The error a row is ranked by: the test relative L2 error, or 1 - accuracy."""
+    accuracy = row.get("accuracy")
+    if accuracy is not None and not _nan(accuracy):
+        return 1.0 - float(accuracy)
+    return float(row["rel_l2_mean"])
+
+
+def paired_stats(
+    rows: list[dict[str, Any]], against: str, all_pairs: bool = False
+) -> list[PairedResult]:
+    """Every strategy against ``against`` (and, with ``all_pairs``, every pair), per training
+    size, on the seeds both ran."""
+    out: list[PairedResult] = []
+    for n in dict.fromkeys(r["train_size"] for r in rows):
+        errors: dict[str, dict[int, float]] = {}
+        for r in rows:
+            if r["train_size"] == n:
+                errors.setdefault(r["strategy"], {})[int(r["seed"])] = error_of(r)
+        names = list(errors)
+        pairs = [(a, against) for a in names if a != against and against in errors]
+        if all_pairs:
+            others = [a for a in names if a != against]
+            pairs += [(a, b) for i, a in enumerate(others) for b in others[i + 1 :]]
+        for a, b in pairs:
+            seeds = sorted(set(errors[a]) & set(errors[b]))
+            ea = np.array([errors[a][k] for k in seeds])
+            eb = np.array([errors[b][k] for k in seeds])
+            out.append(paired(ea, eb, a, b, n))
+    return out

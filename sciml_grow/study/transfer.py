@@ -23,8 +23,9 @@ from sciml_grow.data.dataset import Dataset
 from sciml_grow.errors import InputError, arg
 from sciml_grow.outputs import json_text
 from sciml_grow.study import tables
-from sciml_grow.study.compare import Job, paired_stats, resolved_best
-from sciml_grow.study.stats import STATS_COLUMNS, PairedResult
+from sciml_grow.study.plan import Job
+from sciml_grow.study.report import resolved_best
+from sciml_grow.study.stats import STATS_COLUMNS, PairedResult, paired_stats
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.evaluation import evaluate_predictions
 from sciml_grow.training.lifecycle import train_or_resume

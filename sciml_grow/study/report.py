@@ -1,0 +1,284 @@
+"""The report of a comparison: ``table.md``, rendered from the result rows, the paired
+statistics and the references (what a table can resolve is in docs/statistics.md)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+import numpy as np
+
+from sciml_grow.study import tables
+from sciml_grow.study.linear import LINEAR
+from sciml_grow.study.plan import default_reference
+from sciml_grow.study.stats import (
+    MIN_SEEDS_FOR_VERDICT,
+    PairedResult,
+    _nan,
+    error_of,
+    iqm,
+    paired,
+    paired_stats,
+)
+
+# table column: (results key, header, format)
+SHARED = [
+    ("final_depth", "depth", "{:.1f}"),
+    ("n_params", "params", "{:.0f}"),
+    ("wall_seconds", "train time (s)", "{:.1f}"),
+]
+
+
+TABLE = [
+    ("rel_l2_mean", "test rel. L2 error", "{:.4f}"),
+    ("mse", "test MSE", "{:.4g}"),
+    ("obs_misfit", "obs. misfit", "{:.3g}"),
+    *SHARED,
+]
+
+
+CLASS_TABLE = [
+    ("accuracy", "test accuracy", "{:.4f}"),
+    ("cross_entropy", "test cross-entropy", "{:.4g}"),
+    *SHARED,
+]
+
+
+HIGHER_IS_BETTER = {"accuracy"}
+
+
+def table(
+    rows: list[dict[str, Any]],
+    ref: dict[str, Any] | None = None,
+    results: list[PairedResult] | None = None,
+    against: str | None = None,
+    linear: list[dict[str, Any]] | None = None,
+    floor: dict[str, Any] | None = None,
+) -> str:
+    """Markdown: per training size, one row per strategy with mean ± std and IQM over seeds,
+    the paired difference against ``against`` with its 95 % interval and verdict, and the
+    classical reference's ratios; the ``linear`` reference's rows after the strategies (never
+    the best: it is what the networks should beat); with a ``floor`` (posterior means by MCMC)
+    its row and a column "error / floor"; a sweep starts with a summary over sizes."""
+    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
+    against = against or default_reference(list(dict.fromkeys(r["strategy"] for r in rows)))
+    rows = rows + [r for r in linear or [] if r["train_size"] in sizes]
+    if results is None:
+        results = paired_stats(rows, against)
+    if len(sizes) == 1:
+        return _size_table(rows, ref, results, against, floor)
+    parts = [_sweep_summary(rows, results, against, sizes)]
+    for n in sizes:
+        mine = [r for r in rows if r["train_size"] == n]
+        parts.append(f"### {int(n)} training samples\n")
+        mine_results = [p for p in results if p.train_size == n]
+        parts.append(_size_table(mine, ref, mine_results, against, floor))
+    return "\n".join(parts)
+
+
+def _size_table(
+    rows: list[dict[str, Any]],
+    ref: dict[str, Any] | None,
+    results: list[PairedResult],
+    against: str,
+    floor: dict[str, Any] | None = None,
+) -> str:
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    classes = any(not _nan(r.get("accuracy")) and r.get("accuracy") is not None for r in rows)
+    columns = CLASS_TABLE if classes else TABLE
+    stats: dict[str, dict[str, tuple[float, float]]] = {}
+    for s in strategies:
+        mine = [r for r in rows if r["strategy"] == s]
+        stats[s] = {}
+        extra = [
+            ("inference_seconds_per_sample", "", ""),
+            ("rel_l2_on_reference_samples", "", ""),
+            ("rel_l2_on_floor_samples", "", ""),
+        ]
+        for key, _, _ in columns + extra:
+            vals = [float(r[key]) for r in mine if r.get(key) is not None and not _nan(r[key])]
+            mean = statistics.fmean(vals) if vals else math.nan
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            stats[s][key] = (mean, std)
+    versus = {p.strategy: p for p in results if p.against == against}
+    errors = {s: [error_of(r) for r in rows if r["strategy"] == s] for s in strategies}
+    networks = [s for s in strategies if s != LINEAR]
+    best, best_line = resolved_best([r for r in rows if r["strategy"] != LINEAR], networks)
+    seeds = len({r["seed"] for r in rows})
+    metric = columns[0]
+    head = ["strategy", metric[1], "IQM", f"vs {against} (95 % CI)", "verdict"]
+    head += [h for _, h, _ in columns[1:]]
+    short = ref.get("short", ref["label"]) if ref else ""
+    if ref:
+        head += [f"error / {short}", f"inference time / {short}"]
+    if floor:
+        head.append("error / floor")
+    lines = tables.header(head)
+    for s in strategies:
+        mean, std = stats[s][metric[0]]
+        text = metric[2].format(mean) + (f" ± {metric[2].format(std)}" if seeds > 1 else "")
+        cells = [s, f"**{text}**" if s == best else text]
+        score = [1 - e for e in errors[s]] if classes else errors[s]
+        cells.append(metric[2].format(iqm(score)))
+        cells += _versus_cells(versus.get(s), statistics.fmean(errors.get(against, [math.nan])))
+        for key, _, fmt in columns[1:]:
+            mean, std = stats[s][key]
+            if math.isnan(mean):  # e.g. no forward operator for this problem
+                cells.append("n/a")
+                continue
+            cells.append(fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else ""))
+        if ref:
+            error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
+            ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
+            cells += [f"{error:.3f}", f"{ratio:.1e}"]
+        if floor:
+            cells.append(f"{stats[s]['rel_l2_on_floor_samples'][0] / floor['rel_l2_mean']:.3f}")
+        lines.append(tables.row(cells))
+    notes = []
+    for r in (ref, floor):
+        if not r:
+            continue
+        cells = [r["label"], f"{r['rel_l2_mean']:.4f} ± {r['rel_l2_std']:.4f}"]
+        ratios = (["1", "1"] if r is ref else ["", ""]) if ref else []
+        if floor:
+            ratios.append(_ratio_on(r, floor))
+        cells += [""] * (len(head) - len(cells) - len(ratios)) + ratios
+        lines.append(tables.row(cells))
+        n = len(r["indices"])
+        notes.append(
+            f"{r['label']}: {n} test samples, {r['seconds_per_sample']:.3g} s per sample "
+            f"(± is the spread over samples); error / {r.get('short', r['label'])} compares "
+            "mean errors on those same samples."
+        )
+    if floor:
+        notes.append(_floor_note(floor))
+    if notes:
+        lines += ["", *notes]
+    lines.append("")
+    what = "test error rate" if classes else "test error"
+    misfit = (
+        ""
+        if classes
+        else " Obs. misfit: noise-weighted mean squared misfit of the re-simulated "
+        "observations (1 = noise level)."
+    )
+    lines.append(
+        f"Mean ± std and interquartile mean (IQM) over {seeds} paired seeds. vs {against}: mean "
+        f"paired difference of the {what} (strategy - {against}), relative to {against}'s mean, "
+        "with its 95 % bootstrap interval; a verdict needs the interval to exclude 0 and the "
+        f"Wilcoxon signed-rank p < 0.05.{misfit}"
+    )
+    identical = [s for s, p in versus.items() if p.identical]
+    if identical:
+        lines.append(f"Identical to {against} in every seed: {', '.join(identical)}.")
+    widths = [p.half_width for p in versus.values() if not p.identical]
+    if widths and seeds < MIN_SEEDS_FOR_VERDICT:
+        lines.append(
+            f"With {seeds} seeds no verdict is possible: the signed-rank test's smallest p-value "
+            f"is 2/2^{seeds} = {2 / 2**seeds:.2g}; use at least {MIN_SEEDS_FOR_VERDICT} seeds."
+        )
+    elif widths:
+        base = statistics.fmean(errors.get(against, [math.nan]))
+        w = statistics.median(widths)
+        lines.append(
+            f"Resolvable here: differences larger than about {w:.3g} ({100 * w / base:.1f} % of "
+            f"{against}'s {what}; median interval half-width); smaller ones need more seeds."
+        )
+    lines.append(best_line)
+    return "\n".join(lines) + "\n"
+
+
+def _ratio_on(r: dict[str, Any], floor: dict[str, Any]) -> str:
+    """``r``'s mean error on the floor's samples over the floor's ("" if it lacks some)."""
+    if r is floor:
+        return "1"
+    errors = dict(zip(r["indices"], r.get("rel_l2", []), strict=False))
+    if not all(i in errors for i in floor["indices"]):
+        return ""
+    return f"{statistics.fmean(errors[i] for i in floor['indices']) / floor['rel_l2_mean']:.3f}"
+
+
+def _floor_note(floor: dict[str, Any]) -> str:
+    """What the floor is and whether its chains converged."""
+    d = floor.get("details", {})
+    per = d.get("per_rank", [])
+    rhat = max((x for p in per for x in p.get("rhat_max", [])), default=math.nan)
+    ess = min((x for p in per for x in p.get("ess_min", [])), default=math.nan)
+    mcmc = d.get("mcmc", {})
+    state = "all converged" if d.get("all_converged") else "NOT all converged"
+    return (
+        "Floor: the posterior mean E[m | y] (no estimator has a lower mean squared error), by "
+        f"HMC, {mcmc.get('chains', '?')} chains per sample; {state} (bar: R-hat < "
+        f"{mcmc.get('rhat', '?')}, ESS >= {mcmc.get('ess', '?')}; worst here: R-hat "
+        f"{rhat:.4f}, ESS {ess:.0f})."
+    )
+
+
+def _versus_cells(p: PairedResult | None, base: float) -> list[str]:
+    if p is None:
+        return ["", ""]
+    return [
+        p.relative_text(base),
+        f"{p.verdict} (p = {p.p_value:.2g}, P(better) = {p.p_improve:.2f})",
+    ]
+
+
+def resolved_best(rows: list[dict[str, Any]], strategies: list[str]) -> tuple[str | None, str]:
+    """The strategy with the lowest mean error, if it is lower than every other at 95 %
+    (paired), and a sentence saying so or saying what could not be resolved."""
+    errors = {
+        s: {int(r["seed"]): error_of(r) for r in rows if r["strategy"] == s} for s in strategies
+    }
+    means = {s: statistics.fmean(e.values()) for s, e in errors.items()}
+    top = min(means, key=means.get)
+    if len(strategies) < 2:
+        return None, ""
+    tied = [s for s in strategies if errors[s] == errors[top]]
+    if len(tied) > 1:
+        names = ", ".join(tied[:-1]) + f" and {tied[-1]}"
+        return None, f"No strategy is best at 95 %: {names} tie (identical errors)."
+    unresolved = []
+    for s in strategies:
+        if s == top:
+            continue
+        seeds = sorted(set(errors[top]) & set(errors[s]))
+        p = paired(
+            np.array([errors[top][k] for k in seeds]), np.array([errors[s][k] for k in seeds])
+        )
+        if p.verdict != "better":
+            unresolved.append((s, p))
+    if not unresolved:
+        return top, f"Best: **{top}**, lower than every other strategy at 95 % (bold)."
+    s, p = unresolved[0]
+    return None, (
+        f"No strategy is best at 95 %: {top} has the lowest mean, but {top} - {s} = "
+        f"{p.relative_text(means[s])} is not resolved"
+        + (f" (nor against {len(unresolved) - 1} more)" if len(unresolved) > 1 else "")
+        + "."
+    )
+
+
+def _sweep_summary(
+    rows: list[dict[str, Any]], results: list[PairedResult], against: str, sizes: list
+) -> str:
+    """Mean test error per strategy and training size, with the verdict against ``against``."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    verdict = {(p.strategy, p.train_size): p.verdict for p in results if p.against == against}
+    head = ["strategy", *(f"N = {int(n)}" for n in sizes)]
+    lines = tables.header(head)
+    for s in strategies:
+        cells = [s]
+        for n in sizes:
+            e = [error_of(r) for r in rows if r["strategy"] == s and r["train_size"] == n]
+            v = verdict.get((s, n), "")
+            note = "" if v in ("", "no difference") else f" ({v})"
+            cells.append(f"{statistics.fmean(e):.4f}{note}" if e else "")
+        lines.append(tables.row(cells))
+    lines += [
+        "",
+        f"Mean test error (classification: error rate) over paired seeds per training-set size "
+        f"N; (better)/(worse): resolved at 95 % against {against} (see each size below).",
+        "",
+    ]
+    return "\n".join(lines)
