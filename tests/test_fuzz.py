@@ -466,12 +466,12 @@ def test_compare_does_not_offer_finetune(root, tmp_path):
 
 
 def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys):
-    from sciml_grow import cli
+    import sciml_grow.data.info as info
 
-    def interrupted(args):
+    def interrupted(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_info", interrupted)
+    monkeypatch.setattr(info, "describe", interrupted)
     assert main(["info", "x.h5"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
@@ -505,7 +505,7 @@ def test_a_run_whose_test_result_is_not_finite_is_not_marked_finished(root, tmp_
     def nan_summary(*args, **kw):
         return {"rel_l2_mean": math.nan, "n_samples": 1}, None, 0.0
 
-    monkeypatch.setattr(trainer.Trainer, "_test", lambda self, p, idx: nan_summary())
+    monkeypatch.setattr(trainer, "test_summary", nan_summary)
     with pytest.raises(UserError, match="rel_l2_mean"):
         sg.fit(root / "heat.h5", {"epochs": 2}, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r" / "final.json").exists()

@@ -262,7 +262,7 @@ def test_crash_under_mpiexec_exits_1_with_its_line_and_interrupt_130(tmp_path):
 
     code = (
         "from mpi4py import MPI\n"
-        "from sciml_grow.cli import _exit_rank\n"
+        "from sciml_grow.cli.common import exit_rank as _exit_rank\n"
         "import sys\n"
         "comm = MPI.COMM_WORLD\n"
         "if comm.rank == 1:\n"

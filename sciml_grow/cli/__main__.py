@@ -1,0 +1,7 @@
+"""``python -m sciml_grow.cli``: the ``sciml-grow`` command."""
+
+import sys
+
+from sciml_grow.cli import main
+
+sys.exit(main())
