@@ -6,7 +6,7 @@ CLI     := $(VENV)/bin/sciml-grow
 MPIEXEC ?= $(shell test -x $(VENV)/bin/mpiexec && echo $(VENV)/bin/mpiexec || command -v mpiexec)
 DEMO    ?= demo_out
 
-.PHONY: setup demo test test-torch lint bench clean
+.PHONY: setup demo test test-torch lint docs bench clean
 
 setup: $(VENV)/.setup-done
 
@@ -35,6 +35,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# the documentation in docs/ as a static site (MkDocs, Material theme) in site/
+docs: setup
+	$(PY) -m pip install -q -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: setup
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/generation.py --problem wind --samples 1000
@@ -42,4 +47,4 @@ bench: setup
 	$(PY) benchmarks/manifold_penalty.py
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) site .pytest_cache

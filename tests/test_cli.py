@@ -62,12 +62,14 @@ def test_messages_count_ranks_and_cells(tmp_path, capsys):
     assert "512 triangles" in text and "1 rank in" in text
 
 
-def test_readme_config_files_exist_and_load():
+def test_documented_config_files_exist_and_load():
     from sciml_grow.config import load_file
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    named = {w for w in readme.split() if w.startswith("configs/") and w.endswith(".toml")}
-    assert named, "the README names no shipped config"
+    root = Path(__file__).parents[1]
+    docs = [root / "README.md", *(root / "docs").glob("*.md")]
+    words = " ".join(d.read_text() for d in docs).split()
+    named = {w for w in words if w.startswith("configs/") and w.endswith(".toml")}
+    assert named, "the documentation names no shipped config"
     for name in named:
         assert load_file(Path(__file__).parents[1] / name), name
 

@@ -92,7 +92,8 @@ def test_every_kind_of_file_gives_the_same_complete_file(arrays, tmp_path, capsy
                      str(d / "y_test.txt"), "--out", str(out)])  # fmt: skip
         assert code == 0
         made.append(read(out))
-        assert sg.check(out).ok
+        report = sg.check(out)
+        assert report.ok and any("fixed split" in line for line in report.supports)
         assert "split       stored in the file" in capsys.readouterr().out
     x0, y0, split0, cfg0 = made[0]
     for x, y, split, _ in made[1:]:
@@ -168,11 +169,12 @@ def test_training_and_predict_use_the_stored_test_part(with_split, tmp_path, cap
     assert capsys.readouterr().out.startswith("15 samples")
 
 
-def test_compare_and_a_sweep_honour_the_stored_split(with_split, tmp_path):
-    result = sg.compare(with_split, ["baseline"], out=tmp_path / "cmp", seeds=2,
-                        train_sizes=[12, None], epochs=3, config={"model": {"width": 8}},
-                        plots=False)  # fmt: skip
-    runs = sorted((tmp_path / "cmp" / "runs").iterdir())
+def test_compare_and_a_sweep_honour_the_stored_split(with_split, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(with_split), "--out", str(out), "--strategies",
+                 "baseline", "--seeds", "2", "--train-sizes", "12,all", "--epochs", "3",
+                 "--set", "model.width=8", "--no-plots"]) == 0  # fmt: skip
+    runs = sorted((out / "runs").iterdir())
     assert len(runs) == 4
     for run in runs:
         sizes = json.loads((run / "config.json").read_text())["split_sizes"]
@@ -182,7 +184,10 @@ def test_compare_and_a_sweep_honour_the_stored_split(with_split, tmp_path):
         final = json.loads((run / "final.json").read_text())
         _, summary = sg.predict_file(run, with_split, split="test")
         assert summary["rel_l2_mean"] == pytest.approx(final["test"]["rel_l2_mean"], rel=1e-9)
-    assert {r["train_size"] for r in result.rows} == {12, 60}
+    # the ridge reference pairs with the same parts
+    linear = json.loads((out / "linear.json").read_text())
+    assert sorted({r["train_size"] for r in linear}) == [12, 60]
+    assert "N = 12" in capsys.readouterr().out
 
 
 def test_a_broken_stored_split_is_refused_by_check_and_readers(with_split, tmp_path):

@@ -4,7 +4,7 @@
 
 Each problem generates 4 samples on a small mesh into a temporary folder, and the listing is
 read back from the files, so the reference cannot drift from what the generators write (the
-shapes are those of the small meshes; the README of each problem gives the defaults).
+shapes are those of the small meshes; docs/problems.md gives the defaults).
 """
 
 from __future__ import annotations
