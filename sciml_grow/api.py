@@ -42,7 +42,7 @@ from sciml_grow.study.checks import (
 from sciml_grow.study.stats import PairedResult
 from sciml_grow.training import lifecycle
 from sciml_grow.training.config import ModelConfig, TrainConfig
-from sciml_grow.training.lifecycle import check_device
+from sciml_grow.training.lifecycle import check_device, resume  # noqa: F401 (sg.resume)
 from sciml_grow.training.predictor import Predictor, check_inputs, real_tensor
 from sciml_grow.training.rundir import RunDir
 
@@ -164,20 +164,6 @@ def fit(
     """
     cfg = lifecycle.train_config(config, settings)
     return lifecycle.fit_run(data, cfg, out=out, force=force, device=device, progress=progress)
-
-
-def resume(
-    run_dir: str | Path,
-    *,
-    data: str | Path | None = None,
-    epochs: int | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-) -> Predictor:
-    """Continue an interrupted run exactly as it was configured, on the data it began with
-    (its content fingerprint is checked); only the epoch budget may change."""
-    return lifecycle.resume_run(run_dir, data=data, epochs=epochs, device=device,
-                                progress=progress)  # fmt: skip
 
 
 # --- studies -------------------------------------------------------------------------------

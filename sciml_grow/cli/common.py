@@ -98,6 +98,7 @@ class Flags:
     device: argparse.ArgumentParser
     progress: argparse.ArgumentParser
     replace: argparse.ArgumentParser
+    pretrained: argparse.ArgumentParser  # finetune and transfer: a run and target data
 
 
 def shared_flags() -> Flags:
@@ -120,7 +121,10 @@ def shared_flags() -> Flags:
         action="store_true",
         help="replace an output file sciml-grow wrote (never an input or a foreign file)",
     )
-    return Flags(config, device, progress, replace)
+    pretrained = Parser(add_help=False)
+    pretrained.add_argument("--run", required=True, help="pretrained run directory")
+    pretrained.add_argument("--data", required=True, help="target dataset HDF5 file")
+    return Flags(config, device, progress, replace, pretrained)
 
 
 def run_collective(comm, fn, lock=None):

@@ -107,14 +107,12 @@ def run_compare(args: argparse.Namespace) -> int:
 def add_transfer(sub: Any, flags: Flags) -> None:
     p = sub.add_parser(
         "transfer",
-        parents=[flags.config],
+        parents=[flags.pretrained, flags.config],
         help="fine-tuning methods side by side over target set sizes",
         description="Run 'finetune' for every (method, N, seed) on N target samples (and N "
         "for validation); write results.csv, table.md and transfer.png. Run under "
         "'mpiexec -n P' to spread runs; re-run to resume.",
     )
-    p.add_argument("--run", required=True, help="pretrained run directory")
-    p.add_argument("--data", required=True, help="target dataset HDF5 file")
     p.add_argument("--out", required=True, help="comparison directory")
     p.add_argument(
         "--methods",

@@ -160,14 +160,12 @@ def run_predict(args: argparse.Namespace) -> int:
 def add_finetune(sub: Any, flags: Flags) -> None:
     p = sub.add_parser(
         "finetune",
-        parents=[flags.device, flags.config, flags.progress],
+        parents=[flags.pretrained, flags.device, flags.config, flags.progress],
         help="adapt a pretrained run to a (small) target data set",
         description="Transfer learning: start from a finished run's best network; td-adapters "
         "inserts topological-derivative-initialized blocks into the frozen network and trains "
         "them and the head; compare with random-init-adapters, random-adapters, head, full.",
     )
-    p.add_argument("--run", required=True, help="pretrained run directory")
-    p.add_argument("--data", required=True, help="target dataset HDF5 file")
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument(
         "--method",

@@ -1,7 +1,7 @@
 """The life of one training run, from the checks to a finished run directory.
 
 ``sg.fit``/``sciml-grow train`` (:func:`fit_run`), ``sg.resume``/``train --resume``
-(:func:`resume_run`) and the batch drivers of ``compare`` and ``transfer``
+(:func:`resume`) and the batch drivers of ``compare`` and ``transfer``
 (:func:`train_or_resume`) all go through here: every check before anything is written, one
 writer per run (rank 0 under torchrun, behind a lock), replacement through a staging
 directory swapped in when finished, and a full disk that says what to do next.
@@ -127,7 +127,7 @@ def fit_run(
     return trainer.predictor
 
 
-def resume_run(
+def resume(
     run_dir: str | Path,
     *,
     data: str | Path | None = None,
