@@ -55,6 +55,7 @@ _EXPORTS = {
     "SciMLGrowError": "sciml_grow.errors",  # = UserError
     "InputError": "sciml_grow.errors",
     "ModelFileError": "sciml_grow.errors",
+    "DataImportError": "sciml_grow.errors",
     "OutputError": "sciml_grow.outputs",
     "ResourceError": "sciml_grow.resources",
     # studies
@@ -100,6 +101,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
     from sciml_grow.data.dataset import DataConfig, Dataset  # noqa: F401
     from sciml_grow.data.export import export_xdmf as export  # noqa: F401
     from sciml_grow.errors import (  # noqa: F401
+        DataImportError,
         InputError,
         ModelFileError,
         SciMLGrowError,

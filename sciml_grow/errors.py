@@ -28,6 +28,10 @@ class InputError(UserError, ValueError):
     """An argument of a command or API call is invalid; the message names it."""
 
 
+class DataImportError(UserError, ValueError):
+    """Data cannot be imported (``sciml-grow import``); the message says which and why."""
+
+
 class ModelFileError(UserError):
     """A model or checkpoint file is missing, damaged or not one this toolkit wrote."""
 

@@ -53,6 +53,7 @@ def arrays(tmp_path_factory) -> Path:
     np.save(d / "x_all.npy", x[:N])
     # broken inputs
     (d / "cell.csv").write_text("1,2,3,4\n5,six,7,8\n")
+    (d / "ragged.csv").write_text("a,b,c,d\n1,2,3,4\n5,6,7\n")
     np.save(d / "nan.npy", np.where(np.arange(N)[:, None] == 7, np.nan, xs))
     np.save(d / "inf.npy", np.where(np.arange(N)[:, None] == 3, np.inf, xs))
     np.save(d / "complex.npy", xs.astype(np.complex128))
@@ -208,7 +209,8 @@ def test_a_broken_stored_split_is_refused_by_check_and_readers(with_split, tmp_p
 
 BAD = [
     ("--inputs {d}/x.npy --targets {d}/short.npy", "90 samples"),
-    ("--inputs {d}/cell.csv --targets {d}/y.npy", "row 2, column 2 is not a number"),
+    ("--inputs {d}/cell.csv --targets {d}/y.npy", "line 2, column 2 is not a number"),
+    ("--inputs {d}/ragged.csv --targets {d}/y.npy", "line 3 has 3 values, not 4"),
     ("--inputs {d}/nan.npy --targets {d}/y.npy", "NaN or inf in sample 7"),
     ("--inputs {d}/inf.npy --targets {d}/y.npy", "NaN or inf in sample 3"),
     ("--inputs {d}/complex.npy --targets {d}/y.npy", "complex"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +25,7 @@ import numpy as np
 
 from sciml_grow import format as fmt
 from sciml_grow._version import __version__
-from sciml_grow.data.imports import DataImportError
-from sciml_grow.errors import arg
+from sciml_grow.errors import DataImportError, arg
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 
 TEXT = (".csv", ".txt", ".dat")
@@ -72,14 +72,15 @@ def _pick(named: dict[str, Any], name: str | None, where: str) -> Any:
 
 def _read_text(path: Path, words: bool, where: str) -> np.ndarray:
     """Numbers (or, for a split, words) separated by commas (.csv) or blanks; a first row of
-    names is skipped."""
-    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    names is skipped. numpy parses; where it fails, the first bad cell is named by line and
+    column of the file."""
+    lines = [(i + 1, ln) for i, ln in enumerate(path.read_text(errors="replace").splitlines())]
+    lines = [(i, ln) for i, ln in lines if ln.strip()]
     if not lines:
         raise DataImportError(f"{where}: empty")
     sep = "," if path.suffix.lower() == ".csv" else None
-    rows = [[c.strip() for c in ln.split(sep)] for ln in lines]
     if words:
-        return np.array([c for r in rows for c in r])
+        return np.array([c.strip() for _, ln in lines for c in ln.split(sep)])
 
     def number(cell: str) -> bool:
         try:
@@ -88,25 +89,25 @@ def _read_text(path: Path, words: bool, where: str) -> np.ndarray:
             return False
         return True
 
-    if not any(number(c) for c in rows[0]):
-        rows = rows[1:]  # a header row of column names
-    if not rows:
+    if not any(number(c) for c in lines[0][1].split(sep)):
+        lines = lines[1:]  # a header row of column names
+    if not lines:
         raise DataImportError(f"{where}: a header row and no numbers")
-    width = len(rows[0])
-    out = np.empty((len(rows), width))
-    for i, row in enumerate(rows):
-        if len(row) != width:
-            raise DataImportError(
-                f"{where}: row {i + 1} has {len(row)} values, the first has {width}"
-            )
-        for j, cell in enumerate(row):
-            try:
-                out[i, j] = float(cell)
-            except ValueError:
+    try:
+        return np.loadtxt(io.StringIO("\n".join(ln for _, ln in lines)), delimiter=sep, ndmin=2)
+    except ValueError:
+        pass
+    width = len(lines[0][1].split(sep))
+    for i, line in lines:
+        cells = line.split(sep)
+        if len(cells) != width:
+            raise DataImportError(f"{where}: line {i} has {len(cells)} values, not {width}")
+        for j, cell in enumerate(cells):
+            if not number(cell):
                 raise DataImportError(
-                    f"{where}: row {i + 1}, column {j + 1} is not a number ({cell[:30]!r})"
-                ) from None
-    return out
+                    f"{where}: line {i}, column {j + 1} is not a number ({cell.strip()[:30]!r})"
+                )
+    raise DataImportError(f"{where}: not a table of numbers")
 
 
 def _read_mat(path: Path, name: str | None, where: str) -> np.ndarray:

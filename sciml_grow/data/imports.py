@@ -24,12 +24,8 @@ import numpy as np
 
 from sciml_grow import format as fmt
 from sciml_grow._version import __version__
-from sciml_grow.errors import UserError, arg
+from sciml_grow.errors import DataImportError, arg
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
-
-
-class DataImportError(UserError, ValueError):
-    """A data set cannot be imported; the message says why."""
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
