@@ -50,6 +50,8 @@ def arrays(tmp_path_factory) -> Path:
         f["group/par"] = ys
     labels = np.array(["train"] * 60 + ["val"] * 15 + ["test"] * 15)
     np.savetxt(d / "split.txt", labels, fmt="%s")
+    parts = np.array([{"train": 0, "val": 1, "test": 2}[w] for w in labels])
+    np.savetxt(d / "split_digits.csv", parts, fmt="%d", header="part", comments="")
     np.save(d / "x_all.npy", x[:N])
     # broken inputs
     (d / "cell.csv").write_text("1,2,3,4\n5,six,7,8\n")
@@ -138,6 +140,12 @@ def with_split(arrays, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("split") / "data.h5"
     sg.from_arrays(arrays / "x_all.npy", arrays / "y.npy", split=arrays / "split.txt", out=out)
     return out
+
+
+def test_a_split_file_of_part_numbers_with_a_header_is_the_same_split(arrays, with_split):
+    other = sg.from_arrays(arrays / "x_all.npy", arrays / "y.npy", out=with_split.with_name(
+        "digits.h5"), split=arrays / "split_digits.csv")  # fmt: skip
+    np.testing.assert_array_equal(read(other)[2], read(with_split)[2])
 
 
 def test_a_stored_split_decides_every_part_and_max_train_only_subsamples_training(with_split):

@@ -31,7 +31,7 @@ from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
 TEXT = (".csv", ".txt", ".dat")
 HDF5 = (".h5", ".hdf5", ".he5")
 SUFFIXES = (".npy", ".npz", *TEXT, ".mat", *HDF5)
-PART_NAMES = {"train": 0, "val": 1, "validation": 1, "test": 2}
+PART_NAMES = {"train": 0, "val": 1, "validation": 1, "test": 2, "0": 0, "1": 1, "2": 2}
 Source = str | Path | np.ndarray
 
 
@@ -215,19 +215,24 @@ def check_numbers(a: np.ndarray, where: str) -> np.ndarray:
 
 
 def _split_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
-    """Per-sample labels (0/1/2 or train/val/test) -> int8 part numbers."""
+    """Per-sample labels (0/1/2 or train/val/test, from a file of words or numbers, a first
+    row naming the column allowed) -> int8 part numbers."""
     labels = labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels
-    if labels.shape != (n,):
-        raise DataImportError(
-            f"{where}: {labels.shape[0] if labels.ndim else 0} labels for {n} samples; one "
-            "per sample is needed"
-        )
     if labels.dtype.kind in "US":
-        words = np.char.lower(labels.astype(str))
-        unknown = sorted(set(words.tolist()) - set(PART_NAMES))
+        words = np.char.strip(np.char.lower(labels.astype(str)))
+        if len(words) == n + 1 and words[0] not in PART_NAMES:
+            words = words[1:]  # a header
+        labels = words
+    if labels.shape != (n,):
+        count = labels.shape[0] if labels.ndim else 0
+        raise DataImportError(f"{where}: {count} labels for {n} samples; one per sample is needed")
+    if labels.dtype.kind in "US":
+        unknown = sorted(set(labels.tolist()) - set(PART_NAMES))
         if unknown:
-            raise DataImportError(f"{where}: unknown label {unknown[0]!r} (train, val or test)")
-        return np.array([PART_NAMES[w] for w in words], dtype=np.int8)
+            raise DataImportError(
+                f"{where}: unknown label {unknown[0]!r} (train, val, test or 0, 1, 2)"
+            )
+        return np.array([PART_NAMES[w] for w in labels], dtype=np.int8)
     check_numbers(labels, where)
     if not np.isin(labels, (0, 1, 2)).all():
         bad = labels[~np.isin(labels, (0, 1, 2))][0]
