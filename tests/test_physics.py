@@ -54,3 +54,23 @@ def test_misfit_is_about_one_for_the_true_field(heat_file):
     with torch.no_grad():
         value = float(noise_weighted_misfit(op.observe(m), obs, std).mean())
     assert 0.7 < value < 1.3  # chi-square with 10 x 48 degrees of freedom, divided by them
+
+
+@pytest.mark.parametrize("which", ["heat_file", "heat_robin_file", "heat_target_file"])
+def test_the_banded_solve_without_autograd_equals_the_dense_cholesky(which, request):
+    """Evaluating predictions (no autograd, CPU) solves K(m) y = f by a banded Cholesky in
+    reverse Cuthill-McKee order; it must give the differentiable dense solve's states, and NaN
+    where exp(m) overflows, as that one does."""
+    path = request.getfixturevalue(which)
+    forward = load_forward(path)
+    with h5py.File(path) as f:
+        m = torch.from_numpy(f["targets"][()])
+    m = torch.cat([m, 3 * m[:2]])  # rougher fields too
+    dense = forward(m.clone().requires_grad_(True)).detach()
+    with torch.no_grad():
+        banded = forward(m)
+        overflow = forward(torch.full_like(m[:1], 800.0))
+    scale = dense.abs().amax(dim=1, keepdim=True)
+    assert float(((banded - dense).abs() / scale).max()) < 1e-12
+    assert bool(overflow[:, forward.free].isnan().all())  # (Dirichlet dofs stay 0)
+    assert forward._banded[1] < forward.nf // 2  # a band, not the whole matrix

@@ -135,6 +135,7 @@ class Trainer:
         # the run's time counts the initial model's construction (adapter insertion)
         self.state = TrainState(growing=self.strategy.grows, elapsed=time.perf_counter() - t0)
         self.opt = self._optimizer()
+        self._architecture_changed()
 
     def _optimizer(self) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -153,6 +154,8 @@ class Trainer:
                 self.opt.state[p] = old.state[p]
 
     def _save_checkpoint(self) -> None:
+        if self.run.path is None:  # in memory (sg.fit without out, DDP ranks but 0): no resume
+            return
         self.run.save(
             "checkpoint.pt",
             {
@@ -177,6 +180,7 @@ class Trainer:
             self.opt = self._optimizer()
             self.opt.load_state_dict(ck["optimizer"])
             self.state = TrainState(**ck["state"])
+            self._architecture_changed()
             self.objective.set_layer(self.state.phase)
             self.batch_rng = torch.Generator()
             self.batch_rng.set_state(ck["rng"]["batch"])
@@ -191,11 +195,33 @@ class Trainer:
         for name in ("metrics.csv", "growth_events.csv"):
             self.run.truncate_csv(name, self.state.epoch)
 
+    def _architecture_changed(self) -> None:
+        """Forget what was derived from the network's architecture (after growth, on start)."""
+        self._live: dict[str, torch.Tensor] | None = None
+        self._params: int | None = None
+
+    def _n_params(self) -> int:
+        if self._params is None:
+            self._params = self.model.n_params()
+        return self._params
+
+    def _keep_best(self) -> None:
+        """Copy the network into ``state.best``: into the tensors already there while the
+        architecture is the one they were taken of (no allocation per improving epoch), into
+        new ones after it changed."""
+        s = self.state
+        if self._live is None:
+            self._live = self.model.state_dict()  # views of the live parameters and buffers
+            model = {k: v.detach().clone() for k, v in self._live.items()}
+            s.best = {"spec": self.model.spec(), "model": model}
+            return
+        torch._foreach_copy_(list(s.best["model"].values()), list(self._live.values()))
+
     # --- one epoch ------------------------------------------------------------------------
     def _train_epoch(self) -> float:
         """One pass over the objective's batches; returns the mean objective value."""
         self.model.train()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        total = 0.0
         parts: dict[str, float] = {}
         n = 0
         prox = self.objective.prox_weight()
@@ -210,18 +236,18 @@ class Trainer:
             self.opt.step()
             if prox > 0:  # the L1 term's proximal step: exact zeros
                 soft_threshold_(self.opt, prox)
-            total += loss.detach() * len(idx)
+            total += float(loss.detach()) * len(idx)
             n += len(idx)
             for k, v in batch_parts.items():
                 parts[k] = parts.get(k, 0.0) + v * len(idx)
         if group.active:  # the epoch's means over all ranks' samples
             keys = sorted(parts)
-            sums = torch.tensor([float(total), n, *(parts[k] for k in keys)], dtype=torch.float64)
+            sums = torch.tensor([total, n, *(parts[k] for k in keys)], dtype=torch.float64)
             group.sum_(sums)
-            total, n = sums[0], float(sums[1])
+            total, n = float(sums[0]), float(sums[1])
             parts = {k: float(v) for k, v in zip(keys, sums[2:], strict=True)}
         self.parts = {k: v / n for k, v in parts.items()}
-        return float(total) / n
+        return total / n
 
     @torch.no_grad()
     def _val_loss(self) -> float:
@@ -271,6 +297,7 @@ class Trainer:
         )
         event = self.strategy.grow(ctx)
         self.model = ctx.model
+        self._architecture_changed()
         val_after = math.nan
         if event.inserted:
             self.stepper = None  # the old wrapper's hooks go before the new one's come
@@ -353,10 +380,7 @@ class Trainer:
             s.epoch += 1
             if val < s.best_val:
                 s.best_val, s.best_epoch = val, s.epoch
-                s.best = {
-                    "spec": self.model.spec(),
-                    "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                }
+                self._keep_best()
             if val < s.phase_best * (1 - g.min_delta):
                 s.phase_best, s.stale = val, 0
             else:
@@ -373,7 +397,7 @@ class Trainer:
                         else {}
                     ),
                     "depth": self.model.depth,
-                    "n_params": self.model.n_params(),
+                    "n_params": self._n_params(),
                     "lr": self.opt.param_groups[0]["lr"],
                     "seconds": round(time.perf_counter() - t0, 5),
                 },
