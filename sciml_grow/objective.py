@@ -201,6 +201,8 @@ def physics_term(
     constraints; ValueError naming the config ``key`` if it has neither."""
     from sciml_grow.inverse.constraints import load_constraint
 
+    if hasattr(data.y_scaler, "modes"):
+        raise InputError(f"{key} > 0 with model.output_basis = pod is not supported yet")
     scale = (data.y_scaler.mean.to(device), data.y_scaler.std.to(device))
     forward = load_forward(data.path)
     if forward is not None and data.inputs_are_observations and std is not None:

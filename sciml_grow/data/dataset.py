@@ -271,7 +271,29 @@ class Dataset:
 
     @property
     def out_dim(self) -> int:
-        return self.classes if self.task == "classification" else self.y.shape[1]
+        """What a network predicts: class scores, field values, or a reduced basis' coefficients."""
+        if self.task == "classification":
+            return self.classes
+        modes = getattr(self.y_scaler, "modes", None)
+        return self.y.shape[1] if modes is None else modes.shape[1]
+
+    def with_output_basis(self, modes: float) -> Dataset:
+        """The same data, whose targets, as training reads them, are the coefficients of the
+        POD modes of the training split's standardized targets (:mod:`sciml_grow.data.basis`):
+        ``modes`` of them, or as many as hold that share of the variance."""
+        from sciml_grow.data.basis import PodStandardizer, pod_modes
+
+        if self.task != "regression":
+            raise DatasetError(
+                f"{self.path}: model.output_basis = pod needs field targets, not class labels"
+            )
+        train = torch.from_numpy(self.splits["train"])
+        rows = self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]
+        v, share = pod_modes(rows, self.y_scaler, modes)
+        other = copy.copy(self)
+        other.y_scaler = PodStandardizer(self.y_scaler.mean, self.y_scaler.std, v)
+        other.basis_energy = share
+        return other
 
     @property
     def loss_fn(self) -> LossFn:

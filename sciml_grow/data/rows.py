@@ -188,7 +188,8 @@ class StandardizedRows:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.rows.shape
+        modes = getattr(self.scaler, "modes", None)  # a reduced basis: its coefficients
+        return self.rows.shape if modes is None else (len(self), modes.shape[1])
 
     @property
     def block_rows(self) -> int:
@@ -210,7 +211,11 @@ class StandardizedRows:
             scale = 1 / self.scaler.std
             self._affine = ((-self.scaler.mean * scale).to(self.dtype), scale.to(self.dtype))
         shift, scale = self._affine
-        return torch.addcmul(shift, values.to(self.dtype), scale).to(self.device)
+        out = torch.addcmul(shift, values.to(self.dtype), scale)
+        modes = getattr(self.scaler, "modes", None)
+        if modes is not None:  # a reduced basis: the coefficients of the standardized rows
+            out = out @ modes.to(self.dtype)
+        return out.to(self.device)
 
 
 class RowsDataset(torch.utils.data.Dataset):

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from sciml_grow.data.basis import scaler_from_state
 from sciml_grow.data.dataset import Standardizer
 from sciml_grow.errors import InputError
 from sciml_grow.growth import topological as td
@@ -53,7 +54,7 @@ class FineTune(Strategy):
                 f"the target data {data.in_dim} -> {data.out_dim}"
             )
         data.x_scaler = Standardizer(x_st["mean"], x_st["std"])
-        data.y_scaler = Standardizer(y_st["mean"], y_st["std"])
+        data.y_scaler = scaler_from_state(y_st)  # with a reduced basis, the pretrained one
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:
         net = build(self.bundle["spec"]).double()  # before loading: no float32 round trip

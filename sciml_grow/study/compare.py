@@ -51,6 +51,8 @@ RESULT_COLUMNS = [
     "inference_seconds_per_sample",
     "rel_l2_on_reference_samples",
     "rel_l2_on_floor_samples",
+    "basis_modes",
+    "basis_floor",
 ]
 
 
@@ -163,6 +165,9 @@ def result_row(run: RunDir) -> dict[str, Any]:
         "insertions": final["insertions"],
         "wall_seconds": final["wall_seconds"],
         "inference_seconds_per_sample": final["inference_seconds_per_sample"],
+        # a reduced output basis: its modes and its own test error (a reduced network's floor)
+        "basis_modes": (final.get("output_basis") or {}).get("modes"),
+        "basis_floor": (final.get("output_basis") or {}).get("test_projection_rel_l2"),
     }
 
 

@@ -153,6 +153,7 @@ def _size_table(
         )
     if floor:
         notes.append(_floor_note(floor))
+    notes += _basis_note(rows)
     if notes:
         lines += ["", *notes]
     lines.append("")
@@ -187,6 +188,22 @@ def _size_table(
         )
     lines.append(best_line)
     return "\n".join(lines) + "\n"
+
+
+def _basis_note(rows: list[dict[str, Any]]) -> list[str]:
+    """What a reduced output basis allows: its modes and its own error on the test targets."""
+    used = [
+        r for r in rows if r.get("basis_modes") not in (None, "") and not _nan(r["basis_modes"])
+    ]
+    if not used:
+        return []
+    modes = sorted({int(float(r["basis_modes"])) for r in used})
+    floor = statistics.fmean(float(r["basis_floor"]) for r in used)
+    return [
+        f"Reduced output basis (model.output_basis = pod): {', '.join(map(str, modes))} POD "
+        f"modes of each run's training targets; the test targets projected on them err by "
+        f"{floor:.4f} on average, the lowest error a reduced network can reach."
+    ]
 
 
 def _ratio_on(r: dict[str, Any], floor: dict[str, Any]) -> str:

@@ -26,6 +26,10 @@ class ModelConfig(Validated):
     heads: int = 4  # vit: attention heads (width must be a multiple)
     mlp_ratio: int = 2  # vit: hidden size of a transformer block's MLP / width
     init_std: float | None = None  # starting weights N(0, init_std^2), biases 0; None: torch's
+    # pod: the head predicts the coefficients of the POD modes of the standardized training
+    # targets (docs/method.md, section 8); output_modes: how many, or a share of their variance
+    output_basis: Literal["none", "pod"] = "none"
+    output_modes: float = 0.999
 
     def validate(self) -> None:
         check(self.width > 0, "model.width", "must be positive")
@@ -34,6 +38,11 @@ class ModelConfig(Validated):
         for key in ("patch", "heads", "mlp_ratio"):
             check(getattr(self, key) > 0, f"model.{key}", "must be positive")
         check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
+        check(
+            0 < self.output_modes < 1 or float(self.output_modes).is_integer(),
+            "model.output_modes",
+            "must be a count of modes (1, 2, ...) or a share of the variance in (0, 1)",
+        )
         for key in ("activation", "lift_activation", "insert_activation"):
             check(
                 getattr(self, key) in ACTIVATIONS,

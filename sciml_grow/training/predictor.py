@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sciml_grow.data.basis import scaler_from_state
 from sciml_grow.data.dataset import Standardizer
 from sciml_grow.errors import InputError, ModelFileError, reason
 from sciml_grow.nets import build
@@ -90,7 +91,7 @@ class Predictor(nn.Module):
                 raise ValueError(f"dtype {bundle['dtype']!r}")
             net = build(bundle["spec"]).to(dtype=dtype)
             net.load_state_dict(bundle["model"])
-            scalers = [Standardizer(bundle[k]["mean"], bundle[k]["std"]) for k in BUNDLE_KEYS[3:]]
+            scalers = [scaler_from_state(bundle[k]) for k in BUNDLE_KEYS[3:]]
         except Exception as exc:  # a plain-data file of the wrong shape: keys, types, sizes
             raise ModelFileError(f"{where}: not a sciml-grow model file ({reason(exc)})") from None
         task = str(bundle.get("task", ""))

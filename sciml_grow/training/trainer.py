@@ -22,7 +22,9 @@ from tqdm import tqdm
 from sciml_grow import distributed
 from sciml_grow._version import __version__
 from sciml_grow.config import to_dict
+from sciml_grow.data.basis import PodStandardizer, projection_errors
 from sciml_grow.data.dataset import Dataset
+from sciml_grow.data.rows import FileRows
 from sciml_grow.errors import ModelFileError, UserError, reason
 from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
@@ -98,6 +100,8 @@ class Trainer:
         device: str = "cpu",
         progress: bool = True,
     ):
+        if cfg.model.output_basis == "pod" and cfg.strategy != "finetune":
+            data = data.with_output_basis(cfg.model.output_modes)  # (fine-tuning: the run's)
         self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
         self.group = distributed.group(device)  # torchrun: one of several processes
         self.source = run  # where a resumed run's checkpoint is read
@@ -248,6 +252,23 @@ class Trainer:
             parts = {k: float(v) for k, v in zip(keys, sums[2:], strict=True)}
         self.parts = {k: v / n for k, v in parts.items()}
         return total / n
+
+    def _basis_summary(self) -> dict[str, Any] | None:
+        """A reduced output basis: its modes, their share of the training targets' variance,
+        and its own error on the test targets (the floor a reduced network can reach)."""
+        scaler = self.data.y_scaler
+        if not isinstance(scaler, PodStandardizer):
+            return None
+        idx = torch.from_numpy(self.data.splits["test"])
+        y = self.data.y
+        blocks = y.subset(idx).blocks() if isinstance(y, FileRows) else [(None, y[idx])]
+        errors = [projection_errors(block, scaler) for _, block in blocks]
+        return {
+            "kind": "pod",
+            "modes": int(scaler.modes.shape[1]),
+            "energy": getattr(self.data, "basis_energy", None),
+            "test_projection_rel_l2": float(torch.cat(errors).mean()),
+        }
 
     @torch.no_grad()
     def _val_loss(self) -> float:
@@ -486,6 +507,7 @@ class Trainer:
             "epochs": s.epoch,
             "insertions": sum(int(e["inserted"]) for e in events),
             "growth_stop": s.stop_reason,
+            "output_basis": self._basis_summary(),
             "wall_seconds": round(s.elapsed, 3),
             "inference_seconds_per_sample": inference,
             "architecture": best["spec"],

@@ -1,0 +1,145 @@
+"""A reduced output basis (``model.output_basis = "pod"``): the head predicts the coefficients
+of the POD modes of the standardized training targets, and the model returns fields."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import sciml_grow as sg
+from sciml_grow.data.basis import PodStandardizer, pod_modes, projection_errors
+from sciml_grow.data.dataset import DataConfig, Dataset
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import Trainer
+
+from .conftest import quick_config
+
+POD = {"model.output_basis": "pod", "model.output_modes": 6}
+
+
+def test_a_field_in_the_span_of_the_basis_is_reproduced_exactly(heat_train_file):
+    data = Dataset(heat_train_file, DataConfig()).with_output_basis(6)
+    scaler = data.y_scaler
+    modes = scaler.modes
+    assert modes.shape == (data.y.shape[1], 6) and data.out_dim == 6
+    torch.testing.assert_close(modes.T @ modes, torch.eye(6, dtype=modes.dtype), atol=1e-12, rtol=0)
+    c = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    fields = scaler.inverse(c)  # in the span: mean + std * (V c)
+    torch.testing.assert_close(scaler(fields), c, atol=1e-12, rtol=0)
+    assert float(projection_errors(fields, scaler).max()) < 1e-13
+    # every mode: the projection of the training targets is exact
+    full = Dataset(heat_train_file, DataConfig()).with_output_basis(data.y.shape[1])
+    train = full.y[full.splits["train"]]
+    assert float(projection_errors(train, full.y_scaler).max()) < 1e-10
+
+
+def test_the_modes_are_the_leading_ones_and_a_share_picks_their_number(heat_train_file):
+    data = Dataset(heat_train_file, DataConfig())
+    train = data.y[data.splits["train"]]
+    ys = data.y_scaler(train)
+    s = torch.linalg.svdvals(ys)
+    v, share = pod_modes(train, data.y_scaler, 0.9)
+    r = v.shape[1]
+    energy = torch.cumsum(s**2, 0) / (s**2).sum()
+    assert energy[r - 1] >= 0.9 > energy[r - 2] and share == pytest.approx(float(energy[r - 1]))
+    # the captured variance is that of the r largest singular values
+    assert float(((ys @ v) ** 2).sum()) == pytest.approx(float((s[:r] ** 2).sum()), rel=1e-12)
+
+
+def test_the_basis_depends_on_the_training_split_alone(heat_train_file, tmp_path):
+    other = tmp_path / "other.h5"
+    shutil.copy(heat_train_file, other)
+    data = Dataset(heat_train_file, DataConfig())
+    held_out = np.sort(np.concatenate([data.splits["val"], data.splits["test"]]))
+    with h5py.File(other, "r+") as f:
+        y = f["targets"][()]
+        y[held_out] = np.random.default_rng(0).normal(size=y[held_out].shape)
+        f["targets"][()] = y
+    a = Dataset(heat_train_file, DataConfig()).with_output_basis(8).y_scaler.modes
+    b = Dataset(other, DataConfig()).with_output_basis(8).y_scaler.modes
+    assert torch.equal(a, b)
+
+
+def test_a_file_read_on_demand_gives_the_same_basis(heat_train_file):
+    loaded = Dataset(heat_train_file, DataConfig(in_memory=True)).with_output_basis(70)
+    streamed = Dataset(heat_train_file, DataConfig(in_memory=False)).with_output_basis(70)
+    a, b = loaded.y_scaler.modes, streamed.y_scaler.modes
+    torch.testing.assert_close(a @ a.T, b @ b.T, atol=1e-9, rtol=0)  # the same subspace
+    x, y = streamed.tensors("train", torch.float64)
+    assert y.shape == (len(streamed.splits["train"]), 70)
+    torch.testing.assert_close(y[:5], loaded.tensors("train", torch.float64)[1][:5], atol=1e-7,
+                               rtol=0)  # fmt: skip
+
+
+STRATEGIES = ["td", "random-1", "random-2", "net2deeper", "forward-thinking", "layerwise",
+              "layerwise+srl"]  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_trains_a_reduced_network_that_predicts_fields(
+    heat_train_file, tmp_path, strategy
+):
+    cfg = quick_config(strategy=strategy, epochs=24, **POD)
+    model = sg.fit(heat_train_file, cfg, out=tmp_path / strategy, progress=False)
+    basis = model.final["output_basis"]
+    assert basis["kind"] == "pod" and basis["modes"] == 6 and 0 < basis["energy"] < 1
+    assert 0 < basis["test_projection_rel_l2"] < 1
+    data = sg.load(heat_train_file)
+    pred = model.predict(data.x[:3].numpy())
+    assert pred.shape == (3, data.y.shape[1])
+    # the saved model keeps its basis: the same fields after a round trip
+    again = sg.Predictor.load(model.save(tmp_path / "m.pt"))
+    assert isinstance(again.y_scaler, PodStandardizer)
+    np.testing.assert_array_equal(again.predict(data.x[:3].numpy()), pred)
+    # fine-tuning keeps the pretrained run's basis
+    if strategy == "td":
+        tune = {"finetune.pretrained": str(tmp_path / strategy), "finetune.method": "head"}
+        tuned = sg.fit(heat_train_file, quick_config(strategy="finetune", epochs=4, **tune),
+                       progress=False)  # fmt: skip
+        assert tuned.final["output_basis"]["modes"] == 6
+
+
+def test_a_reduced_run_resumes_bitwise(heat_train_file, tmp_path, monkeypatch):
+    cfg = quick_config(strategy="td", epochs=40, checkpoint_every=7, **POD)
+    data = Dataset(heat_train_file, cfg.data)
+    Trainer(cfg, data, RunDir(tmp_path / "ref"), progress=False).run_training()
+    crashing = Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False)
+    real_epoch, calls = crashing._train_epoch, {"n": 0}
+
+    def epoch_then_crash():
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return real_epoch()
+
+    monkeypatch.setattr(crashing, "_train_epoch", epoch_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run_training()
+    Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False).run_training(resume=True)
+    a, b = (RunDir(tmp_path / n).read_json("final.json") for n in ("ref", "cut"))
+    assert a["test"] == b["test"] and a["output_basis"] == b["output_basis"]
+    wa, wb = (RunDir(tmp_path / n).load("best.pt")["model"] for n in ("ref", "cut"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_bad_basis_settings_are_refused_in_one_line(heat_train_file):
+    with pytest.raises(sg.ConfigError, match="model.output_modes"):
+        quick_config(**{"model.output_basis": "pod", "model.output_modes": 2.5})
+    with pytest.raises(sg.ConfigError, match="model.output_basis"):
+        quick_config(**{"model.output_basis": "pca"})
+    with pytest.raises(sg.UserError, match="optim.physics"):
+        sg.fit(heat_train_file, quick_config(**POD, **{"optim.physics": 1.0}), progress=False)
+
+
+def test_a_comparison_states_the_basis_and_its_floor(heat_train_file, tmp_path):
+    config = {"epochs": 10, "model": {"output_basis": "pod", "output_modes": 6, "width": 8}}
+    result = sg.compare(heat_train_file, ["baseline", "td"], out=tmp_path / "cmp", seeds=2,
+                        config=config, reference_samples=0, plots=False)  # fmt: skip
+    floors = {r["basis_floor"] for r in result.rows}
+    assert {r["basis_modes"] for r in result.rows} == {6} and len(floors) == 1  # one split
+    assert f"{floors.pop():.4f} on average" in result.table
+    assert "6 POD modes" in result.table
