@@ -1,0 +1,52 @@
+"""Choose the number of POD modes of the wind comparison on the validation split.
+
+For each count, one td run (seed 0) with ``model.output_basis = "pod"``; its kept network's
+relative L2 error on the validation fields (not the test split) and the basis' own validation
+projection error are printed, and the count with the lowest validation error is written to
+``OUT/modes.txt`` for run.sh.
+
+    .venv/bin/python experiments/wind_reduced/choose_modes.py DATA OUT [--modes 16,32,64,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import tomllib
+
+import torch
+
+import sciml_grow as sg
+from sciml_grow.data.basis import projection_errors
+from sciml_grow.data.dataset import relative_errors
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--modes", default="16,32,64,128")
+    args = p.parse_args()
+    config = tomllib.loads((Path(__file__).parent / "config.toml").read_text())
+    torch.set_num_threads(1)
+    data = sg.load(args.data)
+    val = torch.from_numpy(data.splits["val"])
+    rows = []
+    print("| modes | validation rel. L2 error (td, seed 0) | basis alone on validation | s |")
+    print("|---|---|---|---|")
+    for r in (int(v) for v in args.modes.split(",")):
+        cfg = {**config, "model": {**config["model"], "output_modes": r}}
+        model = sg.fit(data, cfg, strategy="td", seed=0, progress=False)
+        pred = model(data.x[val])
+        err = float(relative_errors(pred, data.y[val]).mean())
+        floor = float(projection_errors(data.y[val], model.y_scaler).mean())
+        rows.append((err, r))
+        print(f"| {r} | {err:.4f} | {floor:.4f} | {model.final['wall_seconds']:.0f} |", flush=True)
+    best = min(rows)[1]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "modes.txt").write_text(f"{best}\n")
+    print(f"chosen: {best} modes")
+
+
+if __name__ == "__main__":
+    main()
