@@ -50,7 +50,7 @@ def same(a: Path, b: Path) -> None:
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("strategy", ["td", "net2deeper"])
+@pytest.mark.parametrize("strategy", ["td", "net2deeper", "td:pod"])
 def test_two_processes_grow_like_one(heat_train_file, tmp_path, strategy):
     run(heat_train_file, tmp_path / "one", strategy, 40, ranks=1)
     run(heat_train_file, tmp_path / "two", strategy, 40, ranks=2)

@@ -216,6 +216,7 @@ class Dataset:
             if int(low) < 0 or int(high) >= self.classes:
                 raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
         self.keys = (cfg.inputs, cfg.targets)
+        self._bases: dict[tuple[str, float], tuple[torch.Tensor, float]] = {}  # output bases
         self._fit_split(cfg)
 
     def _fit_split(self, cfg: DataConfig) -> None:
@@ -288,8 +289,11 @@ class Dataset:
                 f"{self.path}: model.output_basis = pod needs field targets, not class labels"
             )
         train = torch.from_numpy(self.splits["train"])
-        rows = self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]
-        v, share = pod_modes(rows, self.y_scaler, modes)
+        key = (hashlib.sha256(self.splits["train"].tobytes()).hexdigest(), float(modes))
+        if key not in self._bases:  # shared by resplit copies: a comparison's runs of one split
+            rows = self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]
+            self._bases[key] = pod_modes(rows, self.y_scaler, modes)
+        v, share = self._bases[key]
         other = copy.copy(self)
         other.y_scaler = PodStandardizer(self.y_scaler.mean, self.y_scaler.std, v)
         other.basis_energy = share
