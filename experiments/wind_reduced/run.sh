@@ -9,7 +9,8 @@ mkdir -p "$OUT"
 .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow generate wind --samples 2000 --seed 1 \
     --out "$OUT/wind.h5" --no-progress
 # the number of modes, on the validation split
-.venv/bin/python experiments/wind_reduced/choose_modes.py "$OUT/wind.h5" "$OUT"
+.venv/bin/python experiments/choose_modes.py "$OUT/wind.h5" "$OUT" \
+    --config experiments/wind_reduced/config.toml --modes 16,32,64,128,256
 MODES=$(cat "$OUT/modes.txt")
 .venv/bin/mpiexec -n 2 .venv/bin/sciml-grow compare --data "$OUT/wind.h5" --seeds 10 \
     --config experiments/wind_reduced/config.toml --set model.output_modes="$MODES" \

@@ -1,11 +1,11 @@
-"""Choose the number of POD modes of the wind comparison on the validation split.
+"""Choose the number of POD modes of a reduced-basis comparison on the validation split.
 
-For each count, one td run (seed 0) with ``model.output_basis = "pod"``; its kept network's
-relative L2 error on the validation fields (not the test split) and the basis' own validation
-projection error are printed, and the count with the lowest validation error is written to
-``OUT/modes.txt`` for run.sh.
+For each count, one td run (seed 0) with the comparison's config and ``model.output_modes``
+set to it; its kept network's relative L2 error on the validation fields (never the test
+split) and the basis' own validation projection error are printed, and the count with the
+lowest validation error is written to ``OUT/modes.txt`` for the run.sh that called it.
 
-    .venv/bin/python experiments/wind_reduced/choose_modes.py DATA OUT [--modes 16,32,64,128]
+    .venv/bin/python experiments/choose_modes.py DATA OUT --config CONFIG [--modes 16,32,64]
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--modes", default="16,32,64,128")
+    p.add_argument("--config", type=Path, required=True, help="the comparison's config.toml")
+    p.add_argument("--modes", default="16,32,64,128,256")
     args = p.parse_args()
-    config = tomllib.loads((Path(__file__).parent / "config.toml").read_text())
+    config = tomllib.loads(args.config.read_text())
+    config["model"] = {**config.get("model", {}), "output_basis": "pod"}
     torch.set_num_threads(1)
     data = sg.load(args.data)
     val = torch.from_numpy(data.splits["val"])
