@@ -202,7 +202,7 @@ def _basis_note(rows: list[dict[str, Any]]) -> list[str]:
     return [
         f"Reduced output basis (model.output_basis = pod): {', '.join(map(str, modes))} POD "
         f"modes of each run's training targets; the test targets projected on them err by "
-        f"{floor:.4f} on average, the lowest error a reduced network can reach."
+        f"{floor:.3g} on average, the lowest error a reduced network can reach."
     ]
 
 
