@@ -315,3 +315,14 @@ def test_seed_k_starts_every_growing_strategy_from_the_same_weights(heat_file, t
     weights = torch.cat([v.flatten() for k, v in first.items() if not k.endswith("bias")])
     assert 0.009 < float(weights.std()) < 0.011
     assert all(float(v.abs().max()) == 0 for k, v in first.items() if k.endswith("bias"))
+
+
+def test_field_plots_of_a_reference_kept_without_its_fields(serial, heat_train_file, tmp_path):
+    """A comparison folder whose reference.json came without reference_fields.npy (copied
+    from another run to skip an expensive MAP) still gets its field plot."""
+    from sciml_grow.study.plots import fields
+
+    out = tmp_path / "copy"
+    shutil.copytree(serial[0], out)
+    (out / "reference_fields.npy").unlink()
+    assert fields(out, heat_train_file).exists()

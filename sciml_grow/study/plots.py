@@ -237,7 +237,7 @@ def _estimates(
     for s in best:
         p = Predictor.from_run(_run_path(out, s, size))
         preds[s] = p(torch.from_numpy(x_all[idx])).numpy()
-    if ref:
+    if ref and (out / "reference_fields.npy").exists():  # (a reference kept without its fields)
         preds[ref["label"]] = np.load(out / "reference_fields.npy")[:n_samples]
     return idx, preds
 
