@@ -267,7 +267,7 @@ def predict_file(
         if split == "test":
             idx = split_indices(len(raw), keys, fmt.read_split(f, data))["test"]
         try:
-            x = check_inputs(raw[()][idx], predictor.net.in_dim)
+            x = check_inputs(raw[()][idx], predictor.in_dim)
         except InputError as exc:
             raise fmt.DatasetError(f"{data}: '{keys.inputs}': {exc}") from None
         y = None

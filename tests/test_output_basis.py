@@ -143,3 +143,29 @@ def test_a_comparison_states_the_basis_and_its_floor(heat_train_file, tmp_path):
     assert {r["basis_modes"] for r in result.rows} == {6} and len(floors) == 1  # one split
     assert f"{floors.pop():.3g} on average" in result.table
     assert "6 POD modes" in result.table
+
+
+def test_an_input_basis_reduces_field_inputs_and_the_model_takes_raw_inputs(
+    heat_train_file, tmp_path
+):
+    """Inputs reduced to the coefficients of their POD modes: in the span they are reproduced
+    exactly, the basis comes from the training split, and the model reads raw inputs."""
+    data = Dataset(heat_train_file, DataConfig()).with_input_basis(4)
+    scaler = data.x_scaler
+    assert isinstance(scaler, PodStandardizer) and data.in_dim == 4
+    c = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(scaler(scaler.inverse(c)), c, atol=1e-12, rtol=0)
+    x, _ = data.tensors("train", torch.float64)
+    assert x.shape == (len(data.splits["train"]), 4)
+    cfg = quick_config(strategy="td", epochs=12, **{"model.input_basis": "pod",
+                                                   "model.input_modes": 4})  # fmt: skip
+    model = sg.fit(heat_train_file, cfg, out=tmp_path / "run", progress=False)
+    assert model.final["input_basis"]["modes"] == 4 and model.net.in_dim == 4
+    raw = sg.load(heat_train_file).x[:3].numpy()
+    pred = model.predict(raw)
+    assert pred.shape == (3, data.y.shape[1])
+    np.testing.assert_array_equal(sg.Predictor.from_run(tmp_path / "run").predict(raw), pred)
+    _, summary = sg.predict_file(tmp_path / "run", heat_train_file, split="test")
+    assert summary["rel_l2_mean"] == pytest.approx(model.final["test"]["rel_l2_mean"], rel=1e-9)
+    with pytest.raises(sg.ConfigError, match="model.input_basis"):
+        quick_config(**{"model.input_basis": "pod", "model.kind": "cnn"})

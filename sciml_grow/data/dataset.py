@@ -216,7 +216,7 @@ class Dataset:
             if int(low) < 0 or int(high) >= self.classes:
                 raise DatasetError(f"{self.path}: class labels must lie in 0..{self.classes - 1}")
         self.keys = (cfg.inputs, cfg.targets)
-        self._bases: dict[tuple[str, float], tuple[torch.Tensor, float]] = {}  # output bases
+        self._bases: dict[tuple, tuple[torch.Tensor, float]] = {}  # reduced bases by split
         self._fit_split(cfg)
 
     def _fit_split(self, cfg: DataConfig) -> None:
@@ -268,7 +268,9 @@ class Dataset:
 
     @property
     def in_dim(self) -> int:
-        return self.x.shape[1]
+        """What a network reads: the input values, or a reduced basis' coefficients."""
+        modes = getattr(self.x_scaler, "modes", None)
+        return self.x.shape[1] if modes is None else modes.shape[1]
 
     @property
     def out_dim(self) -> int:
@@ -282,22 +284,36 @@ class Dataset:
         """The same data, whose targets, as training reads them, are the coefficients of the
         POD modes of the training split's standardized targets (:mod:`sciml_grow.data.basis`):
         ``modes`` of them, or as many as hold that share of the variance."""
-        from sciml_grow.data.basis import PodStandardizer, pod_modes
-
         if self.task != "regression":
             raise DatasetError(
                 f"{self.path}: model.output_basis = pod needs field targets, not class labels"
             )
-        train = torch.from_numpy(self.splits["train"])
-        key = (hashlib.sha256(self.splits["train"].tobytes()).hexdigest(), float(modes))
-        if key not in self._bases:  # shared by resplit copies: a comparison's runs of one split
-            rows = self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]
-            self._bases[key] = pod_modes(rows, self.y_scaler, modes)
-        v, share = self._bases[key]
         other = copy.copy(self)
-        other.y_scaler = PodStandardizer(self.y_scaler.mean, self.y_scaler.std, v)
-        other.basis_energy = share
+        other.y_scaler, other.basis_energy = self._pod("y", modes)
         return other
+
+    def with_input_basis(self, modes: float) -> Dataset:
+        """The same data, whose inputs, as a network reads them, are the coefficients of the
+        POD modes of the training split's standardized inputs."""
+        other = copy.copy(self)
+        other.x_scaler, other.input_energy = self._pod("x", modes)
+        other.in_shape = None  # a vector of coefficients, not an image
+        return other
+
+    def _pod(self, which: str, modes: float) -> tuple[torch.nn.Module, float]:
+        """The standardizer of ``x`` or ``y`` that also projects on the POD modes of the
+        training split, and their share of its variance; computed once per split and process
+        (resplit copies share it: a comparison's runs of one split)."""
+        from sciml_grow.data.basis import PodStandardizer, pod_modes
+
+        values, scaler = (self.x, self.x_scaler) if which == "x" else (self.y, self.y_scaler)
+        train = torch.from_numpy(self.splits["train"])
+        key = (which, hashlib.sha256(self.splits["train"].tobytes()).hexdigest(), float(modes))
+        if key not in self._bases:
+            rows = values.subset(train) if isinstance(values, FileRows) else values[train]
+            self._bases[key] = pod_modes(rows, scaler, modes)
+        v, share = self._bases[key]
+        return PodStandardizer(scaler.mean, scaler.std, v), share
 
     @property
     def loss_fn(self) -> LossFn:

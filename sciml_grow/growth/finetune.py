@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import torch
 
 from sciml_grow.data.basis import scaler_from_state
-from sciml_grow.data.dataset import Standardizer
 from sciml_grow.errors import InputError
 from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import (
@@ -53,7 +52,7 @@ class FineTune(Strategy):
                 f"the pretrained network maps {len(x_st['mean'])} -> {len(y_st['mean'])} values, "
                 f"the target data {data.in_dim} -> {data.out_dim}"
             )
-        data.x_scaler = Standardizer(x_st["mean"], x_st["std"])
+        data.x_scaler = scaler_from_state(x_st)
         data.y_scaler = scaler_from_state(y_st)  # with a reduced basis, the pretrained one
 
     def initial_model(self, data: Any, cfg: Any) -> GrowableNet:

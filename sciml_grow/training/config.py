@@ -30,6 +30,9 @@ class ModelConfig(Validated):
     # targets (docs/method.md, section 8); output_modes: how many, or a share of their variance
     output_basis: Literal["none", "pod"] = "none"
     output_modes: float = 0.999
+    # the same for field inputs (an MLP then reads the coefficients of the inputs' modes)
+    input_basis: Literal["none", "pod"] = "none"
+    input_modes: float = 0.999
 
     def validate(self) -> None:
         check(self.width > 0, "model.width", "must be positive")
@@ -38,10 +41,17 @@ class ModelConfig(Validated):
         for key in ("patch", "heads", "mlp_ratio"):
             check(getattr(self, key) > 0, f"model.{key}", "must be positive")
         check(self.initial_blocks >= 0, "model.initial_blocks", "must be >= 0")
+        for key in ("output_modes", "input_modes"):
+            value = getattr(self, key)
+            check(
+                0 < value < 1 or (value >= 1 and float(value).is_integer()),
+                f"model.{key}",
+                "must be a count of modes (1, 2, ...) or a share of the variance in (0, 1)",
+            )
         check(
-            0 < self.output_modes < 1 or float(self.output_modes).is_integer(),
-            "model.output_modes",
-            "must be a count of modes (1, 2, ...) or a share of the variance in (0, 1)",
+            self.input_basis == "none" or self.kind == "mlp",
+            "model.input_basis",
+            "reduces the inputs to coefficients, which only an MLP reads (model.kind = mlp)",
         )
         for key in ("activation", "lift_activation", "insert_activation"):
             check(

@@ -35,9 +35,14 @@ class Predictor(nn.Module):
 
     def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Fields (or class scores) for raw inputs (N, ...) in the file's units; float64."""
-        t = check_inputs(x, self.net.in_dim)
+        t = check_inputs(x, self.in_dim)
         device = next(self.net.parameters()).device
         return self(t.to(device)).cpu().numpy()
+
+    @property
+    def in_dim(self) -> int:
+        """Values per raw input sample (an input basis: before its projection)."""
+        return len(self.x_scaler.mean)
 
     def save(self, path: str | Path) -> Path:
         """Write the self-contained bundle (what ``best.pt`` holds) to ``path``."""

@@ -100,8 +100,11 @@ class Trainer:
         device: str = "cpu",
         progress: bool = True,
     ):
-        if cfg.model.output_basis == "pod" and cfg.strategy != "finetune":
-            data = data.with_output_basis(cfg.model.output_modes)  # (fine-tuning: the run's)
+        if cfg.strategy != "finetune":  # (fine-tuning keeps the pretrained run's bases)
+            if cfg.model.output_basis == "pod":
+                data = data.with_output_basis(cfg.model.output_modes)
+            if cfg.model.input_basis == "pod":
+                data = data.with_input_basis(cfg.model.input_modes)
         self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
         self.group = distributed.group(device)  # torchrun: one of several processes
         self.source = run  # where a resumed run's checkpoint is read
@@ -252,6 +255,14 @@ class Trainer:
             parts = {k: float(v) for k, v in zip(keys, sums[2:], strict=True)}
         self.parts = {k: v / n for k, v in parts.items()}
         return total / n
+
+    def _input_basis_summary(self) -> dict[str, Any] | None:
+        """A reduced input basis: its modes and their share of the training inputs' variance."""
+        scaler = self.data.x_scaler
+        if not isinstance(scaler, PodStandardizer):
+            return None
+        energy = getattr(self.data, "input_energy", None)
+        return {"kind": "pod", "modes": int(scaler.modes.shape[1]), "energy": energy}
 
     def _basis_summary(self) -> dict[str, Any] | None:
         """A reduced output basis: its modes, their share of the training targets' variance,
@@ -508,6 +519,7 @@ class Trainer:
             "insertions": sum(int(e["inserted"]) for e in events),
             "growth_stop": s.stop_reason,
             "output_basis": self._basis_summary(),
+            "input_basis": self._input_basis_summary(),
             "wall_seconds": round(s.elapsed, 3),
             "inference_seconds_per_sample": inference,
             "architecture": best["spec"],
