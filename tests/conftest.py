@@ -119,3 +119,25 @@ def quick_config(**extra: object):
 
     settings = {**QUICK_SETTINGS, **extra}
     return from_dict(TrainConfig, apply_overrides({}, set_args(settings)[1::2]))
+
+
+def resumed_after_crash(cfg, data, path: Path, monkeypatch, at: int) -> None:
+    """Train ``cfg`` on ``data`` into ``path``, die (KeyboardInterrupt) at the ``at``-th epoch,
+    then resume the run from its checkpoint to the end."""
+    from sciml_grow.training.rundir import RunDir
+    from sciml_grow.training.trainer import Trainer
+
+    crashing = Trainer(cfg, data, RunDir(path), progress=False)
+    real_epoch, calls = crashing._train_epoch, {"n": 0}
+
+    def epoch_then_crash():
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise KeyboardInterrupt
+        return real_epoch()
+
+    monkeypatch.setattr(crashing, "_train_epoch", epoch_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.run_training()
+    assert not RunDir(path).finished()
+    Trainer(cfg, data, RunDir(path), progress=False).run_training(resume=True)

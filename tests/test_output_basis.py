@@ -16,7 +16,7 @@ from sciml_grow.data.dataset import DataConfig, Dataset
 from sciml_grow.training.rundir import RunDir
 from sciml_grow.training.trainer import Trainer
 
-from .conftest import quick_config
+from .conftest import quick_config, resumed_after_crash
 
 POD = {"model.output_basis": "pod", "model.output_modes": 6}
 
@@ -107,19 +107,7 @@ def test_a_reduced_run_resumes_bitwise(heat_train_file, tmp_path, monkeypatch):
     cfg = quick_config(strategy="td", epochs=40, checkpoint_every=7, **POD)
     data = Dataset(heat_train_file, cfg.data)
     Trainer(cfg, data, RunDir(tmp_path / "ref"), progress=False).run_training()
-    crashing = Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False)
-    real_epoch, calls = crashing._train_epoch, {"n": 0}
-
-    def epoch_then_crash():
-        calls["n"] += 1
-        if calls["n"] == 25:
-            raise KeyboardInterrupt
-        return real_epoch()
-
-    monkeypatch.setattr(crashing, "_train_epoch", epoch_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.run_training()
-    Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False).run_training(resume=True)
+    resumed_after_crash(cfg, data, tmp_path / "cut", monkeypatch, at=25)
     a, b = (RunDir(tmp_path / n).read_json("final.json") for n in ("ref", "cut"))
     assert a["test"] == b["test"] and a["output_basis"] == b["output_basis"]
     wa, wb = (RunDir(tmp_path / n).load("best.pt")["model"] for n in ("ref", "cut"))

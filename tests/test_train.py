@@ -18,7 +18,7 @@ from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
 from sciml_grow.training.trainer import Trainer
 
-from .conftest import CLI, QUICK, quick_config, run_cli
+from .conftest import CLI, QUICK, quick_config, resumed_after_crash, run_cli
 
 STRATEGIES = [
     "td",
@@ -155,20 +155,8 @@ def test_resume_reproduces_the_uninterrupted_run(heat_train_file, tmp_path, monk
     data = Dataset(heat_train_file, cfg.data)
     Trainer(cfg, data, RunDir(tmp_path / "ref"), progress=False).run_training()
 
-    crashing = Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False)
-    real_epoch, calls = crashing._train_epoch, {"n": 0}
-
-    def epoch_then_crash():
-        calls["n"] += 1
-        if calls["n"] == 33:
-            raise KeyboardInterrupt  # dies mid-run, after a growth event and a checkpoint
-        return real_epoch()
-
-    monkeypatch.setattr(crashing, "_train_epoch", epoch_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.run_training()
-    assert not RunDir(tmp_path / "cut").finished()
-    Trainer(cfg, data, RunDir(tmp_path / "cut"), progress=False).run_training(resume=True)
+    # dies mid-run, after a growth event and a checkpoint
+    resumed_after_crash(cfg, data, tmp_path / "cut", monkeypatch, at=33)
     ref, cut = RunDir(tmp_path / "ref"), RunDir(tmp_path / "cut")
     a, b = ref.read_json("final.json"), cut.read_json("final.json")
     assert a["test"] == b["test"] and a["architecture"] == b["architecture"]
