@@ -45,6 +45,7 @@ bench: setup
 	$(PY) benchmarks/generation.py --problem wind --samples 1000
 	$(PY) benchmarks/generation.py --problem navier_stokes --samples 200 --plain 10
 	$(PY) benchmarks/manifold_penalty.py
+	$(PY) benchmarks/loop_overhead.py
 
 clean:
 	rm -rf $(DEMO) site .pytest_cache
