@@ -14,7 +14,6 @@ needed when the file holds several). Nothing is unpickled: ``.npy``/``.npz`` are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import hashlib
 import io
 import json
@@ -439,4 +438,4 @@ def _mesh(get, points: Source | None, cells: Source | None) -> tuple[np.ndarray,
     return p, c
 
 
-__all__: Sequence[str] = ["from_arrays", "parse_source", "read_array"]
+__all__ = ["from_arrays", "parse_source", "read_array"]

@@ -153,7 +153,7 @@ def removed_if_refused(out: str | Path, comm: Any = None) -> Iterator[None]:
     existed = top.exists()
     try:
         yield
-    except (UserError, ValueError):
+    except UserError:
         root = comm is None or comm.rank == 0
         if root and not existed and top.is_dir() and not any(top.rglob("final.json")):
             shutil.rmtree(top, ignore_errors=True)
