@@ -48,6 +48,9 @@ RESULT_COLUMNS = [
     "zero_weight_fraction",
     "insertions",
     "wall_seconds",
+    "training_flops",
+    "decision_flops",
+    "peak_memory_mb",
     "inference_seconds_per_sample",
     "rel_l2_on_reference_samples",
     "rel_l2_on_floor_samples",
@@ -164,6 +167,8 @@ def result_row(run: RunDir) -> dict[str, Any]:
         "zero_weight_fraction": final["zero_weight_fraction"],
         "insertions": final["insertions"],
         "wall_seconds": final["wall_seconds"],
+        # what the run cost (runs made before these were counted have none)
+        **{k: final.get(k) for k in ("training_flops", "decision_flops", "peak_memory_mb")},
         "inference_seconds_per_sample": final["inference_seconds_per_sample"],
         # a reduced output basis: its modes and its own test error (a reduced network's floor)
         "basis_modes": (final.get("output_basis") or {}).get("modes"),

@@ -11,6 +11,7 @@ No choice ever looks at the test split.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 import math
 import time
@@ -30,6 +31,7 @@ from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.objective import physics_term, soft_threshold_
+from sciml_grow.training import cost
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.evaluation import test_summary
 from sciml_grow.training.predictor import Predictor
@@ -76,6 +78,8 @@ class TrainState:
     growing: bool = True
     stop_reason: str = ""
     elapsed: float = 0.0
+    train_flops: float = 0.0  # forward + backward of every training step so far
+    decision_flops: float = 0.0  # the growth decisions' (and a starting network's) own work
     best: dict[str, Any] | None = field(default=None, repr=False)
 
 
@@ -134,13 +138,16 @@ class Trainer:
     def _fresh(self) -> None:
         torch.manual_seed(self.cfg.seed)
         t0 = time.perf_counter()
-        net = self.strategy.initial_model(self.data, self.cfg)  # fine-tuning inserts adapters
+        cost.reset_peak_memory(self.device)
+        with cost.counter() as counted:  # fine-tuning decides where its adapters go
+            net = self.strategy.initial_model(self.data, self.cfg)
         self.model = net.to(device=self.device, dtype=self.dtype)
         self.stepper = self.group.wrap(self.model, self.device)
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.growth_rng = torch.Generator().manual_seed(self.cfg.seed + 7919)
         # the run's time counts the initial model's construction (adapter insertion)
         self.state = TrainState(growing=self.strategy.grows, elapsed=time.perf_counter() - t0)
+        self.state.decision_flops = self._summed(counted.get_total_flops())
         self.opt = self._optimizer()
         self._architecture_changed()
 
@@ -206,6 +213,13 @@ class Trainer:
         """Forget what was derived from the network's architecture (after growth, on start)."""
         self._live: dict[str, torch.Tensor] | None = None
         self._params: int | None = None
+        self._flops_per_row: float | None = None  # counted again on the next batch
+
+    def _summed(self, flops: float) -> float:
+        """FLOPs of this process's share of the work summed over the ranks (with DDP)."""
+        if not self.group.active:
+            return float(flops)
+        return float(self.group.sum_(torch.tensor([float(flops)], dtype=torch.float64))[0])
 
     def _n_params(self) -> int:
         if self._params is None:
@@ -236,10 +250,15 @@ class Trainer:
         for batch in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
             idx = group.shard(batch)  # with DDP: this rank's part of the global batch
             self.opt.zero_grad(set_to_none=True)
-            loss, batch_parts = self.objective.loss(self.stepper, idx)
-            # DDP averages over ranks: weighting by the share of the batch makes the step the
-            # whole batch's
-            (loss * (len(idx) * group.size / len(batch)) if group.active else loss).backward()
+            # the first step of an architecture is counted; its FLOPs per sample scale the rest
+            counting = self._flops_per_row is None and len(idx) > 0
+            with cost.counter() if counting else contextlib.nullcontext() as counted:
+                loss, batch_parts = self.objective.loss(self.stepper, idx)
+                # DDP averages over ranks: weighting by the share of the batch makes the step
+                # the whole batch's
+                (loss * (len(idx) * group.size / len(batch)) if group.active else loss).backward()
+            if counting:
+                self._flops_per_row = counted.get_total_flops() / len(idx)
             self.opt.step()
             if prox > 0:  # the L1 term's proximal step: exact zeros
                 soft_threshold_(self.opt, prox)
@@ -254,6 +273,7 @@ class Trainer:
             total, n = float(sums[0]), float(sums[1])
             parts = {k: float(v) for k, v in zip(keys, sums[2:], strict=True)}
         self.parts = {k: v / n for k, v in parts.items()}
+        self.state.train_flops += (self._flops_per_row or 0.0) * n
         return total / n
 
     def _input_basis_summary(self) -> dict[str, Any] | None:
@@ -327,7 +347,9 @@ class Trainer:
             group=self.group,
             share=share,
         )
-        event = self.strategy.grow(ctx)
+        with cost.counter() as counted:
+            event = self.strategy.grow(ctx)
+        s.decision_flops += self._summed(counted.get_total_flops())
         self.model = ctx.model
         self._architecture_changed()
         val_after = math.nan
@@ -432,6 +454,7 @@ class Trainer:
                     "n_params": self._n_params(),
                     "lr": self.opt.param_groups[0]["lr"],
                     "seconds": round(time.perf_counter() - t0, 5),
+                    "train_flops": s.train_flops,
                 },
             )
             bar.update(1)
@@ -498,6 +521,7 @@ class Trainer:
                 "or check the data's scale)"
             )
         events = self.run.read_csv("growth_events.csv")
+        peak = cost.peak_memory_mb(self.device)
         weights = [p.detach() for p in net.parameters()]
         zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
         final = {
@@ -521,6 +545,9 @@ class Trainer:
             "output_basis": self._basis_summary(),
             "input_basis": self._input_basis_summary(),
             "wall_seconds": round(s.elapsed, 3),
+            "training_flops": s.train_flops,
+            "decision_flops": s.decision_flops,
+            **dict(zip(("peak_memory_mb", "peak_memory_kind"), peak, strict=True)),
             "inference_seconds_per_sample": inference,
             "architecture": best["spec"],
         }
