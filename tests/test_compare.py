@@ -32,7 +32,10 @@ ARGS = [
 
 def results(path) -> list[dict]:
     with open(path / "results.csv") as fh:
-        return [{k: v for k, v in r.items() if "seconds" not in k} for r in csv.DictReader(fh)]
+        return [
+            {k: v for k, v in r.items() if "seconds" not in k and "memory" not in k}
+            for r in csv.DictReader(fh)
+        ]
 
 
 @pytest.fixture(scope="module")

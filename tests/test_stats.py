@@ -13,10 +13,12 @@ from sciml_grow.study.report import table
 from sciml_grow.study.stats import (
     MIN_SEEDS_FOR_VERDICT,
     STATS_COLUMNS,
+    holm,
     iqm,
     mean_interval,
     paired,
     paired_stats,
+    seeds_for_verdict,
 )
 
 
@@ -169,3 +171,78 @@ def test_sweep_table_has_a_summary_and_a_table_per_size(tmp_path):
     summary = text.split("###")[0]
     td = next(line for line in summary.splitlines() if line.startswith("| td"))
     assert "(better)" in td.split("|")[2] and "(better)" not in td.split("|")[3]
+
+
+def test_holm_adjusts_as_the_step_down_procedure_by_hand():
+    ps = [0.01, 0.04, 0.03, 0.2]
+    family = [paired(np.arange(8.0), np.arange(8.0) + 1, str(i)) for i in range(4)]
+    for r, p in zip(family, ps, strict=True):
+        r.p_value = p
+    holm(family)
+    # sorted 0.01, 0.03, 0.04, 0.2 times 4, 3, 2, 1: 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.2
+    assert [r.p_adjusted for r in family] == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert [r.family_size for r in family] == [4] * 4
+    # the intervals exclude 0 (every d = -1): only the first keeps its verdict
+    assert [r.verdict for r in family] == ["better", *["no difference"] * 3]
+
+
+def test_seeds_a_verdict_needs_grow_with_the_family():
+    # Holm's smallest adjusted p is m 2 / 2^n: below 0.05 from n = 6 (m = 1), 9 (m = 7),
+    # 11 (m = 28: every pair of 8 strategies, which 10 seeds can never resolve)
+    assert [seeds_for_verdict(m) for m in (1, 7, 28)] == [6, 9, 11]
+    assert MIN_SEEDS_FOR_VERDICT == seeds_for_verdict(1)
+
+
+def _study(rng: np.random.Generator, shift: float = 0.0, strategies: int = 8, seeds: int = 10):
+    """Rows of a study where every strategy errs alike (seed effect shared, paired) but the
+    last, which is ``shift`` lower."""
+    seed_effect = rng.normal(0.5, 0.05, seeds)
+    rows = []
+    for s in range(strategies):
+        errors = seed_effect + rng.normal(0, 0.01, seeds) - (shift if s == strategies - 1 else 0)
+        name = "baseline" if s == 0 else f"s{s}"
+        rows += [
+            {"strategy": name, "seed": k, "train_size": 100, "rel_l2_mean": e}
+            for k, e in enumerate(errors)
+        ]
+    return rows
+
+
+def test_a_table_of_eight_equal_strategies_has_a_false_verdict_in_at_most_5_percent():
+    rng = np.random.default_rng(1)
+    draws, any_false, any_false_raw = 200, 0, 0
+    for _ in range(draws):
+        family = paired_stats(_study(rng), "baseline", n_resamples=200)
+        assert {r.family_size for r in family} == {7}
+        any_false += any(r.verdict != "no difference" for r in family)
+        any_false_raw += any(
+            r.p_value < 0.05 and (r.ci_high < 0 or r.ci_low > 0) for r in family
+        )
+    # binomial(200, 0.05): mean 10, sd 3.1; uncorrected, about 1 - 0.95^7 = 30 % of tables
+    assert any_false / draws <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / draws)
+    assert any_false_raw / draws > 0.15
+    # a known shift (twice the sd of a paired difference, 0.014) is still found
+    found = sum(
+        any(r.strategy == "s7" and r.verdict == "better"
+            for r in paired_stats(_study(rng, shift=0.03), "baseline", n_resamples=200))
+        for _ in range(50)
+    )  # fmt: skip
+    assert found >= 45
+
+
+def test_all_pairs_are_a_family_of_their_own_and_the_table_says_what_a_verdict_needs():
+    rng = np.random.default_rng(2)
+    rows = _study(rng, shift=0.05)
+    results = paired_stats(rows, "baseline", all_pairs=True, n_resamples=500)
+    against = [r for r in results if r.against == "baseline"]
+    pairs = [r for r in results if r.against != "baseline"]
+    assert {r.family_size for r in against} == {7} and {r.family_size for r in pairs} == {21}
+    assert any(r.verdict == "better" for r in against)
+    # 21 pairs need 10 seeds: 21 * 2 / 2^10 = 0.041; the table says so under each family
+    text = table(rows, results=results, against="baseline")
+    assert "Family: 7 comparisons against baseline at this size (Holm)" in text
+    assert "at least 9 paired seeds" in text and "at least 10 paired seeds" in text
+    assert "All pairs: s1 worse than s7 (p = 0.041)" in text
+    few = [r for r in rows if r["seed"] < 8]
+    text = table(few, results=paired_stats(few, "baseline", n_resamples=500), against="baseline")
+    assert "With 8 seeds no verdict is possible" in text

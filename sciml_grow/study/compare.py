@@ -224,5 +224,6 @@ def read_stats(path: Path) -> list[PairedResult]:
         values = {k: (v if k in text else float(v) if v not in ("", "None") else math.nan)
                   for k, v in r.items()}  # fmt: skip
         values["n_seeds"] = int(values["n_seeds"])
+        values["family_size"] = int(values.get("family_size", 1))  # older files: uncorrected
         out.append(PairedResult(**values))
     return out

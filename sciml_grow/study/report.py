@@ -13,13 +13,13 @@ from sciml_grow.study import tables
 from sciml_grow.study.linear import LINEAR
 from sciml_grow.study.plan import default_reference
 from sciml_grow.study.stats import (
-    MIN_SEEDS_FOR_VERDICT,
     PairedResult,
     _nan,
     error_of,
     iqm,
     paired,
     paired_stats,
+    seeds_for_verdict,
 )
 
 # table column: (results key, header, format)
@@ -168,18 +168,17 @@ def _size_table(
         f"Mean ± std and interquartile mean (IQM) over {seeds} paired seeds. vs {against}: mean "
         f"paired difference of the {what} (strategy - {against}), relative to {against}'s mean, "
         "with its 95 % bootstrap interval; a verdict needs the interval to exclude 0 and the "
-        f"Wilcoxon signed-rank p < 0.05.{misfit}"
+        "Wilcoxon signed-rank p, adjusted for multiple comparisons (Holm), below 0.05 "
+        f"(the p shown is the adjusted one).{misfit}"
     )
     identical = [s for s, p in versus.items() if p.identical]
     if identical:
         lines.append(f"Identical to {against} in every seed: {', '.join(identical)}.")
+    family = max((p.family_size for p in versus.values()), default=0)
     widths = [p.half_width for p in versus.values() if not p.identical]
-    if widths and seeds < MIN_SEEDS_FOR_VERDICT:
-        lines.append(
-            f"With {seeds} seeds no verdict is possible: the signed-rank test's smallest p-value "
-            f"is 2/2^{seeds} = {2 / 2**seeds:.2g}; use at least {MIN_SEEDS_FOR_VERDICT} seeds."
-        )
-    elif widths:
+    if family:
+        lines.append(family_note(family, seeds, f"against {against} at this size"))
+    if widths and seeds >= seeds_for_verdict(family):  # (fewer: the family note says so)
         base = statistics.fmean(errors.get(against, [math.nan]))
         w = statistics.median(widths)
         lines.append(
@@ -187,7 +186,37 @@ def _size_table(
             f"{against}'s {what}; median interval half-width); smaller ones need more seeds."
         )
     lines.append(best_line)
+    lines += _pairs_note([p for p in results if p.against != against], seeds)
     return "\n".join(lines) + "\n"
+
+
+def _pairs_note(pairs: list[PairedResult], seeds: int) -> list[str]:
+    """The extra pairs of ``--all-pairs`` (a family of their own): those resolved."""
+    if not pairs:
+        return []
+    resolved = [
+        f"{p.strategy} {p.verdict} than {p.against} (p = {p.p_adjusted:.2g})"
+        for p in pairs
+        if p.verdict != "no difference"
+    ]
+    said = "; ".join(resolved) if resolved else "none resolved"
+    return ["", f"All pairs: {said}.", family_note(len(pairs), seeds, "between the strategies")]
+
+
+def family_note(family: int, seeds: int, what: str) -> str:
+    """Under a table: the family its verdicts are corrected over and the seeds a verdict
+    needs in it (none is possible with fewer)."""
+    need = seeds_for_verdict(family)
+    text = (
+        f"Family: {family} comparison{'s' * (family != 1)} {what} (Holm); a verdict needs at "
+        f"least {need} paired seeds in a family of this size"
+    )
+    if seeds < need:
+        return (
+            f"{text}. With {seeds} seeds no verdict is possible: the smallest signed-rank "
+            f"p-value, 2/2^{seeds} = {2 / 2**seeds:.2g}, times {family} is not below 0.05."
+        )
+    return text + "."
 
 
 def _basis_note(rows: list[dict[str, Any]]) -> list[str]:
@@ -237,7 +266,7 @@ def _versus_cells(p: PairedResult | None, base: float) -> list[str]:
         return ["", ""]
     return [
         p.relative_text(base),
-        f"{p.verdict} (p = {p.p_value:.2g}, P(better) = {p.p_improve:.2f})",
+        f"{p.verdict} (p = {p.p_adjusted:.2g}, P(better) = {p.p_improve:.2f})",
     ]
 
 

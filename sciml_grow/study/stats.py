@@ -12,6 +12,11 @@ comparison. For each pair of strategies:
 - the verdict: ``better`` or ``worse`` only when the interval excludes 0 *and* the signed-rank
   test rejects "no difference" at 5 %, else ``no difference``. Requiring both keeps the rate
   of false verdicts at or below 5 % even for 5-10 seeds, where bootstrap intervals are narrow;
+- corrected for multiple comparisons: a table makes many tests at once, so the p-values of a
+  family (the comparisons against the reference at one training size; the extra pairs of
+  ``all_pairs`` at that size, a family of their own) are adjusted by Holm's step-down method
+  (``statsmodels.stats.multitest.multipletests``), which keeps the chance of *any* false
+  verdict in the family at or below 5 %; the verdict uses the adjusted p-value;
 - the smallest difference the comparison could resolve: the interval's half-width.
 
 Lower is better for every quantity compared here (errors; for classification the error rate
@@ -27,13 +32,26 @@ import warnings
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from sciml_grow.errors import InputError
 
 CONFIDENCE = 0.95
-# the fewest paired seeds for which a verdict is possible at all: the two-sided signed-rank
-# test's smallest p-value is 2 / 2^n, below 0.05 from n = 6 on
-MIN_SEEDS_FOR_VERDICT = 6
+ALPHA = 1 - CONFIDENCE
+
+
+def seeds_for_verdict(family_size: int = 1) -> int:
+    """The fewest paired seeds with which a verdict is possible at all in a family of
+    ``family_size`` tests: the two-sided exact signed-rank test's smallest p-value is 2 / 2^n,
+    and Holm multiplies the smallest p-value of the family by its size."""
+    n = 1
+    while family_size * 2.0 ** (1 - n) >= ALPHA:
+        n += 1
+    return n
+
+
+# a single comparison: 2 / 2^n is below 0.05 from n = 6 on
+MIN_SEEDS_FOR_VERDICT = seeds_for_verdict(1)
 STATS_COLUMNS = [
     "strategy",
     "against",
@@ -44,6 +62,8 @@ STATS_COLUMNS = [
     "ci_low",
     "ci_high",
     "p_value",
+    "p_adjusted",
+    "family_size",
     "p_improve",
     "verdict",
 ]
@@ -64,6 +84,12 @@ class PairedResult:
     p_value: float
     p_improve: float
     verdict: str
+    p_adjusted: float = math.nan  # p_value corrected over its family (Holm)
+    family_size: int = 1
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.p_adjusted):  # a comparison on its own: a family of one
+            self.p_adjusted = self.p_value
 
     @property
     def half_width(self) -> float:
@@ -129,8 +155,6 @@ def paired(
     d = a - b
     low, high = mean_interval(d, confidence, seed, n_resamples)
     p_value = 1.0 if np.all(d == 0) else float(stats.wilcoxon(d).pvalue)
-    resolved = p_value < 1 - confidence and (high < 0 or low > 0)
-    verdict = ("better" if high < 0 else "worse") if resolved else "no difference"
     base = float(b.mean())
     return PairedResult(
         strategy=strategy,
@@ -143,8 +167,27 @@ def paired(
         ci_high=high,
         p_value=p_value,
         p_improve=float(np.mean(d < 0) + 0.5 * np.mean(d == 0)),
-        verdict=verdict,
+        verdict=verdict(p_value, low, high, 1 - confidence),
     )
+
+
+def verdict(p: float, low: float, high: float, alpha: float = ALPHA) -> str:
+    """``better``/``worse`` where p < alpha and the interval [low, high] excludes 0."""
+    if p < alpha and (high < 0 or low > 0):
+        return "better" if high < 0 else "worse"
+    return "no difference"
+
+
+def holm(family: list[PairedResult]) -> list[PairedResult]:
+    """The family's p-values adjusted by Holm's method and its verdicts redone with them (in
+    place): the chance of any false verdict in the family stays at or below 5 %."""
+    if not family:
+        return family
+    adjusted = multipletests([r.p_value for r in family], alpha=ALPHA, method="holm")[1]
+    for r, p in zip(family, adjusted, strict=True):
+        r.p_adjusted, r.family_size = float(p), len(family)
+        r.verdict = verdict(r.p_adjusted, r.ci_low, r.ci_high)
+    return family
 
 
 def iqm(values: np.ndarray) -> float:
@@ -165,10 +208,11 @@ def error_of(row: dict[str, Any]) -> float:
 
 
 def paired_stats(
-    rows: list[dict[str, Any]], against: str, all_pairs: bool = False
+    rows: list[dict[str, Any]], against: str, all_pairs: bool = False, n_resamples: int = 9999
 ) -> list[PairedResult]:
     """Every strategy against ``against`` (and, with ``all_pairs``, every pair), per training
-    size, on the seeds both ran."""
+    size, on the seeds both ran; each family (the comparisons against ``against`` at one size,
+    the extra pairs at one size) corrected by :func:`holm`."""
     out: list[PairedResult] = []
     for n in dict.fromkeys(r["train_size"] for r in rows):
         errors: dict[str, dict[int, float]] = {}
@@ -176,13 +220,16 @@ def paired_stats(
             if r["train_size"] == n:
                 errors.setdefault(r["strategy"], {})[int(r["seed"])] = error_of(r)
         names = list(errors)
-        pairs = [(a, against) for a in names if a != against and against in errors]
+        families = [[(a, against) for a in names if a != against and against in errors]]
         if all_pairs:
             others = [a for a in names if a != against]
-            pairs += [(a, b) for i, a in enumerate(others) for b in others[i + 1 :]]
-        for a, b in pairs:
-            seeds = sorted(set(errors[a]) & set(errors[b]))
-            ea = np.array([errors[a][k] for k in seeds])
-            eb = np.array([errors[b][k] for k in seeds])
-            out.append(paired(ea, eb, a, b, n))
+            families.append([(a, b) for i, a in enumerate(others) for b in others[i + 1 :]])
+        for pairs in families:
+            family = []
+            for a, b in pairs:
+                seeds = sorted(set(errors[a]) & set(errors[b]))
+                ea = np.array([errors[a][k] for k in seeds])
+                eb = np.array([errors[b][k] for k in seeds])
+                family.append(paired(ea, eb, a, b, n, n_resamples=n_resamples))
+            out += holm(family)
     return out

@@ -187,7 +187,12 @@ def table(
         if not mine:
             continue
         what = "error rate" if accuracy else "error"
-        lines += ["", f"Against {ref} (paired difference of the test {what}, 95 % interval):", ""]
+        lines += [
+            "",
+            f"Against {ref} (paired difference of the test {what}, 95 % interval; verdicts "
+            "corrected by Holm over the methods compared at each size):",
+            "",
+        ]
         lines += tables.header(["method", *(f"N = {n}" for n in sizes)])
         for m in dict.fromkeys(p.strategy for p in mine):
             cells = [m]

@@ -11,7 +11,7 @@ No choice ever looks at the test split.
 
 from __future__ import annotations
 
-import contextlib
+import copy
 from dataclasses import asdict, dataclass, field
 import math
 import time
@@ -249,16 +249,13 @@ class Trainer:
         group = self.group
         for batch in self.objective.batches(self.batch_rng, self.cfg.optim.batch_size):
             idx = group.shard(batch)  # with DDP: this rank's part of the global batch
+            if self._flops_per_row is None and len(idx) > 0:
+                self._flops_per_row = self._step_flops(idx)
             self.opt.zero_grad(set_to_none=True)
-            # the first step of an architecture is counted; its FLOPs per sample scale the rest
-            counting = self._flops_per_row is None and len(idx) > 0
-            with cost.counter() if counting else contextlib.nullcontext() as counted:
-                loss, batch_parts = self.objective.loss(self.stepper, idx)
-                # DDP averages over ranks: weighting by the share of the batch makes the step
-                # the whole batch's
-                (loss * (len(idx) * group.size / len(batch)) if group.active else loss).backward()
-            if counting:
-                self._flops_per_row = counted.get_total_flops() / len(idx)
+            loss, batch_parts = self.objective.loss(self.stepper, idx)
+            # DDP averages over ranks: weighting by the share of the batch makes the step the
+            # whole batch's
+            (loss * (len(idx) * group.size / len(batch)) if group.active else loss).backward()
             self.opt.step()
             if prox > 0:  # the L1 term's proximal step: exact zeros
                 soft_threshold_(self.opt, prox)
@@ -275,6 +272,16 @@ class Trainer:
         self.parts = {k: v / n for k, v in parts.items()}
         self.state.train_flops += (self._flops_per_row or 0.0) * n
         return total / n
+
+    def _step_flops(self, idx: torch.Tensor) -> float:
+        """FLOPs per sample of a training step's forward and backward, counted on a copy of
+        the network (the step itself runs outside the counter, whose dispatch may round
+        differently, so a resumed run stays bitwise the uninterrupted one)."""
+        net = copy.deepcopy(self.model)
+        with torch.random.fork_rng(devices=[]), cost.counter() as counted:
+            loss, _ = self.objective.loss(net, idx)
+            loss.backward()
+        return counted.get_total_flops() / len(idx)
 
     def _input_basis_summary(self) -> dict[str, Any] | None:
         """A reduced input basis: its modes and their share of the training inputs' variance."""
