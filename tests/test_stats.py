@@ -190,7 +190,7 @@ def test_seeds_a_verdict_needs_grow_with_the_family():
     # Holm's smallest adjusted p is m 2 / 2^n: below 0.05 from n = 6 (m = 1), 9 (m = 7),
     # 11 (m = 28: every pair of 8 strategies, which 10 seeds can never resolve)
     assert [seeds_for_verdict(m) for m in (1, 7, 28)] == [6, 9, 11]
-    assert MIN_SEEDS_FOR_VERDICT == seeds_for_verdict(1)
+    assert seeds_for_verdict(1) == MIN_SEEDS_FOR_VERDICT
 
 
 def _study(rng: np.random.Generator, shift: float = 0.0, strategies: int = 8, seeds: int = 10):
@@ -215,9 +215,7 @@ def test_a_table_of_eight_equal_strategies_has_a_false_verdict_in_at_most_5_perc
         family = paired_stats(_study(rng), "baseline", n_resamples=200)
         assert {r.family_size for r in family} == {7}
         any_false += any(r.verdict != "no difference" for r in family)
-        any_false_raw += any(
-            r.p_value < 0.05 and (r.ci_high < 0 or r.ci_low > 0) for r in family
-        )
+        any_false_raw += any(r.p_value < 0.05 and (r.ci_high < 0 or r.ci_low > 0) for r in family)
     # binomial(200, 0.05): mean 10, sd 3.1; uncorrected, about 1 - 0.95^7 = 30 % of tables
     assert any_false / draws <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / draws)
     assert any_false_raw / draws > 0.15
