@@ -74,3 +74,12 @@ def test_config_files(tmp_path):
         load_file(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="cannot read"):
         load_file(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("activation", ["relu", "silu2-tanh"])
+def test_sensli_refuses_an_activation_a_zero_block_cannot_move_at_first_order(activation):
+    from sciml_grow.training.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="model.activation: strategy sensli needs sigma'"):
+        from_dict(TrainConfig, {"strategy": "sensli", "model": {"activation": activation}})
+    assert from_dict(TrainConfig, {"strategy": "sensli"}).model.activation == "tanh"

@@ -149,3 +149,40 @@ def test_spec_round_trip_rebuilds_the_grown_network(trained):
     with torch.no_grad():
         assert torch.equal(rebuilt(x), grown(x))
     assert rebuilt.spec() == grown.spec() and rebuilt.blocks[1].spec.origin == "td"
+
+
+# ELU's second derivative jumps at 0: there central differences are only first order in h
+@pytest.mark.parametrize(("activation", "tol"), [("tanh", 1e-7), ("elu", 1e-4)])
+def test_sensli_scores_equal_finite_difference_derivatives_of_the_inserted_block(
+    trained, activation, tol
+):
+    """The score at depth l is |dJ/dtheta| of a zero block there: the derivative of J along
+    the normalized gradient, which central differences of the real insertion reproduce."""
+    net, x, y = trained
+    d1 = ACTIVATIONS[activation].d1_at_zero
+    grads, loss = td.layer_gradients(net, x, y, mse, d1, chunk=128)  # several chunks
+    assert loss == pytest.approx(float(mse(net(x), y)), rel=1e-12)
+    assert len(grads) == net.depth + 1
+    h = 1e-5
+    for pos, g in enumerate(grads):
+        grown = copy.deepcopy(net)
+        block = grown.insert_block(pos, BlockSpec(activation))
+        u = g / g.norm()
+        values = []
+        for eps in (h, -h):
+            td.set_block_params(block, u, eps)
+            with torch.no_grad():
+                values.append(float(mse(grown(x), y)))
+        fd = (values[0] - values[1]) / (2 * h)
+        assert fd == pytest.approx(float(g.norm()), rel=tol), pos
+        # and the gradient itself is autograd's on the inserted block's parameters
+        td.set_block_params(block, u, 0.0)
+        mse(grown(x), y).backward()
+        auto = torch.cat([block.layer.weight.grad, block.layer.bias.grad[:, None]], 1)
+        torch.testing.assert_close(auto, g, rtol=1e-10, atol=1e-12)
+
+
+def test_a_silu2_tanh_block_has_no_first_order_sensitivity(trained):
+    net, x, y = trained
+    grads, _ = td.layer_gradients(net, x, y, mse, ACTIVATIONS["silu2-tanh"].d1_at_zero)
+    assert all(float(g.norm()) == 0 for g in grads)  # why td needs the second order

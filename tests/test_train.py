@@ -22,6 +22,8 @@ from .conftest import CLI, QUICK, quick_config, resumed_after_crash, run_cli
 
 STRATEGIES = [
     "td",
+    "sensli",
+    "periodic",
     "random-1",
     "random-2",
     "net2deeper",
@@ -62,12 +64,14 @@ def runs(tmp_path_factory, heat_train_file):
     return out
 
 
-def test_td_insertions_lower_the_loss(runs):
-    """Each insertion lowers the training loss at once (the objective the eigenproblem and the
-    line search optimize), barely moves the validation loss, and the phase it starts brings the
-    validation loss below where it stood before the insertion."""
-    events = [e for e in runs["td"].read_csv("growth_events.csv") if e["inserted"] == "1"]
-    val = {int(r["epoch"]): float(r["val_loss"]) for r in runs["td"].read_csv("metrics.csv")}
+@pytest.mark.parametrize("strategy", ["td", "sensli"])
+def test_td_and_sensli_insertions_lower_the_loss(runs, strategy):
+    """Each insertion lowers the training loss at once (the objective the eigenproblem or the
+    gradient and the line search optimize), barely moves the validation loss, and the phase it
+    starts brings the validation loss below where it stood before the insertion."""
+    run = runs[strategy]
+    events = [e for e in run.read_csv("growth_events.csv") if e["inserted"] == "1"]
+    val = {int(r["epoch"]): float(r["val_loss"]) for r in run.read_csv("metrics.csv")}
     assert len(events) >= 2
     bounds = [int(e["epoch"]) for e in events] + [max(val)]
     for e, end in zip(events, bounds[1:], strict=True):
@@ -110,6 +114,21 @@ def test_strategies_grow_as_specified(runs):
     td_arch = runs["td"].read_json("final.json")["architecture"]
     assert [b["activation"] for b in base["blocks"]] == [b["activation"] for b in td_arch["blocks"]]
     assert runs["baseline"].read_csv("growth_events.csv") == []
+    assert {b["activation"] for b in blocks("sensli")} == {"tanh"}  # sigma'(0) = 1
+    assert "sensli" in {b["origin"] for b in blocks("sensli")}
+
+
+def test_periodic_grows_on_its_schedule_at_random_depths(runs):
+    """Every growth.every = 12 epochs (plateau or not; the config says plateau), at random
+    depths, until growth.max_blocks = 5: the AutoGrow-style baseline."""
+    events = runs["periodic"].read_csv("growth_events.csv")
+    assert runs["periodic"].read_json("config.json")["config"]["growth"]["trigger"] == "plateau"
+    assert [int(e["epoch"]) for e in events] == [12, 24, 36, 48][: len(events)]
+    inserted = [e for e in events if e["inserted"] == "1"]
+    assert len(inserted) == 3 and events[-1]["reason"] == "maximum depth 5 reached"
+    assert len({e["position"] for e in inserted}) > 1
+    # a random block changes the function (unlike td's, sensli's or net2deeper's)
+    assert all(e["train_loss_after"] != e["train_loss_before"] for e in inserted)
 
 
 def test_net2deeper_and_td_insertions_keep_the_function(heat_train_file, tmp_path):

@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 STRATEGIES: dict[str, str] = {
     "baseline": "sciml_grow.growth.strategies:Baseline",
     "td": "sciml_grow.growth.strategies:TopologicalDerivative",
+    "sensli": "sciml_grow.growth.strategies:SensitivityInsertion",
     "random-1": "sciml_grow.growth.strategies:RandomAtTDPosition",
     "random-2": "sciml_grow.growth.strategies:RandomInsertion",
+    "periodic": "sciml_grow.growth.strategies:Periodic",
     "net2deeper": "sciml_grow.growth.strategies:Net2Deeper",
     "forward-thinking": "sciml_grow.growth.strategies:ForwardThinking",
     "layerwise": "sciml_grow.growth.layerwise:Layerwise",

@@ -114,6 +114,7 @@ class Strategy:
 
     name: ClassVar[str]
     grows: ClassVar[bool] = True
+    trigger: ClassVar[str | None] = None  # a strategy's own growth.trigger (None: the config's)
 
     def __init__(self, start: Start | None = None):
         self.start = start or Start()
@@ -180,11 +181,17 @@ def td_sensitivity(ctx: GrowthContext) -> td.Sensitivity:
 
 
 def searched_insert(
-    ctx: GrowthContext, position: int, phi: torch.Tensor, origin: str, loss0: float
+    ctx: GrowthContext,
+    position: int,
+    phi: torch.Tensor,
+    origin: str,
+    loss0: float,
+    activation: str | None = None,
 ) -> tuple[nn.Module, float]:
-    """Insert a growth-activation block at ``position`` along ``phi``; eps by line search."""
+    """Insert a block at ``position`` along ``phi`` (activation ``model.insert_activation``
+    unless given); eps by line search."""
     g = ctx.cfg.growth
-    spec = BlockSpec(activation=ctx.cfg.model.insert_activation, origin=origin)
+    spec = BlockSpec(activation=activation or ctx.cfg.model.insert_activation, origin=origin)
     block = ctx.model.insert_block(position, spec)
     eps, _, _ = td.line_search(
         ctx.train_loss,
@@ -218,6 +225,29 @@ class TopologicalDerivative(Strategy):
         """Hook for variants that keep td's position and eps but change the initialization."""
 
 
+class SensitivityInsertion(Strategy):
+    """sensli: first-order sensitivity of layer insertion. A zero block with an activation of
+    sigma'(0) != 0 (``model.activation``) is a virtual layer at every depth; the norm of the
+    loss gradient with respect to its parameters says where, the negative gradient how, and
+    the line search how far (docs/method.md, section 3)."""
+
+    name = "sensli"
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        g, act = ctx.cfg.growth, ctx.cfg.model.activation
+        grads, _ = td.layer_gradients(
+            ctx.model, ctx.x, ctx.y, ctx.loss_fn, get_activation(act).d1_at_zero
+        )
+        grads, _ = ctx.reduce_q(grads, 0.0)  # with DDP: the sums over every rank's shard
+        scores = [float(gr.norm()) for gr in grads]
+        if max(scores) <= g.score_tol:
+            return GrowthEvent(False, f"no score above {g.score_tol:g}", scores=scores)
+        pos = int(torch.tensor(scores).argmax())
+        phi = -grads[pos] / scores[pos]
+        _, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before, activation=act)
+        return GrowthEvent(True, "inserted", pos, scores, eps, -eps * scores[pos])
+
+
 class RandomAtTDPosition(TopologicalDerivative):
     """random-1: td's position and eps (the init's norm), a random direction."""
 
@@ -237,6 +267,38 @@ class RandomInsertion(Strategy):
         pos, phi = random_placement(ctx.model, ctx.rng)
         _, eps = searched_insert(ctx, pos, phi, self.name, ctx.loss_before)
         return GrowthEvent(True, "inserted", pos, eps=eps)
+
+
+class Periodic(Strategy):
+    """periodic: the AutoGrow-style baseline. Every ``growth.every`` epochs, whatever the
+    validation loss does, a block of ``model.activation`` at a uniformly random depth with
+    PyTorch's default (random) initialization; growth stops only at the maximum depth."""
+
+    name = "periodic"
+    trigger = "schedule"
+
+    def grow(self, ctx: GrowthContext) -> GrowthEvent:
+        if ctx.at_max_depth:
+            return GrowthEvent(False, f"maximum depth {ctx.cfg.growth.max_blocks} reached")
+        return self._timed(ctx)
+
+    def _grow(self, ctx: GrowthContext) -> GrowthEvent:
+        pos = int(torch.randint(0, ctx.model.depth + 1, (1,), generator=ctx.rng))
+        spec = BlockSpec(activation=ctx.cfg.model.activation, origin=self.name)
+        default_init_(ctx.model.insert_block(pos, spec), ctx.rng)
+        return GrowthEvent(True, "inserted", pos)
+
+
+@torch.no_grad()
+def default_init_(module: nn.Module, rng: torch.Generator) -> None:
+    """PyTorch's default initialization of every linear and convolution layer in ``module``
+    (uniform in +-1/sqrt(fan_in)), drawn from ``rng`` so that runs reproduce."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear | nn.Conv2d):
+            bound = 1.0 / math.sqrt(layer.weight[0].numel())
+            for p in (layer.weight, layer.bias):
+                u = torch.rand(p.shape, generator=rng, dtype=torch.float64)
+                p.copy_((2 * u - 1) * bound)
 
 
 class Net2Deeper(Strategy):
@@ -270,12 +332,7 @@ class ForwardThinking(Strategy):
         with torch.no_grad():
             for p in (block.layer.weight, block.layer.bias):
                 p.copy_(std * torch.randn(p.shape, generator=ctx.rng, dtype=torch.float64))
-            for layer in head.modules():  # PyTorch's default init, from our generator
-                if isinstance(layer, nn.Linear | nn.Conv2d):
-                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
-                    for p in (layer.weight, layer.bias):
-                        u = torch.rand(p.shape, generator=ctx.rng, dtype=torch.float64)
-                        p.copy_((2 * u - 1) * bound)
+        default_init_(head, ctx.rng)
         model.set_head(head)
         return GrowthEvent(True, "inserted", pos, eps=std)
 

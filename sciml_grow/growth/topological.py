@@ -26,7 +26,7 @@ for the whole set at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import copy
 from dataclasses import dataclass
 
@@ -81,6 +81,53 @@ def q_blocks(
     return d2 * 0.5 * (q + q.transpose(1, 2))
 
 
+def _rows_by_depth(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    chunk: int,
+    max_rows: int = 0,
+    rng: torch.Generator | None = None,
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, float]]:
+    """(depth, rows u, costates p, this chunk's share of J) for every chunk of samples and
+    every hidden state: what both the second-order (td) and the first-order (sensli) scores
+    sum over. With ``max_rows`` > 0, a uniformly random subset of about that many rows per
+    depth, the costates rescaled so that sums over it estimate the full sums without bias."""
+    # states and costates in the network's own precision (float64 convolutions are several
+    # times slower than float32 on a CPU); the sums that use them in float64. Frozen layers
+    # too need gradients for the costates to flow through them: only the copy is touched.
+    net = copy.deepcopy(model).requires_grad_(True)
+    dtype = next(net.parameters()).dtype
+    if hasattr(y, "block_rows"):  # read on demand: chunks of at most 8 blocks (32 MB of y)
+        chunk = min(chunk, 8 * y.block_rows)
+    for i in range(0, len(x), chunk):  # x, y may be read on demand: one chunk at a time
+        xb, yb = x[i : i + chunk].to(dtype), y[i : i + chunk]
+        yb = yb.to(dtype) if torch.is_floating_point(yb) else yb  # class labels stay integers
+        states, costates, part = states_and_costates(net, xb, yb, loss_fn, share=len(xb) / len(x))
+        for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
+            keep = 1.0
+            if max_rows > 0:  # the share of rows to keep: about max_rows over all of x
+                keep = min(1.0, max_rows / (net.td_row_count(s) * len(x) / len(xb)))
+            u, pr = net.td_sample_rows(s, p, keep, rng) if keep < 1.0 else net.td_rows(s, p)
+            yield depth, u, pr, part if depth == 0 else 0.0
+
+
+def _summed_by_depth(
+    parts: Iterator[tuple[int, torch.Tensor, float]],
+) -> tuple[list[torch.Tensor], float]:
+    """Per-depth sums of the tensors ``parts`` yields, and the sum of its J shares."""
+    sums: list[torch.Tensor] = []
+    loss = 0.0
+    for depth, value, part in parts:
+        loss += part
+        if depth < len(sums):
+            sums[depth] += value
+        else:
+            sums.append(value)
+    return sums, loss
+
+
 def q_matrices(
     model: nn.Module,
     x: torch.Tensor,
@@ -98,34 +145,32 @@ def q_matrices(
     from a uniformly random subset of about that many rows per depth, rescaled, so the
     estimate is unbiased (the cost that dominates a CNN's decision is linear in the rows).
     """
-    # states and costates in the network's own precision (float64 convolutions are several
-    # times slower than float32 on a CPU); the sums that make Q in float64. Frozen layers too
-    # need gradients for the costates to flow through them: only the copy is touched.
-    net = copy.deepcopy(model).requires_grad_(True)
-    dtype = next(net.parameters()).dtype
-    qs: list[torch.Tensor] = []
-    loss = 0.0
-    if hasattr(y, "block_rows"):  # read on demand: chunks of at most 8 blocks (32 MB of y)
-        chunk = min(chunk, 8 * y.block_rows)
-    for i in range(0, len(x), chunk):  # x, y may be read on demand: one chunk at a time
-        xb, yb = x[i : i + chunk].to(dtype), y[i : i + chunk]
-        yb = yb.to(dtype) if torch.is_floating_point(yb) else yb  # class labels stay integers
-        states, costates, part = states_and_costates(net, xb, yb, loss_fn, share=len(xb) / len(x))
-        loss += part
-        for depth, (s, p) in enumerate(zip(states, costates, strict=True)):
-            keep = 1.0
-            if max_rows > 0:  # the share of rows to keep: about max_rows over all of x
-                keep = min(1.0, max_rows / (net.td_row_count(s) * len(x) / len(xb)))
-            if keep < 1.0:
-                u, pr = net.td_sample_rows(s, p, keep, rng)
-            else:
-                u, pr = net.td_rows(s, p)
-            q = q_blocks(u.double(), pr.double(), d2)
-            if depth < len(qs):
-                qs[depth] += q
-            else:
-                qs.append(q)
-    return qs, loss
+    rows = _rows_by_depth(model, x, y, loss_fn, chunk, max_rows, rng)
+    return _summed_by_depth((d, q_blocks(u.double(), p.double(), d2), j) for d, u, p, j in rows)
+
+
+def layer_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    d1: float,
+    chunk: int = 1024,
+) -> tuple[list[torch.Tensor], float]:
+    """dJ/d[W | b] of a zero block z = x_l + sigma(W x_l + b) inserted after every hidden
+    state (sigma'(0) = d1), each (n_out, n_in+1), and J: the first-order sensitivities of
+    layer insertion (docs/method.md, section 3).
+
+    At W = 0, b = 0 the block is the identity and its output's costate is that of x_l, so
+    dJ/dW_r = -sigma'(0) sum_rows p_r u~^T: one forward and one backward pass for all depths.
+    """
+
+    def gradient(u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        ut = torch.cat([u.double(), torch.ones(len(u), 1, dtype=torch.float64, device=u.device)], 1)
+        return -d1 * p.double().T @ ut
+
+    rows = _rows_by_depth(model, x, y, loss_fn, chunk)
+    return _summed_by_depth((d, gradient(u, p), j) for d, u, p, j in rows)
 
 
 def sensitivity(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import Literal, get_args
 
 from sciml_grow.config import MAX_SEED, Validated, check
@@ -243,6 +244,13 @@ class TrainConfig(Validated):
             self.model.kind == "mlp" or not self.strategy.startswith("layerwise"),
             "strategy",
             f"{self.strategy} grows MLPs only (model.kind = mlp)",
+        )
+        d1 = ACTIVATIONS[self.model.activation].d1_at_zero
+        check(
+            self.strategy != "sensli" or (math.isfinite(d1) and d1 != 0),
+            "model.activation",
+            f"strategy sensli needs sigma'(0) != 0 (a zero block must move the loss at first "
+            f"order); {self.model.activation} has sigma'(0) = {d1:g} (use tanh or elu)",
         )
         check(0 <= self.seed <= MAX_SEED, "seed", f"must lie in 0..{MAX_SEED}")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")

@@ -332,7 +332,7 @@ class Trainer:
         length = s.epoch - s.phase_start
         if length < g.min_phase_epochs or self.cfg.epochs - s.epoch < g.min_phase_epochs:
             return False  # too early in the phase, or too late to train what would be added
-        if g.trigger == "schedule":
+        if (self.strategy.trigger or g.trigger) == "schedule":
             return length >= g.every
         return s.stale >= g.patience or length >= g.every
 
