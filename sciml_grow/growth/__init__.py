@@ -26,6 +26,8 @@ STRATEGIES: dict[str, str] = {
     "layerwise": "sciml_grow.growth.layerwise:Layerwise",
     "layerwise+srl": "sciml_grow.growth.layerwise:LayerwiseSRL",
     "finetune": "sciml_grow.growth.finetune:FineTune",
+    # not a way of growing: a search over fixed networks, each trial a training run
+    "search": "sciml_grow.training.search:Search",
 }
 
 

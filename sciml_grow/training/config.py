@@ -156,6 +156,68 @@ class LayerwiseConfig(Validated):
             check(getattr(self, key) > 0, f"layerwise.{key}", "must be positive")
 
 
+@dataclass
+class SearchConfig(Validated):
+    """Strategy ``search``: architecture and hyperparameter search with Optuna (TPE sampler
+    and a pruner), each trial a full training run of a fixed network (sciml_grow.training.
+    search). The space: depth in [depth_min, depth_max], width from ``widths``, learning rate
+    and weight decay log-uniform; None means the defaults, which contain what the growing
+    strategies end with: depths model.initial_blocks..growth.max_blocks, widths model.width
+    / 2, model.width and 2 model.width, learning rates optim.lr / 10..10 optim.lr.
+
+    Budget ``trials``: ``trials`` trials. Budget ``match:STRATEGY``: trials until their summed
+    training FLOPs reach ``factor`` times the training and decision FLOPs of ``match_run`` (a
+    finished run of STRATEGY; compare sets the same seed's), at most ``max_trials``; the
+    trial that reaches it stops there and keeps its best-validation network."""
+
+    budget: str = "trials"
+    trials: int = 20
+    factor: float = 1.0
+    max_trials: int = 200
+    match_run: str | None = None
+    depth_min: int | None = None
+    depth_max: int | None = None
+    widths: list[int] | None = None
+    lr_min: float | None = None
+    lr_max: float | None = None
+    weight_decay_min: float = 1e-7
+    weight_decay_max: float = 1e-2
+    pruner: Literal["median", "halving", "none"] = "median"
+    startup_trials: int = 5  # TPE samples at random this many trials first
+
+    @property
+    def matched(self) -> str | None:
+        """The strategy whose compute the budget matches (None: a number of trials)."""
+        return self.budget.partition(":")[2] or None
+
+    def validate(self) -> None:
+        kind, _, what = self.budget.partition(":")
+        check(
+            self.budget == "trials" or (kind == "match" and bool(what)),
+            "search.budget",
+            f"must be 'trials' or 'match:STRATEGY' (e.g. match:td), got {self.budget!r}",
+        )
+        for key in ("trials", "max_trials", "startup_trials"):
+            check(getattr(self, key) > 0, f"search.{key}", "must be positive")
+        check(self.factor > 0, "search.factor", "must be positive")
+        for key in ("depth_min", "depth_max"):
+            value = getattr(self, key)
+            check(value is None or value >= 0, f"search.{key}", "must be >= 0")
+        check(
+            self.widths is None or (bool(self.widths) and min(self.widths) > 0),
+            "search.widths",
+            "must be a non-empty list of positive widths",
+        )
+        for key in ("lr_min", "lr_max"):
+            value = getattr(self, key)
+            check(value is None or 0 < value <= 10, f"search.{key}", "must lie in (0, 10]")
+        check(
+            0 < self.weight_decay_min <= self.weight_decay_max,
+            "search.weight_decay_min",
+            "must be positive and at most search.weight_decay_max",
+        )
+
+
 MAX_ADAPTERS = 16
 FinetuneMethod = Literal["td-adapters", "random-init-adapters", "random-adapters", "head", "full"]
 FINETUNE_METHODS: tuple[str, ...] = get_args(FinetuneMethod)
@@ -195,6 +257,7 @@ class TrainConfig(Validated):
     growth: GrowthConfig = field(default_factory=GrowthConfig)
     layerwise: LayerwiseConfig = field(default_factory=LayerwiseConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.strategy, str):  # TD, Net2Deeper: names in any case, as the command

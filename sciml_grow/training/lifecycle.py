@@ -28,7 +28,16 @@ from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
+from sciml_grow.training.search import SearchRun
 from sciml_grow.training.trainer import Trainer
+
+
+def runner(
+    cfg: TrainConfig, data: Dataset, run: RunDir, device: str = "cpu", progress: bool = True
+) -> Trainer | SearchRun:
+    """What trains a run: the trainer, or for strategy search the search over its trials."""
+    cls = SearchRun if cfg.strategy == "search" else Trainer
+    return cls(cfg, data, run, device, progress=progress)
 
 
 def train_config(config: Any, settings: dict[str, Any] | None = None) -> TrainConfig:
@@ -100,13 +109,13 @@ def fit_run(
     n_train = len(data.splits["train"])
     check_run_resources(cfg, data.in_dim, data.out_dim, n_train, None if run is None else run.path)
     if run is None:
-        trainer = Trainer(cfg, data, RunDir(None), device, progress=progress)
+        trainer = runner(cfg, data, RunDir(None), device, progress=progress)
         trainer.run_training()
         return trainer.predictor
     # a run that exists is replaced through a staging directory, swapped in when finished
     replacing = run.exists()
     work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
-    trainer = Trainer(cfg, data, work, device, progress=progress)
+    trainer = runner(cfg, data, work, device, progress=progress)
     group.barrier()  # every rank has checked before rank 0 writes
     if group.rank != 0:  # rank 0 alone owns the run directory
         trainer.run_training()
@@ -149,7 +158,8 @@ def resume(
                 f"trained further; train a new run with {arg('out')} for another budget"
             )
         return Predictor.from_run(run.path, check_device(device))
-    if not (run.path / "checkpoint.pt").exists():
+    searching = record.get("config", {}).get("strategy") == "search"  # resumes from its journal
+    if not searching and not (run.path / "checkpoint.pt").exists():
         raise OutputError(
             f"{arg('resume')} {run.path}: no checkpoint yet, nothing to resume; start it again "
             f"with {arg('out')} {run.path} {arg('force')}"
@@ -167,6 +177,8 @@ def resume(
     target = Path(record.get("replaces") or run.path)
     device = check_device(distributed.local_device(device))
     group = distributed.group(device)
+    if epochs is not None and epochs != cfg.epochs and searching:
+        raise OutputError(f"{arg('epochs')}: a search's trials keep the epochs it began with")
     if epochs is not None and epochs != cfg.epochs:
         done = run.load("checkpoint.pt")["state"]["epoch"]
         if epochs < done:
@@ -174,7 +186,7 @@ def resume(
     group.barrier()  # every rank has checked and read before rank 0 writes
     if group.rank != 0:
         cfg.epochs = epochs if epochs is not None else cfg.epochs
-        trainer = Trainer(cfg, dataset, run, device, progress=progress)
+        trainer = runner(cfg, dataset, run, device, progress=progress)
         trainer.run_training(resume=True)
         trainer.predictor.run_dir = target
         return trainer.predictor
@@ -183,7 +195,7 @@ def resume(
             print(f"epochs: {cfg.epochs} -> {epochs} (applied to the resumed run)")
             cfg.epochs = record["config"]["epochs"] = epochs
             run.write_json("config.json", record)
-        trainer = Trainer(cfg, dataset, run, device, progress=progress)
+        trainer = runner(cfg, dataset, run, device, progress=progress)
         trainer.run_training(resume=True)
         if target != run.path:
             swap_dir(run.path, target)
@@ -197,7 +209,7 @@ def train_or_resume(cfg: TrainConfig, data: Dataset, run: RunDir) -> dict[str, A
     if run.finished():
         return run.read_json("final.json")
     resume = (run.path / "checkpoint.pt").exists()
-    return Trainer(cfg, data, run, progress=False).run_training(resume=resume)
+    return runner(cfg, data, run, progress=False).run_training(resume=resume)
 
 
 @contextmanager

@@ -76,6 +76,11 @@ class RunDir:
             "checkpoint.pt",
             "best.pt",
             "final.json",
+            # a search's (sciml_grow.training.search)
+            "search.journal",
+            "search.journal.lock",
+            "search.csv",
+            "trials",
         }
     )
 

@@ -11,6 +11,7 @@ No choice ever looks at the test split.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import copy
 from dataclasses import asdict, dataclass, field
 import math
@@ -133,6 +134,9 @@ class Trainer:
         self.parts: dict[str, float] = {}
         self.val_accuracy = math.nan  # classification only
         self.replaces: str | None = None  # run directory this one will replace when finished
+        # called after every epoch with the state and the validation loss; a reason returned
+        # ends the training there (a search's pruner and budget)
+        self.on_epoch: Callable[[TrainState, float], str | None] | None = None
 
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -466,6 +470,11 @@ class Trainer:
             )
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val:.4g}", refresh=False)
+            if self.on_epoch is not None and (why := self.on_epoch(s, val)):
+                s.stop_reason = why
+                s.elapsed = time.perf_counter() - clock
+                self._save_checkpoint()
+                break
             grew = False
             if s.growing and self._time_to_grow():
                 event = self._grow(val)
@@ -497,16 +506,7 @@ class Trainer:
         )
 
     def _config_record(self) -> dict[str, Any]:
-        return {
-            "config": to_dict(self.cfg),
-            "data": str(self.data.path.resolve()),
-            "data_fingerprint": self.data.fingerprint,
-            "problem": self.data.problem,
-            "split_sizes": {k: int(len(v)) for k, v in self.data.splits.items()},
-            "device": str(self.device),
-            "versions": {"sciml_grow": __version__, "torch": torch.__version__},
-            **({"replaces": self.replaces} if self.replaces else {}),
-        }
+        return config_record(self.cfg, self.data, self.device, self.replaces)
 
     def _finish(self) -> dict[str, Any]:
         s = self.state
@@ -564,6 +564,23 @@ class Trainer:
         predictor.events = events
         self.predictor = predictor
         return final
+
+
+def config_record(
+    cfg: TrainConfig, data: Dataset, device: Any, replaces: str | None = None
+) -> dict[str, Any]:
+    """config.json: the resolved config, the data it ran on (path, content fingerprint, split
+    sizes), the device and the versions."""
+    return {
+        "config": to_dict(cfg),
+        "data": str(data.path.resolve()),
+        "data_fingerprint": data.fingerprint,
+        "problem": data.problem,
+        "split_sizes": {k: int(len(v)) for k, v in data.splits.items()},
+        "device": str(device),
+        "versions": {"sciml_grow": __version__, "torch": torch.__version__},
+        **({"replaces": replaces} if replaces else {}),
+    }
 
 
 def _rows(values: Any, idx: torch.Tensor) -> Any:

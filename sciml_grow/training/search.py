@@ -1,0 +1,365 @@
+"""Strategy ``search``: what a user does instead of growing, search a fixed network.
+
+Optuna's TPE sampler proposes a depth, width, learning rate and weight decay (the space in
+``search.*``, see :class:`~sciml_grow.training.config.SearchConfig`); each trial trains that
+fixed network as a full run (the baseline strategy, the run's own seed: the same
+training/validation split as every other strategy of that seed) in ``trials/NNNN/``, reports
+its validation loss every epoch to a pruner (median or successive halving), and is scored by
+its best validation loss. The test split is never looked at. The kept network is the best
+trial's, as it was trained (not retrained: a retraining would cost another run).
+
+The run directory::
+
+    config.json       the search run's config
+    search.journal    the Optuna study (JournalStorage): a killed search resumes from it,
+                      keeping every finished trial; several processes may share it
+    search.csv        one row per trial: parameters, state, validation loss, FLOPs
+    trials/NNNN/      each trial's own run directory
+    best.pt, metrics.csv, final.json   the kept trial's, with the search's summed cost
+
+The cost of a search is the sum over its trials (pruned ones too). With budget
+``match:STRATEGY`` trials run until that sum reaches ``search.factor`` times what the matched
+run cost (training and decision FLOPs), so growth and search are compared at equal compute.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+import io
+import os
+from pathlib import Path
+import shutil
+import socket
+import tempfile
+from typing import Any
+
+from sciml_grow.errors import InputError
+from sciml_grow.growth.strategies import Strategy
+from sciml_grow.training.config import TrainConfig
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.trainer import Trainer, TrainState, config_record
+
+TRIAL_COLUMNS = [
+    "trial",
+    "state",
+    "depth",
+    "width",
+    "lr",
+    "weight_decay",
+    "best_val_loss",
+    "epochs",
+    "training_flops",
+    "wall_seconds",
+]
+
+
+class Search(Strategy):
+    """The name ``search`` in the strategy registry: a search runs trials, each a whole
+    training run, so the lifecycle runs it (:func:`run_search`), never the trainer."""
+
+    name = "search"
+    grows = False
+
+    def initial_model(self, data: Any, cfg: Any) -> Any:
+        raise RuntimeError("strategy search runs trials: call sciml_grow.training.search")
+
+
+class SearchRun:
+    """A search behind the trainer's face (``run_training``, ``predictor``, ``replaces``), so
+    the lifecycle runs, resumes and replaces it like any run."""
+
+    def __init__(
+        self, cfg: TrainConfig, data: Any, run: RunDir, device: str = "cpu", progress: bool = True
+    ):
+        self.cfg, self.data, self.run, self.device, self.progress = cfg, data, run, device, progress
+        self.replaces: str | None = None
+
+    def run_training(self, resume: bool = False) -> dict[str, Any]:
+        """Run the search, or continue it from its journal (``resume`` changes nothing)."""
+        final = run_search(self.cfg, self.data, self.run, self.device, self.progress, self.replaces)
+        self.predictor = Predictor.from_bundle(self.run.load("best.pt", self.device), self.device)
+        self.predictor.final, self.predictor.run_dir = final, self.run.path
+        self.predictor.history = self.run.read_csv("metrics.csv")
+        self.predictor.events = []
+        return final
+
+
+def space(cfg: TrainConfig) -> dict[str, Any]:
+    """The search space with its defaults resolved (see SearchConfig)."""
+    s, m = cfg.search, cfg.model
+    depth_min = m.initial_blocks if s.depth_min is None else s.depth_min
+    depth_max = max(depth_min, cfg.growth.max_blocks if s.depth_max is None else s.depth_max)
+    widths = s.widths or sorted({max(1, m.width // 2), m.width, 2 * m.width})
+    if m.kind == "vit":  # a token dimension must split into the heads
+        widths = [w for w in widths if w % m.heads == 0] or [m.width]
+    return {
+        "depth": (depth_min, depth_max),
+        "width": widths,
+        "lr": (s.lr_min or cfg.optim.lr / 10, s.lr_max or min(10.0, cfg.optim.lr * 10)),
+        "weight_decay": (s.weight_decay_min, s.weight_decay_max),
+    }
+
+
+def _distributions(cfg: TrainConfig) -> dict[str, Any]:
+    import optuna.distributions as d
+
+    sp = space(cfg)
+    return {
+        "depth": d.IntDistribution(*sp["depth"]),
+        "width": d.CategoricalDistribution(sp["width"]),
+        "lr": d.FloatDistribution(*sp["lr"], log=True),
+        "weight_decay": d.FloatDistribution(*sp["weight_decay"], log=True),
+    }
+
+
+def trial_config(cfg: TrainConfig, params: dict[str, Any]) -> TrainConfig:
+    """The fixed network a trial trains: the baseline strategy at the trial's depth, width,
+    learning rate and weight decay, with the search run's seed, data and epochs."""
+    return replace(
+        cfg,
+        strategy="baseline",
+        baseline_blocks=int(params["depth"]),
+        baseline_from=None,
+        model=replace(cfg.model, width=int(params["width"])),
+        optim=replace(cfg.optim, lr=float(params["lr"]), weight_decay=params["weight_decay"]),
+    )
+
+
+def matched_cost(cfg: TrainConfig) -> float | None:
+    """The FLOPs the budget allows (None for a number of trials): ``factor`` times the
+    matched run's training and decision FLOPs."""
+    s = cfg.search
+    if s.matched is None:
+        return None
+    if not s.match_run:
+        raise InputError(
+            f"search.match_run: budget {s.budget} needs the finished {s.matched} run whose "
+            "cost it matches (compare sets it; with train, --set search.match_run=DIR)"
+        )
+    run = RunDir(s.match_run)
+    if not run.finished():
+        raise InputError(f"search.match_run {s.match_run}: not a finished run (no final.json)")
+    final = run.read_json("final.json")
+    if final.get("training_flops") is None:
+        raise InputError(
+            f"search.match_run {s.match_run}: made before runs counted their FLOPs; train it again"
+        )
+    return s.factor * (final["training_flops"] + final["decision_flops"])
+
+
+def _sampler_and_pruner(cfg: TrainConfig) -> tuple[Any, Any]:
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials)
+    warmup = max(1, cfg.growth.min_phase_epochs)
+    pruner = {
+        "median": lambda: optuna.pruners.MedianPruner(
+            n_startup_trials=cfg.search.startup_trials, n_warmup_steps=warmup
+        ),
+        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup),
+        "none": optuna.pruners.NopPruner,
+    }[cfg.search.pruner]()
+    return sampler, pruner
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str) -> bool:
+    """Whether a trial's worker process still runs (on another host: assumed so)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _retry_stale(study: Any, trials_dir: Path) -> None:
+    """Trials left running by a killed process of this host are marked failed, their run
+    directories removed, and their parameters queued again: a resumed search repeats no
+    finished trial and loses only the interrupted one's partial training."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _alive(t.user_attrs.get("worker", "")):
+            continue
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        stale = RunDir(trials_dir / f"{t.number:04d}")
+        if stale.path.exists() and not stale.foreign_files():
+            shutil.rmtree(stale.path)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+
+
+def _spent(study: Any) -> tuple[float, int]:
+    """The summed training FLOPs of the finished trials and their count."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return sum(t.user_attrs.get("training_flops", 0.0) for t in done), len(done)
+
+
+def run_search(
+    cfg: TrainConfig,
+    data: Any,
+    run: RunDir,
+    device: str = "cpu",
+    progress: bool = True,
+    replaces: str | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the search of ``cfg`` into ``run`` (in a temporary directory when
+    ``run.path`` is None, keeping only the summary files) and write its final.json."""
+    if run.path is None:
+        with tempfile.TemporaryDirectory(prefix="sciml-grow-search-") as tmp:
+            summary = run_search(cfg, data, RunDir(tmp), device, progress)
+            for name in ("final.json", "best.pt", "metrics.csv", "config.json"):
+                run._write(name, RunDir(tmp)._read(name))
+            return summary
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    budget = matched_cost(cfg)
+    run.create()
+    if not run.exists():
+        run.write_json("config.json", config_record(cfg, data, device, replaces))
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(run.path / "search.journal")))
+    sampler, pruner = _sampler_and_pruner(cfg)
+    study = optuna.create_study(
+        study_name="search",
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="minimize",
+        load_if_exists=True,
+    )
+    trials_dir = run.path / "trials"
+    _retry_stale(study, trials_dir)
+    distributions = _distributions(cfg)
+    while True:
+        spent, done = _spent(study)
+        if budget is None and done >= cfg.search.trials:
+            break
+        if budget is not None and (spent >= budget or done >= cfg.search.max_trials):
+            break
+        trial = study.ask(distributions)
+        trial.set_user_attr("worker", _worker())
+        final, state = _run_trial(cfg, data, trial, trials_dir, budget, spent, device, progress)
+        trial.set_user_attr("training_flops", final["training_flops"])
+        trial.set_user_attr("wall_seconds", final["wall_seconds"])
+        trial.set_user_attr("epochs", final["epochs"])
+        if state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, final["best_val_loss"])
+        if progress:
+            print(
+                f"[search] trial {trial.number} {state}: {_params_text(trial.params)}, "
+                f"validation {final['best_val_loss']:.4g}, {final['training_flops']:.3g} FLOPs",
+                flush=True,
+            )
+    return _finish(cfg, run, study, budget)
+
+
+def _run_trial(
+    cfg: TrainConfig,
+    data: Any,
+    trial: Any,
+    trials_dir: Path,
+    budget: float | None,
+    spent: float,
+    device: str,
+    progress: bool,
+) -> tuple[dict[str, Any], str]:
+    """Train one trial's network; returns its final.json and 'complete' or 'pruned'."""
+    outcome = {"state": "complete"}
+
+    def on_epoch(state: TrainState, val: float) -> str | None:
+        trial.report(val, state.epoch)
+        if budget is not None and spent + state.train_flops >= budget:
+            return "search budget reached"
+        if trial.should_prune():
+            outcome["state"] = "pruned"
+            return "pruned"
+        return None
+
+    trainer = Trainer(
+        trial_config(cfg, trial.params), data, RunDir(trials_dir / f"{trial.number:04d}"),
+        device, progress=progress,
+    )  # fmt: skip
+    trainer.on_epoch = on_epoch
+    return trainer.run_training(), outcome["state"]
+
+
+def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> dict[str, Any]:
+    """search.csv, and the kept trial's network and summary with the search's summed cost."""
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
+    rows = [
+        {
+            "trial": t.number,
+            "state": t.state.name.lower(),
+            **{k: t.params.get(k) for k in ("depth", "width", "lr", "weight_decay")},
+            "best_val_loss": t.value if t.value is not None else "",
+            **{k: t.user_attrs.get(k, "") for k in ("epochs", "training_flops", "wall_seconds")},
+        }
+        for t in trials
+    ]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=TRIAL_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    run._write("search.csv", buf.getvalue().encode())
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise InputError(
+            "search: no trial completed within the budget (every one was pruned or failed); "
+            "raise search.trials or search.factor, or set search.pruner = none"
+        )
+    best = min(complete, key=lambda t: t.value)
+    kept = RunDir(run.path / "trials" / f"{best.number:04d}")
+    for name in ("best.pt", "metrics.csv"):
+        run._write(name, kept._read(name))
+    run.start_csv("growth_events.csv", ["epoch"])
+    spent = [t.user_attrs.get("training_flops", 0.0) for t in trials if t.state.is_finished()]
+    final = dict(kept.read_json("final.json"))
+    final.update(
+        strategy="search",
+        seed=cfg.seed,
+        training_flops=float(sum(spent)),
+        decision_flops=0.0,
+        wall_seconds=round(sum(t.user_attrs.get("wall_seconds", 0.0) for t in trials), 3),
+        epochs=int(sum(t.user_attrs.get("epochs", 0) for t in trials)),
+        search={
+            "budget": cfg.search.budget,
+            "budget_flops": budget,
+            "trials": len(trials),
+            "complete": len(complete),
+            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "best_trial": best.number,
+            "best_params": best.params,
+            "kept": "the best trial's network as trained (selected on validation, not retrained)",
+        },
+    )
+    run.write_json("final.json", final)
+    return final
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return (
+        f"depth {params['depth']}, width {params['width']}, lr {params['lr']:.3g}, "
+        f"weight decay {params['weight_decay']:.3g}"
+    )
+
+
+__all__ = ["Search", "SearchRun", "run_search", "space", "trial_config", "matched_cost"]

@@ -1,0 +1,141 @@
+"""Strategy search (Optuna): trials on the run's own split, selection on validation, budgets
+by trials and by the compute of another run, and resumption after kill -9."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from sciml_grow.cli import main
+from sciml_grow.data.dataset import Dataset
+from sciml_grow.training.predictor import Predictor
+from sciml_grow.training.rundir import RunDir
+from sciml_grow.training.search import space, trial_config
+
+from .conftest import CLI, QUICK, quick_config, run_cli
+
+
+def trials(run: RunDir) -> list[dict[str, str]]:
+    with open(run.path / "search.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def train(out, data, *more: str, epochs: int = 30) -> int:
+    args = ["train", "--data", str(data), "--out", str(out), "--epochs", str(epochs)]
+    return main([*args, *QUICK, "--strategy", "search", *more])
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, heat_train_file):
+    out = tmp_path_factory.mktemp("search") / "run"
+    assert train(out, heat_train_file, "--set", "search.trials=6") == 0
+    return RunDir(out)
+
+
+def test_the_search_keeps_the_trial_best_on_validation(searched, heat_train_file):
+    rows = trials(searched)
+    assert len(rows) == 6 and {r["state"] for r in rows} <= {"complete", "pruned"}
+    complete = [r for r in rows if r["state"] == "complete"]
+    best = min(complete, key=lambda r: float(r["best_val_loss"]))
+    final = searched.read_json("final.json")
+    s = final["search"]
+    assert s["best_trial"] == int(best["trial"]) and s["trials"] == 6
+    kept = RunDir(searched.path / "trials" / f"{s['best_trial']:04d}").read_json("final.json")
+    assert final["test"] == kept["test"] and final["best_val_loss"] == float(best["best_val_loss"])
+    assert final["architecture"] == kept["architecture"]
+    assert final["final_depth"] == int(best["depth"])
+    # its cost is the sum over every trial, pruned ones too
+    assert final["training_flops"] == pytest.approx(sum(float(r["training_flops"]) for r in rows))
+    # every trial trained on the run's own split (seed 0), one fixed network each
+    sizes = {
+        json.dumps(RunDir(p).read_json("config.json")["split_sizes"])
+        for p in (searched.path / "trials").iterdir()
+    }
+    assert len(sizes) == 1
+    assert sizes == {json.dumps(searched.read_json("config.json")["split_sizes"])}
+    # the kept network predicts as the kept trial's
+    data = Dataset(heat_train_file, quick_config().data)
+    x = data.x[:5]
+    a = Predictor.from_run(searched.path).predict(x)
+    b = Predictor.from_run(searched.path / "trials" / f"{s['best_trial']:04d}").predict(x)
+    assert (a == b).all()
+
+
+def test_the_default_space_contains_what_growth_ends_with():
+    cfg = quick_config(strategy="search")
+    sp = space(cfg)
+    assert sp["depth"] == (cfg.model.initial_blocks, cfg.growth.max_blocks)
+    assert cfg.model.width in sp["width"] and sp["lr"][0] < cfg.optim.lr < sp["lr"][1]
+    params = {"depth": 3, "width": 24, "lr": 0.01, "weight_decay": 1e-4}
+    t = trial_config(cfg, params)
+    assert (t.strategy, t.baseline_blocks, t.model.width, t.optim.lr) == ("baseline", 3, 24, 0.01)
+    assert t.seed == cfg.seed and t.data == cfg.data and t.epochs == cfg.epochs
+
+
+def test_a_matched_budget_spends_the_other_runs_compute(tmp_path, heat_train_file):
+    td = tmp_path / "td"
+    args = ["train", "--data", str(heat_train_file), "--out", str(td), "--epochs", "30"]
+    assert main([*args, *QUICK, "--strategy", "td"]) == 0
+    td_final = RunDir(td).read_json("final.json")
+    budget = 2 * (td_final["training_flops"] + td_final["decision_flops"])
+    out = tmp_path / "search"
+    assert (
+        train(
+            out, heat_train_file,
+            "--set", "search.budget=match:td", "--set", "search.factor=2",
+            "--set", f"search.match_run={td}",
+        )
+        == 0
+    )  # fmt: skip
+    run = RunDir(out)
+    final, rows = run.read_json("final.json"), trials(run)
+    assert final["search"]["budget_flops"] == pytest.approx(budget)
+    spent = [float(r["training_flops"]) for r in rows]
+    assert sum(spent) >= budget and sum(spent[:-1]) < budget  # it stopped once it got there
+    last = RunDir(out / "trials" / f"{len(rows) - 1:04d}").read_json("final.json")
+    assert last["growth_stop"].endswith("search budget reached")
+    per_epoch = float(last["training_flops"]) / last["epochs"]
+    assert sum(spent) < budget + per_epoch  # ... within the epoch that reached it
+    # a budget without the run to match is refused before anything is written
+    bad = tmp_path / "bad"
+    assert train(bad, heat_train_file, "--set", "search.budget=match:td") == 2
+    assert not bad.exists()
+
+
+def test_a_killed_search_resumes_keeping_every_finished_trial(tmp_path, heat_train_file):
+    out = tmp_path / "killed"
+    args = ["train", "--data", str(heat_train_file), "--strategy", "search", "--epochs", "60"]
+    args += ["--set", "search.trials=8", "--set", "search.pruner=none", *QUICK]
+    proc = subprocess.Popen(
+        CLI + args + ["--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "trials" / "0003" / "checkpoint.pt").exists():  # in trial 3, 0-2 finished
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final.json").exists(), "the kill came too late to test anything"
+    finished = {
+        p.name: (p / "final.json").stat().st_mtime_ns
+        for p in (out / "trials").iterdir()
+        if (p / "final.json").exists()
+    }
+    assert len(finished) >= 3
+    r = run_cli("train", "--resume", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = trials(RunDir(out))
+    assert sum(r["state"] == "complete" for r in rows) == 8
+    for name, mtime in finished.items():  # not trained again
+        assert (out / "trials" / name / "final.json").stat().st_mtime_ns == mtime
+    failed = [r for r in rows if r["state"] == "fail"]
+    assert len(failed) == 1  # the trial the kill interrupted, tried again with its parameters
+    retried = [r for r in rows if r["state"] == "complete" and r["depth"] == failed[0]["depth"]
+               and r["lr"] == failed[0]["lr"] and r["width"] == failed[0]["width"]]  # fmt: skip
+    assert retried and not (out / "trials" / f"{int(failed[0]['trial']):04d}").exists()
