@@ -108,6 +108,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` on top, sections merged key by key (neither is changed)."""
+    out = json.loads(json.dumps(base))
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = json.loads(json.dumps(value))
+    return out
+
+
 def from_dict[T](cls: type[T], data: dict[str, Any] | None = None, prefix: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, checking keys and types, then ``validate()``."""
     data = {} if data is None else data

@@ -139,3 +139,43 @@ def test_a_killed_search_resumes_keeping_every_finished_trial(tmp_path, heat_tra
     retried = [r for r in rows if r["state"] == "complete" and r["depth"] == failed[0]["depth"]
                and r["lr"] == failed[0]["lr"] and r["width"] == failed[0]["width"]]  # fmt: skip
     assert retried and not (out / "trials" / f"{int(failed[0]['trial']):04d}").exists()
+
+
+def test_compare_runs_searches_at_equal_and_double_compute_beside_growth(tmp_path, heat_train_file):
+    import sciml_grow as sg
+    from sciml_grow.config import apply_overrides
+    from sciml_grow.study.compare import read_results, read_stats
+
+    from .conftest import QUICK_SETTINGS, set_args
+
+    config = apply_overrides({}, set_args(QUICK_SETTINGS)[1::2])
+    config["search"] = {"budget": "match:td"}
+    config["variants"] = {"search-2x": {"strategy": "search", "search": {"factor": 2}}}
+    out = tmp_path / "cmp"
+    result = sg.compare(
+        heat_train_file, ["baseline", "td", "search", "search-2x"], out=out, seeds=2,
+        config=config, epochs=30, reference_samples=0,
+    )  # fmt: skip
+    rows = read_results(out / "results.csv")
+    assert [r["strategy"] for r in rows].count("search-2x") == 2
+    for k in range(2):
+        td = RunDir(out / "runs" / f"td-seed{k}").read_json("final.json")
+        td_cost = td["training_flops"] + td["decision_flops"]
+        for name, factor in (("search", 1), ("search-2x", 2)):
+            run = RunDir(out / "runs" / f"{name}-seed{k}")
+            cfg = run.read_json("config.json")["config"]
+            assert cfg["strategy"] == "search" and cfg["search"]["factor"] == factor
+            assert cfg["search"]["match_run"] == str(out / "runs" / f"td-seed{k}")
+            assert run.read_json("final.json")["search"]["budget_flops"] == factor * td_cost
+        # the baseline reaches its own best validation loss at its best epoch
+        base = RunDir(out / "runs" / f"baseline-seed{k}")
+        best = base.read_json("final.json")["best_epoch"]
+        at = float(base.read_csv("metrics.csv")[best - 1]["train_flops"])
+        row = next(r for r in rows if r["strategy"] == "baseline" and r["seed"] == k)
+        assert row["flops_to_reference"] == at
+    stats = [p for p in read_stats(out / "stats.csv") if p.against == "baseline"]
+    assert {p.strategy for p in stats} == {"td", "search", "search-2x", "linear (ridge)"}
+    assert {p.family_size for p in stats} == {4}
+    assert "cost (FLOPs)" in result.table and "FLOPs to baseline's val. loss" in result.table
+    assert "Family: 4 comparisons against baseline" in result.table
+    assert (out / "cost.png").exists()

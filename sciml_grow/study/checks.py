@@ -17,6 +17,7 @@ from sciml_grow.config import from_dict
 from sciml_grow.errors import InputError, UserError, arg
 from sciml_grow.growth import STRATEGIES
 from sciml_grow.outputs import OutputError, OutputLock
+from sciml_grow.study.plan import Job, job_config
 from sciml_grow.training.config import FINETUNE_METHODS, TrainConfig
 from sciml_grow.training.lifecycle import check_run_resources
 from sciml_grow.training.rundir import finished_architecture
@@ -43,8 +44,10 @@ def check_compare(
     from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.plan import default_reference
 
-    names = _names(strategies, "strategies", COMPARED, {"finetune": "fine-tuning methods are "
-                   "compared by transfer (sciml-grow transfer), not compare"})  # fmt: skip
+    base = dict(config or {})
+    variants = _variants(base)
+    elsewhere = {"finetune": "fine-tuning methods are compared by transfer, not compare"}
+    names = _names(strategies, "strategies", (*COMPARED, *variants), elsewhere)
     seeds = _count(seeds, "seeds", 1)
     _count(reference_samples, "reference_samples", 0)
     _count(floor_samples, "floor_samples", 0)
@@ -57,13 +60,19 @@ def check_compare(
         raise InputError(
             f"{arg('against')} {against}: not among the strategies ({', '.join(names)})"
         )
-    base = dict(config or {})
     for key in ("strategy", "seed"):
         if key in base:
             raise InputError(f"config key {key} is set by compare itself; remove it")
     if epochs is not None:
         base["epochs"] = epochs
-    cfgs = [from_dict(TrainConfig, {**base, "strategy": s}) for s in names]
+    cfgs = [from_dict(TrainConfig, job_config(Job(s, 0), base)) for s in names]
+    for name, cfg in zip(names, cfgs, strict=True):
+        matched = cfg.strategy == "search" and not cfg.search.match_run and cfg.search.matched
+        if matched and matched not in names:
+            raise InputError(
+                f"{arg('strategies')}: {name} matches the compute of {matched}, which is not "
+                f"compared ({', '.join(names)}); add it, or give search.budget = trials"
+            )
     runs = len(names) * seeds * len(sizes or [None])
     n_train = _check_study_data(data, cfgs[0], Path(out) / "runs", runs)
     for n in sizes or []:
@@ -77,6 +86,25 @@ def check_compare(
 
 
 COMPARED = tuple(s for s in STRATEGIES if s != "finetune")  # fine-tuning: transfer()
+
+
+def _variants(base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config's ``variants`` table (a name for a strategy with settings of its own),
+    checked: each names a compared strategy and none reuses a registered name."""
+    variants = base.get("variants", {})
+    if not isinstance(variants, dict):
+        raise InputError("config key variants must be a table of named variants")
+    for name, v in variants.items():
+        where = f"config variants.{name}"
+        if name in STRATEGIES:
+            raise InputError(f"{where}: {name} is a strategy's own name; choose another")
+        if not isinstance(v, dict) or v.get("strategy") not in COMPARED:
+            raise InputError(
+                f"{where}: needs strategy = one of {', '.join(COMPARED)} (and its settings)"
+            )
+        if "seed" in v:
+            raise InputError(f"{where}: seed is set by compare itself; remove it")
+    return variants
 
 
 def _names(

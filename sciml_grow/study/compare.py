@@ -23,6 +23,7 @@ from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset
 from sciml_grow.inverse.references import read_reference, run_floor, run_reference
 from sciml_grow.outputs import atomic_write_bytes, json_text
+from sciml_grow.study.costs import reach_cost
 from sciml_grow.study.linear import linear_reference, read_linear
 from sciml_grow.study.plan import Job, default_reference, job_config, jobs
 from sciml_grow.study.report import table
@@ -51,6 +52,7 @@ RESULT_COLUMNS = [
     "training_flops",
     "decision_flops",
     "peak_memory_mb",
+    "flops_to_reference",
     "inference_seconds_per_sample",
     "rel_l2_on_reference_samples",
     "rel_l2_on_floor_samples",
@@ -65,8 +67,13 @@ def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) 
     if run.finished():
         return run.read_json("final.json")
     cfg = from_dict(TrainConfig, job_config(job, base))
-    if job.strategy == "baseline" and td and cfg.baseline_blocks is None:
+    if cfg.strategy == "baseline" and td and cfg.baseline_blocks is None:
         cfg.baseline_from = str(out / "runs" / Job("td", job.seed, job.train_size).name)
+    if cfg.strategy == "search" and cfg.search.matched and not cfg.search.match_run:
+        # equal compute: the same seed's (and size's) run of the matched strategy
+        cfg.search.match_run = str(
+            out / "runs" / Job(cfg.search.matched, job.seed, job.train_size).name
+        )
     return train_or_resume(cfg, data.resplit(cfg.data), run)
 
 
@@ -90,7 +97,7 @@ def compare(
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = from_dict(TrainConfig, {**base, "strategy": strategies[0]})  # validates the config
+    cfg = from_dict(TrainConfig, job_config(Job(strategies[0], 0), base))  # validates it
     data = Dataset(data_path, cfg.data)
     against = against or default_reference(strategies)
     if rank == 0:  # what was compared, beside the results
@@ -107,7 +114,7 @@ def compare(
         }
         atomic_write_bytes(out / "compare.json", json_text(setup).encode())
     torch.set_num_threads(1)  # the same arithmetic on any number of ranks
-    waves = jobs(strategies, seeds, train_sizes)
+    waves = jobs(strategies, seeds, train_sizes, base)
     for wave in waves:
         for job in wave[rank::size]:
             final = run_job(job, data, base, out, "td" in strategies)
@@ -122,6 +129,7 @@ def compare(
     all_jobs = [j for wave in waves for j in wave]
     rows = [result_row(RunDir(out / "runs" / j.name)) for j in all_jobs]
     _errors_on_reference_samples(rows, all_jobs, data, out)
+    _cost_to_reach_reference(rows, all_jobs, out, against)
     linear = linear_reference(data, base, all_jobs, out)
     atomic_write_bytes(out / "linear.json", json_text(linear).encode())
     results = paired_stats(rows + linear, against, all_pairs)
@@ -150,12 +158,26 @@ def _errors_on_reference_samples(
                 row[key] = evaluate_predictions(pred, data.y[idx], "regression")["rel_l2_mean"]
 
 
+def _cost_to_reach_reference(
+    rows: list[dict[str, Any]], runs: list[Job], out: Path, against: str
+) -> None:
+    """Each run's FLOPs when its validation loss first reached the best validation loss of
+    the reference run of its seed and size (empty where it never did)."""
+    for row, job in zip(rows, runs, strict=True):
+        ref = RunDir(out / "runs" / Job(against, job.seed, job.train_size).name)
+        row["flops_to_reference"] = None
+        if ref.finished():
+            target = ref.read_json("final.json")["best_val_loss"]
+            row["flops_to_reference"] = reach_cost(out / "runs" / job.name, target)
+
+
 def result_row(run: RunDir) -> dict[str, Any]:
     """One results.csv row from a finished run's files."""
     final = run.read_json("final.json")
     t = final["test"]
+    job = Job.from_name(run.path.name)  # a variant's name, where the run is one
     return {
-        "strategy": final["strategy"],
+        "strategy": job.strategy if job else final["strategy"],
         "seed": final["seed"],
         "train_size": run.read_json("config.json")["split_sizes"]["train"],
         **{k: t.get(k) for k in ("rel_l2_mean", "rel_l2_median", "mse")},

@@ -3,7 +3,12 @@
 Seed k is the same experiment for every strategy (see docs/statistics.md): a job's config is
 the base config with the strategy, the seed and, for a training-size sweep, the subset of the
 training split seed k draws (``data.max_train`` / ``data.subset_seed``; validation scales with
-it). The baseline waits for the td run of its seed, whose kept architecture it retrains.
+it). The baseline waits for the td run of its seed, whose kept architecture it retrains; a
+search waits for every other run of its seed, whose compute its budget may match.
+
+A compared name may be a *variant*: the config's ``variants`` table names a strategy with
+settings of its own (``[variants.search-5x]`` with ``strategy = "search"`` and
+``search = {budget = "match:td", factor = 5}``), so one study can hold two searches.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 import re
 from typing import Any
 
-from sciml_grow.config import from_dict
+from sciml_grow.config import from_dict, merged
 from sciml_grow.training.config import TrainConfig
 
 RUN_NAME = re.compile(r"^(?P<strategy>.+?)(?:-n(?P<size>\d+))?-seed(?P<seed>\d+)$")
@@ -40,20 +45,26 @@ class Job:
         return cls(m["strategy"], int(m["seed"]), size)
 
 
+def kind(name: str, base: dict[str, Any]) -> str:
+    """The registered strategy a compared name runs (itself, or a variant's strategy)."""
+    return base.get("variants", {}).get(name, {}).get("strategy", name)
+
+
 def jobs(
-    strategies: list[str], seeds: int, sizes: list[int | None] | None = None
+    strategies: list[str],
+    seeds: int,
+    sizes: list[int | None] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> list[list[Job]]:
-    """Waves of jobs: the baseline needs the finished td run of its seed, so it runs later."""
-    sizes = sizes or [None]
-    first = [
-        Job(s, k, n) for n in sizes for s in strategies if s != "baseline" for k in range(seeds)
-    ]
-    later = (
-        [Job("baseline", k, n) for n in sizes for k in range(seeds)]
-        if "baseline" in strategies
-        else []
-    )
-    return [w for w in (first, later) if w]
+    """Waves of jobs: the baseline needs the finished td run of its seed, a search the runs
+    whose compute it matches, so they run later, in that order."""
+    sizes, base = sizes or [None], base or {}
+    order = {"baseline": 1, "search": 2}
+    waves: list[list[Job]] = [[], [], []]
+    for n in sizes:
+        for s in strategies:
+            waves[order.get(kind(s, base), 0)] += [Job(s, k, n) for k in range(seeds)]
+    return [w for w in waves if w]
 
 
 def validation_size(train_size: int, val_fraction: float) -> int:
@@ -64,8 +75,12 @@ def validation_size(train_size: int, val_fraction: float) -> int:
 def job_config(job: Job, base: dict[str, Any]) -> dict[str, Any]:
     """The run's raw config: the base config, the strategy and seed, and its training subset
     (seed k draws it, the same for every strategy)."""
-    raw = {**base, "strategy": job.strategy, "seed": job.seed}
-    data = dict(base.get("data", {}))
+    settings = {k: v for k, v in base.items() if k != "variants"}
+    variant = base.get("variants", {}).get(job.strategy)
+    if variant is not None:
+        settings = merged(settings, variant)
+    raw = {**settings, "strategy": kind(job.strategy, base), "seed": job.seed}
+    data = dict(raw.get("data", {}))
     if job.train_size is not None:
         data["max_train"] = job.train_size
         if "max_val" not in data:  # validation scales with the training set

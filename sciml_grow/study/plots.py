@@ -368,6 +368,48 @@ def sweep_curves(out: Path) -> Path | None:
     return _save(fig, out / "sweep.png")
 
 
+def error_vs_cost(out: Path) -> Path | None:
+    """Test error against training cost (training + decision FLOPs, log scale): one dot per
+    seed, per strategy its mean with the 95 % bootstrap interval of the mean error; a panel
+    per training-set size. What growing buys against what it costs, beside a search."""
+    from sciml_grow.study.stats import error_of, mean_interval
+
+    rows = [
+        r
+        for r in read_results(out / "results.csv")
+        if np.isfinite(r.get("training_flops", np.nan))
+        and np.isfinite(r.get("decision_flops", np.nan))
+    ]
+    if not rows:
+        return None
+    sizes = sorted({int(r["train_size"]) for r in rows})
+    classes = _metric(rows)[0] == "accuracy"
+    fig, axes = _subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.5, 4.6), squeeze=False)
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    for ax, n in zip(axes[0], sizes, strict=True):
+        for i, s in enumerate(strategies):
+            mine = [r for r in rows if r["strategy"] == s and int(r["train_size"]) == n]
+            if not mine:
+                continue
+            cost = np.array([r["training_flops"] + r["decision_flops"] for r in mine])
+            err = np.array([error_of(r) for r in mine])
+            ax.plot(cost, err, "o", color=f"C{i}", alpha=0.35, ms=4)
+            lo, hi = mean_interval(err, n_resamples=2000)
+            ax.errorbar(
+                cost.mean(), err.mean(), yerr=[[err.mean() - lo], [hi - err.mean()]],
+                fmt="s", color=f"C{i}", capsize=4, label=s, mec="k",
+            )  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(
+            xlabel="training + decision FLOPs",
+            ylabel="test error rate" if classes else "test relative L2 error",
+            title=f"N = {n}",
+        )
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.suptitle("Test error against cost (dots: seeds; squares: mean, 95 % interval)")
+    return _save(fig, out / "cost.png")
+
+
 def _reference_lines(ax: Any, out: Path, what: str) -> int:
     """The classical reference (dashed) and the Bayes floor (dotted) as horizontal lines."""
     drawn = 0
@@ -386,6 +428,7 @@ def all_plots(out: Path, data_path: Path) -> list[Path]:
     """Every figure of a comparison (per-run figures at the largest size of a sweep)."""
     made = [
         sweep_curves(out),
+        error_vs_cost(out),
         learning_curves(out),
         td_sensitivity(out),
         error_spread(out),

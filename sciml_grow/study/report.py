@@ -109,6 +109,10 @@ def _size_table(
     metric = columns[0]
     head = ["strategy", metric[1], "IQM", f"vs {against} (95 % CI)", "verdict"]
     head += [h for _, h, _ in columns[1:]]
+    costs = {s: _cost_cells(rows, s) for s in strategies}
+    costed = any(c[0] for c in costs.values())
+    if costed:
+        head += ["cost (FLOPs)", f"FLOPs to {against}'s val. loss"]
     short = ref.get("short", ref["label"]) if ref else ""
     if ref:
         head += [f"error / {short}", f"inference time / {short}"]
@@ -128,6 +132,8 @@ def _size_table(
                 cells.append("n/a")
                 continue
             cells.append(fmt.format(mean) + (f" ± {fmt.format(std)}" if seeds > 1 else ""))
+        if costed:
+            cells += costs[s]
         if ref:
             error = stats[s]["rel_l2_on_reference_samples"][0] / ref["rel_l2_mean"]
             ratio = stats[s]["inference_seconds_per_sample"][0] / ref["seconds_per_sample"]
@@ -153,6 +159,14 @@ def _size_table(
         )
     if floor:
         notes.append(_floor_note(floor))
+    if costed:
+        notes.append(
+            "Cost: FLOPs of training (forward and backward of every step, counted by torch) "
+            "and of the growth decisions, mean over seeds; a search's summed over its trials. "
+            f"FLOPs to {against}'s val. loss: median over seeds of the FLOPs spent when the "
+            f"validation loss first reached the best of {against}'s run of the same seed "
+            "(k/n: the seeds that reached it)."
+        )
     notes += _basis_note(rows)
     if notes:
         lines += ["", *notes]
@@ -217,6 +231,25 @@ def family_note(family: int, seeds: int, what: str) -> str:
             f"p-value, 2/2^{seeds} = {2 / 2**seeds:.2g}, times {family} is not below 0.05."
         )
     return text + "."
+
+
+def _cost_cells(rows: list[dict[str, Any]], strategy: str) -> list[str]:
+    """A strategy's mean cost and its median cost to reach the reference ("" if uncounted)."""
+    mine = [r for r in rows if r["strategy"] == strategy]
+    total = [
+        float(r["training_flops"]) + float(r["decision_flops"])
+        for r in mine
+        if _number(r.get("training_flops")) and _number(r.get("decision_flops"))
+    ]
+    if not total:
+        return ["", ""]
+    reached = [float(r["flops_to_reference"]) for r in mine if _number(r.get("flops_to_reference"))]
+    median = f"{statistics.median(reached):.3g} " if reached else ""
+    return [f"{statistics.fmean(total):.3g}", f"{median}({len(reached)}/{len(mine)})"]
+
+
+def _number(v: Any) -> bool:
+    return v not in (None, "") and not _nan(v)
 
 
 def _basis_note(rows: list[dict[str, Any]]) -> list[str]:

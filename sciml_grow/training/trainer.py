@@ -55,6 +55,7 @@ GROWTH_COLUMNS = [
     "n_params_before",
     "n_params_after",
     "seconds",
+    "decision_flops",
     "sparsity",
     "objective_parts",
 ]
@@ -360,7 +361,8 @@ class Trainer:
         )
         with cost.counter() as counted:
             event = self.strategy.grow(ctx)
-        s.decision_flops += self._summed(counted.get_total_flops())
+        flops = self._summed(counted.get_total_flops())
+        s.decision_flops += flops
         self.model = ctx.model
         self._architecture_changed()
         val_after = math.nan
@@ -394,6 +396,7 @@ class Trainer:
                 "n_params_before": event.n_params_before or self.model.n_params(),
                 "n_params_after": event.n_params_after or self.model.n_params(),
                 "seconds": round(event.seconds, 4),
+                "decision_flops": flops,
                 "sparsity": ";".join(f"{k}={v:.4f}" for k, v in event.sparsity.items()),
                 "objective_parts": ";".join(f"{k}={v:.6g}" for k, v in self.parts.items()),
             },
