@@ -49,6 +49,7 @@ _EXPORTS = {
     "GrowthConfig": "sciml_grow.training.config",
     "LayerwiseConfig": "sciml_grow.training.config",
     "FinetuneConfig": "sciml_grow.training.config",
+    "SearchConfig": "sciml_grow.training.config",
     "ConfigError": "sciml_grow.config",
     # errors: every one the toolkit raises on purpose is a UserError
     "UserError": "sciml_grow.errors",
@@ -117,6 +118,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
         LayerwiseConfig,
         ModelConfig,
         OptimConfig,
+        SearchConfig,
         TrainConfig,
     )
     from sciml_grow.training.predictor import Predictor  # noqa: F401

@@ -154,6 +154,7 @@ def fit(
     force: bool = False,
     device: str = "cpu",
     progress: bool = True,
+    comm: Any = None,
     **settings: Any,
 ) -> Predictor:
     """Train one run and return the fitted predictor (``.predict``, ``.save``, ``.final``,
@@ -161,9 +162,13 @@ def fit(
     (``strategy="td", epochs=200``). With ``out`` the run directory is written (logs,
     checkpoints, resumable; ``force`` replaces a run this toolkit made, atomically);
     without it everything stays in memory. Everything is checked before anything is written.
+    Under mpiexec, ``comm=MPI.COMM_WORLD`` with strategy search makes every rank a worker of
+    the one search.
     """
     cfg = lifecycle.train_config(config, settings)
-    return lifecycle.fit_run(data, cfg, out=out, force=force, device=device, progress=progress)
+    return lifecycle.fit_run(
+        data, cfg, out=out, force=force, device=device, progress=progress, comm=comm
+    )
 
 
 # --- studies -------------------------------------------------------------------------------

@@ -179,3 +179,21 @@ def test_compare_runs_searches_at_equal_and_double_compute_beside_growth(tmp_pat
     assert "cost (FLOPs)" in result.table and "FLOPs to baseline's val. loss" in result.table
     assert "Family: 4 comparisons against baseline" in result.table
     assert (out / "cost.png").exists()
+
+
+@pytest.mark.mpi
+def test_mpi_ranks_share_one_search(tmp_path, heat_train_file):
+    out = tmp_path / "shared"
+    r = run_cli(
+        "train", "--data", str(heat_train_file), "--strategy", "search", "--out", str(out),
+        "--epochs", "30", "--set", "search.trials=4", "--set", "search.pruner=none", *QUICK,
+        ranks=2,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("search seed 0:") == 1  # rank 0 speaks for the run
+    rows = trials(RunDir(out))
+    assert [r["state"] for r in rows] == ["complete"] * 4
+    assert len({r["worker"] for r in rows}) == 2  # both ranks ran trials
+    final = RunDir(out).read_json("final.json")
+    assert final["search"]["trials"] == 4
+    assert final["training_flops"] == pytest.approx(sum(float(r["training_flops"]) for r in rows))

@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from sciml_grow.cli.common import Flags, UsageError, config_dict
+from sciml_grow.cli.common import Flags, UsageError, config_dict, run_collective, world
 
 
 def add_train(sub: Any, flags: Flags) -> None:
@@ -67,15 +67,18 @@ def run_train(args: argparse.Namespace) -> int:
         raw["strategy"] = args.strategy.lower()
     if args.baseline_from:
         raw["baseline_from"] = args.baseline_from
-    model = api.fit(
-        args.data,
-        from_dict(TrainConfig, raw),
-        out=args.out,
-        force=args.force,
-        device=device,
-        progress=not args.no_progress,
-    )
-    _print_final(model.final, model.run_dir)
+    cfg = from_dict(TrainConfig, raw)
+    # under mpiexec a search's ranks are workers of its one study; other runs use torchrun
+    comm = world() if cfg.strategy == "search" else None
+    model = run_collective(
+        comm,
+        lambda: api.fit(
+            args.data, cfg, out=args.out, force=args.force, device=device,
+            progress=not args.no_progress, comm=comm,
+        ),
+    )  # fmt: skip
+    if comm is None or comm.rank == 0:
+        _print_final(model.final, model.run_dir)
     return 0
 
 

@@ -33,11 +33,18 @@ from sciml_grow.training.trainer import Trainer
 
 
 def runner(
-    cfg: TrainConfig, data: Dataset, run: RunDir, device: str = "cpu", progress: bool = True
+    cfg: TrainConfig,
+    data: Dataset,
+    run: RunDir,
+    device: str = "cpu",
+    progress: bool = True,
+    comm: Any = None,
 ) -> Trainer | SearchRun:
-    """What trains a run: the trainer, or for strategy search the search over its trials."""
-    cls = SearchRun if cfg.strategy == "search" else Trainer
-    return cls(cfg, data, run, device, progress=progress)
+    """What trains a run: the trainer, or for strategy search the search over its trials
+    (with ``comm``, every MPI rank running trials of the one study)."""
+    if cfg.strategy == "search":
+        return SearchRun(cfg, data, run, device, progress=progress, comm=comm)
+    return Trainer(cfg, data, run, device, progress=progress)
 
 
 def train_config(config: Any, settings: dict[str, Any] | None = None) -> TrainConfig:
@@ -90,12 +97,17 @@ def fit_run(
     force: bool = False,
     device: str = "cpu",
     progress: bool = True,
+    comm: Any = None,
 ) -> Predictor:
     """Check everything, then train one run (in memory, or into the run directory ``out``,
     replacing one this toolkit made through a staging directory with ``force``); the run's
-    life from check to finished, shared by ``sg.fit``, ``train`` and the DDP processes."""
+    life from check to finished, shared by ``sg.fit``, ``train`` and the DDP processes. With
+    ``comm`` (MPI) and strategy search, every rank runs trials of the run's one study."""
     device = check_device(distributed.local_device(device))
-    group = distributed.group(device)  # under torchrun: one of the run's processes
+    if comm is not None and cfg.strategy != "search":
+        raise InputError("several MPI ranks share a run only for strategy search (use torchrun)")
+    # under torchrun: one of the run's processes; under mpiexec: one of a search's workers
+    group = comm if comm is not None else distributed.group(device)
     if isinstance(data, Dataset):
         cfg = replace(cfg, data=data.config)  # the split the data was loaded with
     if cfg.baseline_from:
@@ -109,13 +121,15 @@ def fit_run(
     n_train = len(data.splits["train"])
     check_run_resources(cfg, data.in_dim, data.out_dim, n_train, None if run is None else run.path)
     if run is None:
+        if comm is not None:
+            raise InputError("a search over MPI ranks needs a run directory (out)")
         trainer = runner(cfg, data, RunDir(None), device, progress=progress)
         trainer.run_training()
         return trainer.predictor
     # a run that exists is replaced through a staging directory, swapped in when finished
     replacing = run.exists()
     work = RunDir(run.path.with_name(run.path.name + ".replacing")) if replacing else run
-    trainer = runner(cfg, data, work, device, progress=progress)
+    trainer = runner(cfg, data, work, device, progress=progress and group.rank == 0, comm=comm)
     group.barrier()  # every rank has checked before rank 0 writes
     if group.rank != 0:  # rank 0 alone owns the run directory
         trainer.run_training()

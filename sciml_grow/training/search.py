@@ -52,6 +52,7 @@ TRIAL_COLUMNS = [
     "epochs",
     "training_flops",
     "wall_seconds",
+    "worker",
 ]
 
 
@@ -71,14 +72,23 @@ class SearchRun:
     the lifecycle runs, resumes and replaces it like any run."""
 
     def __init__(
-        self, cfg: TrainConfig, data: Any, run: RunDir, device: str = "cpu", progress: bool = True
+        self,
+        cfg: TrainConfig,
+        data: Any,
+        run: RunDir,
+        device: str = "cpu",
+        progress: bool = True,
+        comm: Any = None,
     ):
         self.cfg, self.data, self.run, self.device, self.progress = cfg, data, run, device, progress
         self.replaces: str | None = None
+        self.comm = comm
 
     def run_training(self, resume: bool = False) -> dict[str, Any]:
         """Run the search, or continue it from its journal (``resume`` changes nothing)."""
-        final = run_search(self.cfg, self.data, self.run, self.device, self.progress, self.replaces)
+        final = run_search(
+            self.cfg, self.data, self.run, self.device, self.progress, self.replaces, self.comm
+        )
         self.predictor = Predictor.from_bundle(self.run.load("best.pt", self.device), self.device)
         self.predictor.final, self.predictor.run_dir = final, self.run.path
         self.predictor.history = self.run.read_csv("metrics.csv")
@@ -213,9 +223,12 @@ def run_search(
     device: str = "cpu",
     progress: bool = True,
     replaces: str | None = None,
+    comm: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) the search of ``cfg`` into ``run`` (in a temporary directory when
-    ``run.path`` is None, keeping only the summary files) and write its final.json."""
+    ``run.path`` is None, keeping only the summary files) and write its final.json. With an
+    MPI ``comm`` every rank is a worker of the one study: rank 0 makes the run directory and
+    writes the summary once every worker has finished."""
     if run.path is None:
         with tempfile.TemporaryDirectory(prefix="sciml-grow-search-") as tmp:
             summary = run_search(cfg, data, RunDir(tmp), device, progress)
@@ -226,28 +239,20 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget = matched_cost(cfg)
-    run.create()
-    if not run.exists():
-        run.write_json("config.json", config_record(cfg, data, device, replaces))
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(run.path / "search.journal")))
-    sampler, pruner = _sampler_and_pruner(cfg)
-    study = optuna.create_study(
-        study_name="search",
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        direction="minimize",
-        load_if_exists=True,
-    )
+    lead = comm is None or comm.rank == 0
     trials_dir = run.path / "trials"
-    _retry_stale(study, trials_dir)
+    if lead:
+        run.create()
+        if not run.exists():
+            run.write_json("config.json", config_record(cfg, data, device, replaces))
+        _retry_stale(_study(cfg, run), trials_dir)
+    if comm is not None:
+        comm.barrier()  # the study exists before any other worker opens it
+    study = _study(cfg, run)
     distributions = _distributions(cfg)
     while True:
         spent, done = _spent(study)
-        if budget is None and done >= cfg.search.trials:
+        if budget is None and done + _running(study) >= cfg.search.trials:
             break
         if budget is not None and (spent >= budget or done >= cfg.search.max_trials):
             break
@@ -267,7 +272,35 @@ def run_search(
                 f"validation {final['best_val_loss']:.4g}, {final['training_flops']:.3g} FLOPs",
                 flush=True,
             )
-    return _finish(cfg, run, study, budget)
+    if comm is None:
+        return _finish(cfg, run, study, budget)
+    comm.barrier()  # every worker's last trial is told
+    return comm.bcast(_finish(cfg, run, study, budget) if lead else None, root=0)
+
+
+def _study(cfg: TrainConfig, run: RunDir) -> Any:
+    """The run's Optuna study in its JournalStorage file (created on first use)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(run.path / "search.journal")))
+    sampler, pruner = _sampler_and_pruner(cfg)
+    return optuna.create_study(
+        study_name="search",
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="minimize",
+        load_if_exists=True,
+    )
+
+
+def _running(study: Any) -> int:
+    """Trials other workers are running now (they count toward a number of trials)."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _run_trial(
@@ -311,7 +344,10 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
             "state": t.state.name.lower(),
             **{k: t.params.get(k) for k in ("depth", "width", "lr", "weight_decay")},
             "best_val_loss": t.value if t.value is not None else "",
-            **{k: t.user_attrs.get(k, "") for k in ("epochs", "training_flops", "wall_seconds")},
+            **{
+                k: t.user_attrs.get(k, "")
+                for k in ("epochs", "training_flops", "wall_seconds", "worker")
+            },
         }
         for t in trials
     ]
