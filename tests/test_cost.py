@@ -103,3 +103,33 @@ def test_td_decisions_cost_at_least_their_q_blocks_and_eigensolves(grown):
     )
     assert events and final["decision_flops"] >= floor
     assert final["decision_flops"] < 50 * floor  # and the same order: nothing else dominates
+
+
+class _NoCounter:
+    """Stands for torch's counter: counts nothing and touches nothing."""
+
+    def __enter__(self) -> _NoCounter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get_total_flops(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("strategy", ["td", "sensli"])
+def test_counting_flops_never_changes_a_runs_numbers(heat_train_file, monkeypatch, strategy):
+    """The counter's hooks can make autograd sum in another order: counted work runs on
+    copies, so a run is bitwise the run made without any counting."""
+    cfg = quick_config(strategy=strategy, epochs=40, dtype="float32")
+    data = Dataset(heat_train_file, cfg.data)
+    counted = Trainer(cfg, data, RunDir(None), progress=False)
+    counted.run_training()
+    monkeypatch.setattr(cost, "counter", _NoCounter)
+    plain = Trainer(cfg, data, RunDir(None), progress=False)
+    plain.run_training()
+    assert plain.state.train_flops == 0 and counted.state.train_flops > 0
+    a, b = counted.predictor.bundle()["model"], plain.predictor.bundle()["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert counted.state.decision_flops > 0

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 import re
 import sys
@@ -41,9 +42,14 @@ VOLATILE = (
 SKIP_FILES = {"manifest.json", "progress.log"}
 
 
+# more keys to leave out, to compare with a commit that did not write them yet:
+# REFERENCE_IGNORE=flops,memory python tools/reference_runs.py run OUT
+IGNORED = tuple(k for k in os.environ.get("REFERENCE_IGNORE", "").split(",") if k)
+
+
 def volatile(key: str) -> bool:
     k = key.lower()
-    return any(v in k for v in VOLATILE)
+    return any(v in k for v in VOLATILE + IGNORED)
 
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")  # an ISO date and time

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import math
 import time
 from typing import Any
@@ -138,21 +138,23 @@ class Trainer:
         # called after every epoch with the state and the validation loss; a reason returned
         # ends the training there (a search's pruner and budget)
         self.on_epoch: Callable[[TrainState, float], str | None] | None = None
+        self._counting_seconds = 0.0  # spent counting FLOPs: not the run's own time
 
     # --- setup ----------------------------------------------------------------------------
     def _fresh(self) -> None:
         torch.manual_seed(self.cfg.seed)
-        t0 = time.perf_counter()
         cost.reset_peak_memory(self.device)
-        with cost.counter() as counted:  # fine-tuning decides where its adapters go
-            net = self.strategy.initial_model(self.data, self.cfg)
+        # fine-tuning decides where its adapters go: that decision's FLOPs
+        flops = self._summed(self._count(lambda: self.strategy.initial_model(self.data, self.cfg)))
+        t0 = time.perf_counter()
+        net = self.strategy.initial_model(self.data, self.cfg)
         self.model = net.to(device=self.device, dtype=self.dtype)
         self.stepper = self.group.wrap(self.model, self.device)
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.growth_rng = torch.Generator().manual_seed(self.cfg.seed + 7919)
         # the run's time counts the initial model's construction (adapter insertion)
         self.state = TrainState(growing=self.strategy.grows, elapsed=time.perf_counter() - t0)
-        self.state.decision_flops = self._summed(counted.get_total_flops())
+        self.state.decision_flops = flops
         self.opt = self._optimizer()
         self._architecture_changed()
 
@@ -278,15 +280,27 @@ class Trainer:
         self.state.train_flops += (self._flops_per_row or 0.0) * n
         return total / n
 
-    def _step_flops(self, idx: torch.Tensor) -> float:
-        """FLOPs per sample of a training step's forward and backward, counted on a copy of
-        the network (the step itself runs outside the counter, whose dispatch may round
-        differently, so a resumed run stays bitwise the uninterrupted one)."""
-        net = copy.deepcopy(self.model)
+    def _count(self, work: Callable[[], Any]) -> float:
+        """This process's FLOPs of ``work``, which must act on copies: the real work runs
+        again outside the counter, whose hooks can change how autograd sums and so round
+        differently; counting never changes a run's numbers. Its time is kept out of the
+        run's wall time, and its random draws out of the run's generators."""
+        t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]), cost.counter() as counted:
+            work()
+        self._counting_seconds += time.perf_counter() - t0
+        return float(counted.get_total_flops())
+
+    def _step_flops(self, idx: torch.Tensor) -> float:
+        """FLOPs per sample of a training step's forward and backward, on a copy of the
+        network (this rank's share of the batch)."""
+        net = copy.deepcopy(self.model)
+
+        def step() -> None:
             loss, _ = self.objective.loss(net, idx)
             loss.backward()
-        return counted.get_total_flops() / len(idx)
+
+        return self._count(step) / len(idx)
 
     def _input_basis_summary(self) -> dict[str, Any] | None:
         """A reduced input basis: its modes and their share of the training inputs' variance."""
@@ -359,9 +373,14 @@ class Trainer:
             group=self.group,
             share=share,
         )
-        with cost.counter() as counted:
-            event = self.strategy.grow(ctx)
-        flops = self._summed(counted.get_total_flops())
+        flops = self._summed(
+            self._count(
+                lambda: self.strategy.grow(
+                    replace(ctx, model=copy.deepcopy(ctx.model), rng=_clone(ctx.rng))
+                )
+            )
+        )
+        event = self.strategy.grow(ctx)
         s.decision_flops += flops
         self.model = ctx.model
         self._architecture_changed()
@@ -434,6 +453,7 @@ class Trainer:
             self._fresh()
         s = self.state
         clock = time.perf_counter() - s.elapsed
+        self._counting_seconds = 0.0
         bar = self._bar()
         while s.epoch < cfg.epochs:
             t0 = time.perf_counter()
@@ -475,7 +495,7 @@ class Trainer:
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val:.4g}", refresh=False)
             if self.on_epoch is not None and (why := self.on_epoch(s, val)):
                 s.stop_reason = why
-                s.elapsed = time.perf_counter() - clock
+                s.elapsed = time.perf_counter() - clock - self._counting_seconds
                 self._save_checkpoint()
                 break
             grew = False
@@ -487,10 +507,10 @@ class Trainer:
                 bar, grew = self._bar(), True
             elif not s.growing and cfg.early_stopping and s.stale >= cfg.early_stopping:
                 s.stop_reason += f"; early stop at epoch {s.epoch}"
-                s.elapsed = time.perf_counter() - clock
+                s.elapsed = time.perf_counter() - clock - self._counting_seconds
                 self._save_checkpoint()
                 break
-            s.elapsed = time.perf_counter() - clock
+            s.elapsed = time.perf_counter() - clock - self._counting_seconds
             if grew or s.epoch % cfg.checkpoint_every == 0 or s.epoch == cfg.epochs:
                 self._save_checkpoint()
         bar.close()
@@ -584,6 +604,13 @@ def config_record(
         "versions": {"sciml_grow": __version__, "torch": torch.__version__},
         **({"replaces": replaces} if replaces else {}),
     }
+
+
+def _clone(rng: torch.Generator) -> torch.Generator:
+    """A generator in ``rng``'s state that draws without advancing ``rng``."""
+    out = torch.Generator(device=rng.device)
+    out.set_state(rng.get_state())
+    return out
 
 
 def _rows(values: Any, idx: torch.Tensor) -> Any:
