@@ -197,3 +197,23 @@ def test_mpi_ranks_share_one_search(tmp_path, heat_train_file):
     final = RunDir(out).read_json("final.json")
     assert final["search"]["trials"] == 4
     assert final["training_flops"] == pytest.approx(sum(float(r["training_flops"]) for r in rows))
+
+
+def test_a_diverged_trial_fails_and_the_search_goes_on(tmp_path, heat_train_file, monkeypatch):
+    from sciml_grow.training.trainer import Trainer
+
+    real = Trainer._train_epoch
+
+    def epoch(self) -> float:  # trial 1 diverges in its fifth epoch
+        loss = real(self)
+        return float("nan") if self.run.path.name == "0001" and self.state.epoch == 4 else loss
+
+    monkeypatch.setattr(Trainer, "_train_epoch", epoch)
+    out = tmp_path / "diverging"
+    assert train(out, heat_train_file, "--set", "search.trials=3") == 0
+    rows = trials(RunDir(out))
+    assert [r["state"] for r in rows] == ["complete", "fail", "complete"]
+    assert rows[1]["epochs"] == "4" and float(rows[1]["training_flops"]) > 0
+    final = RunDir(out).read_json("final.json")
+    assert final["search"]["best_trial"] in (0, 2)
+    assert final["training_flops"] == pytest.approx(sum(float(r["training_flops"]) for r in rows))

@@ -28,7 +28,7 @@ from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, check_run_output, finished_architecture
-from sciml_grow.training.search import SearchRun
+from sciml_grow.training.search import SearchRun, space
 from sciml_grow.training.trainer import Trainer
 
 
@@ -82,11 +82,16 @@ def check_run_resources(
 ) -> None:
     """Refuse a run whose network would not fit in memory, or ``runs`` run directories that
     would not fit on the disk of ``out``, before anything starts (one line naming both)."""
+    trials = 1
+    if cfg.strategy == "search":  # the largest network a trial may train, a run per trial
+        sp, trials = space(cfg), cfg.search.trials
+        widest = replace(cfg.model, width=max(sp["width"]), initial_blocks=sp["depth"][1])
+        cfg = replace(cfg, model=widest)
     m = cfg.model
     what = f"model.width = {m.width} ({m.kind}, up to {cfg.growth.max_blocks} blocks)"
     check_memory(cfg.memory_estimate(in_dim, out_dim, n_train), what)
     if out is not None:
-        check_disk(runs * cfg.disk_estimate(in_dim, out_dim), out)
+        check_disk(runs * trials * cfg.disk_estimate(in_dim, out_dim), out)
 
 
 def fit_run(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 import io
+import math
 import os
 from pathlib import Path
 import shutil
@@ -39,7 +40,7 @@ from sciml_grow.growth.strategies import Strategy
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
-from sciml_grow.training.trainer import Trainer, TrainState, config_record
+from sciml_grow.training.trainer import Trainer, TrainingError, TrainState, config_record
 
 TRIAL_COLUMNS = [
     "trial",
@@ -201,6 +202,8 @@ def _retry_stale(study: Any, trials_dir: Path) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _alive(t.user_attrs.get("worker", "")):
             continue
+        # Optuna has no public call to end another process's trial (its heartbeat, which
+        # does this, is for RDB storages only): the storage's own, as its callbacks use it
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         stale = RunDir(trials_dir / f"{t.number:04d}")
         if stale.path.exists() and not stale.foreign_files():
@@ -209,11 +212,10 @@ def _retry_stale(study: Any, trials_dir: Path) -> None:
 
 
 def _spent(study: Any) -> tuple[float, int]:
-    """The summed training FLOPs of the finished trials and their count."""
-    from optuna.trial import TrialState
-
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    return sum(t.user_attrs.get("training_flops", 0.0) for t in done), len(done)
+    """The summed training FLOPs of the trials that ran to an end (complete, pruned, or
+    diverged) and their count; a trial a kill interrupted counts in neither."""
+    done = [t for t in study.get_trials(deepcopy=False) if "training_flops" in t.user_attrs]
+    return sum(t.user_attrs["training_flops"] for t in done), len(done)
 
 
 def run_search(
@@ -262,10 +264,10 @@ def run_search(
         trial.set_user_attr("training_flops", final["training_flops"])
         trial.set_user_attr("wall_seconds", final["wall_seconds"])
         trial.set_user_attr("epochs", final["epochs"])
-        if state == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
+        if state == "complete":
             study.tell(trial, final["best_val_loss"])
+        else:  # pruned, or failed: diverged (a learning rate too high for the network)
+            study.tell(trial, state=getattr(optuna.trial.TrialState, state.upper()))
         if progress:
             print(
                 f"[search] trial {trial.number} {state}: {_params_text(trial.params)}, "
@@ -330,7 +332,12 @@ def _run_trial(
         device, progress=progress,
     )  # fmt: skip
     trainer.on_epoch = on_epoch
-    return trainer.run_training(), outcome["state"]
+    try:
+        return trainer.run_training(), outcome["state"]
+    except TrainingError:  # diverged: the trial fails, the search goes on; its cost counts
+        st = trainer.state
+        spent = {"training_flops": st.train_flops, "wall_seconds": st.elapsed, "epochs": st.epoch}
+        return {**spent, "best_val_loss": math.nan}, "fail"
 
 
 def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> dict[str, Any]:
