@@ -85,8 +85,12 @@ def generate(
     block_size: int = 128,
     progress: bool = True,
     force: bool = False,
+    split: tuple[float, float] | None = None,
 ) -> GenerateSummary:
-    """Generate (or finish) ``n_samples`` samples of ``problem`` into the HDF5 file ``out``."""
+    """Generate (or finish) ``n_samples`` samples of ``problem`` into the HDF5 file ``out``;
+    with ``split`` = (test fraction, validation fraction) the file stores that fixed split
+    (``/split``: the split readers draw with split seed 0, so the same test samples for
+    everyone who uses the file)."""
     comm = MPI.COMM_WORLD if comm is None else comm
     out = Path(out)
     try:
@@ -105,10 +109,18 @@ def generate(
         "seed": seed,
         "config": to_json(cfg),
     }
+    parts = None
+    if split is not None:
+        test, val = split
+        if not (0 < test < 1 and 0 < val < 1):
+            raise GenerationError(f"split: fractions in (0, 1) expected, got {split!r}")
+        parts = fmt.seeded_parts(n_samples, test, val)
+        if min(np.bincount(parts, minlength=3)) < 1:
+            raise GenerationError(f"split {split!r}: {n_samples} samples leave a part empty")
     lock = OutputLock(out)
     _on_root(comm, lambda: _locked(lock))
     try:
-        return _generate(comm, problem_cls, cfg, identity, out, force, block_size, progress)
+        return _generate(comm, problem_cls, cfg, identity, out, force, block_size, progress, parts)
     finally:
         lock.release()
 
@@ -135,10 +147,13 @@ def _generate(
     force: bool,
     block_size: int,
     progress: bool,
+    parts: np.ndarray | None = None,
 ) -> GenerateSummary:
     """The body of :func:`generate`, run while rank 0 holds the output's lock."""
     problem, n_samples = identity["problem"], identity["n_samples"]
     state, done, work = _on_root(comm, lambda: _inspect(out, identity, force))
+    if state in ("complete", "resume") and parts is not None:
+        _on_root(comm, lambda: _same_split(out, parts))
     if state == "complete":
         return GenerateSummary(out, problem, n_samples, 0, n_samples, comm.size, 0.0, True)
 
@@ -154,7 +169,7 @@ def _generate(
         raise GenerationError(next(e for e in errors if e))
     created = state == "new"
     if created:
-        _on_root(comm, lambda: _create(work, prob, identity))
+        _on_root(comm, lambda: _create(work, prob, identity, parts))
         done = np.zeros(n_samples, dtype=bool)
     setup_seconds = time.perf_counter() - t_setup
     try:
@@ -346,8 +361,22 @@ def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: file has {a!r}, this run asks for {b!r}"]
 
 
-def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
-    """Write a complete empty dataset (metadata, NaN-filled sample arrays) and rename it."""
+def _same_split(path: Path, parts: np.ndarray) -> None:
+    """An existing file continued or reused with a split must store that split."""
+    with h5py.File(path, "r") as f:
+        stored = f[fmt.SPLIT][()] if fmt.SPLIT in f else None
+    if stored is None or not np.array_equal(stored, parts):
+        raise GenerationError(
+            f"{path} exists with {'another' if stored is not None else 'no'} stored split; "
+            "choose another --out"
+        )
+
+
+def _create(
+    out: Path, prob: Problem, identity: dict[str, Any], parts: np.ndarray | None = None
+) -> None:
+    """Write a complete empty dataset (metadata, NaN-filled sample arrays, the fixed split if
+    one is given) and rename it."""
     tmp = out.with_name(out.name + ".creating")
     n = identity["n_samples"]
     fields = prob.sample_fields()
@@ -367,6 +396,8 @@ def _create(out: Path, prob: Problem, identity: dict[str, Any]) -> None:
                 group = f if name in (fmt.INPUTS, fmt.TARGETS) else samples
                 _preallocated(group, name, (n, *shape), dtype, np.nan)
             _preallocated(samples, "done", (n,), "u1", 0)
+            if parts is not None:
+                fmt.write_split(f, parts)
             # the problem's metadata follows the format (a user's problem too)
             report = fmt.check_open(f, fmt.CheckReport(out), scan_values=False)
             if not report.ok:

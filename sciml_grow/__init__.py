@@ -61,6 +61,8 @@ _EXPORTS = {
     "ResourceError": "sciml_grow.resources",
     # studies
     "compare": "sciml_grow.api",
+    "benchmark": "sciml_grow.api",
+    "run_benchmark": "sciml_grow.api",
     "transfer": "sciml_grow.api",
     "map_estimates": "sciml_grow.api",
     "Comparison": "sciml_grow.api",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
     from sciml_grow.api import (  # noqa: F401
         Comparison,
         TDDecision,
+        benchmark,
         build_network,
         check,
         compare,
@@ -94,6 +97,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as plain imports
         map_estimates,
         predict_file,
         resume,
+        run_benchmark,
         td_decision,
         transfer,
     )

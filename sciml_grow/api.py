@@ -240,6 +240,73 @@ def compare(
     return Comparison(out, rows, stats, (out / "table.md").read_text(), made)
 
 
+def benchmark(name: str | Path) -> Any:
+    """A named benchmark (``sg.benchmark("heat-demo")``) or a user's declaration by the path
+    of its TOML file: data, fixed split, protocol, training config, version and ``.card``."""
+    from sciml_grow.bench import get_benchmark
+
+    return get_benchmark(name)
+
+
+def run_benchmark(
+    name: str | Path,
+    *,
+    out: str | Path,
+    data: str | Path | None = None,
+    strategies: Sequence[str] | None = None,
+    seeds: int | None = None,
+    train_sizes: Sequence[int | None] | None = None,
+    epochs: int | None = None,
+    plots: bool = True,
+    progress: bool = False,
+    comm: Any = None,
+) -> Comparison | None:
+    """Run benchmark ``name``: generate its data into ``data`` (default ``out/NAME-vV.h5``;
+    fixed seed and stored split, resumable, spread over ``comm``'s ranks) unless it is there,
+    refuse data that differ from those its card was measured on, then run its comparison
+    protocol into ``out/compare`` (strategies, seeds and sizes may be narrowed)."""
+    from sciml_grow.bench import check_card, get_benchmark
+
+    bench = get_benchmark(name)
+    out = Path(out)
+    path = Path(data) if data is not None else out / f"{bench.name}-v{bench.version}.h5"
+    proto = bench.protocol
+    if train_sizes is None and proto.train_sizes is not None:
+        train_sizes = list(proto.train_sizes)
+    from pde_data import require_fenicsx
+
+    try:  # the generator checks a file already there: this benchmark's, or refused
+        require_fenicsx()
+    except ImportError:
+        if not _complete(path):  # without FEniCSx a finished file is used as it is
+            raise
+    else:
+        from pde_data.generate import generate as _generate
+
+        if comm is None or comm.rank == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if comm is not None:
+            comm.barrier()
+        d = bench.data
+        _generate(d.problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
+                  split=(d.split[0], d.split[1]))  # fmt: skip
+    check_card(bench, Dataset(path, DataConfig()).fingerprint)  # a changed generator: refused
+    return compare(
+        path, strategies or proto.strategies, out=out / "compare", seeds=seeds or proto.seeds,
+        config=bench.train, epochs=epochs, train_sizes=train_sizes,
+        reference_samples=proto.reference_samples, floor_samples=proto.floor_samples,
+        plots=plots, comm=comm,
+    )  # fmt: skip
+
+
+def _complete(path: Path) -> bool:
+    """Whether ``path`` is a finished dataset file (else it is generated or resumed)."""
+    try:
+        return fmt.read_metadata(path).complete
+    except (OSError, fmt.DatasetError):
+        return False
+
+
 def predict_file(
     run: str | Path,
     data: str | Path,

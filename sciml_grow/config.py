@@ -194,6 +194,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         inner = args[0] if args else Any
         items = [_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
+    if origin is dict:  # a free-form table (a section another config validates)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
     if tp is Any:
         return value
     if tp is bool:

@@ -1,4 +1,4 @@
-"""Study subcommands: compare, transfer, map (each parser beside its handler)."""
+"""Study subcommands: compare, transfer, map, benchmark (each parser beside its handler)."""
 
 from __future__ import annotations
 
@@ -179,4 +179,66 @@ def run_map(args: argparse.Namespace) -> int:
     return 0
 
 
-ADD = (add_compare, add_transfer, add_map)
+def add_benchmark(sub: Any, flags: Flags) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="named inversion benchmarks: list them, or run one",
+        description="Named, versioned benchmarks: data with a fixed stored split, a comparison "
+        "protocol and a reference card (docs/benchmarks.md).",
+    )
+    bsub = p.add_subparsers(dest="action", required=True)
+    ls = bsub.add_parser("list", help="every built-in benchmark with its card")
+    ls.set_defaults(func=run_benchmark_list)
+    run = bsub.add_parser(
+        "run",
+        help="generate a benchmark's data if missing, then run its comparison",
+        description="Generate the benchmark's data (fixed seed and split, resumable; under "
+        "'mpiexec -n P' on P ranks) unless it is there, check it against the benchmark's card, "
+        "and run the comparison it defines into OUT/compare; re-run to resume.",
+    )
+    run.add_argument("name", help="a built-in benchmark's name, or the path of your own .toml")
+    run.add_argument("--out", required=True, help="benchmark directory")
+    run.add_argument("--data", help="the data file (default OUT/NAME-vVERSION.h5)")
+    run.add_argument("--strategies", help="comma-separated: a subset of the protocol's")
+    run.add_argument("--seeds", type=int, help="paired seeds (default: the protocol's)")
+    run.add_argument("--train-sizes", metavar="N,N,...", help="sizes (default: the protocol's)")
+    run.add_argument("--epochs", type=int, help="epoch budget of every run")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    run.set_defaults(func=run_benchmark_run)
+
+
+def run_benchmark_list(args: argparse.Namespace) -> int:
+    from sciml_grow.bench import BUILTIN, get_benchmark
+
+    for name in BUILTIN:
+        b = get_benchmark(name)
+        d, p = b.data, b.protocol
+        sizes = ", ".join(map(str, p.train_sizes)) if p.train_sizes else "all"
+        print(f"{b.name} (version {b.version}): {d.problem}, {d.samples} samples, seed {d.seed}")
+        print(f"  protocol: {', '.join(p.strategies)}; N = {sizes}; {p.seeds} seeds")
+        print("  regime: " + " ".join(b.regime.split()))
+        card = b.card
+        if card is None:
+            print("  card: not measured yet")
+        else:
+            print("  card: " + ", ".join(f"{k} {v:.4g}" for k, v in card["errors"].items()))
+    return 0
+
+
+def run_benchmark_run(args: argparse.Namespace) -> int:
+    from sciml_grow import api
+
+    comm = world()
+    strategies = args.strategies.split(",") if args.strategies else None
+    result = run_collective(
+        comm,
+        lambda: api.run_benchmark(
+            args.name, out=args.out, data=args.data, strategies=strategies, seeds=args.seeds,
+            train_sizes=_train_sizes(args.train_sizes), epochs=args.epochs,
+            plots=not args.no_plots, progress=False, comm=comm,
+        ),
+    )  # fmt: skip
+    return print_study(result)
+
+
+ADD = (add_compare, add_transfer, add_map, add_benchmark)

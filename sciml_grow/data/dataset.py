@@ -122,11 +122,10 @@ def split_indices(
     and validation parts only; the test part never moves."""
     perm = np.random.default_rng(cfg.split_seed).permutation(n)
     if stored is None:
-        sizes = split_sizes(n, cfg)
-        n_test, n_val = sizes["test"], sizes["val"]
-        test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
-    else:  # the file's parts, each in the order of the same seeded permutation
-        test, val, train = (perm[stored[perm] == i] for i in (2, 1, 0))
+        split_sizes(n, cfg)  # refuses a split with an empty part
+        stored = fmt.seeded_parts(n, cfg.test_fraction, cfg.val_fraction, cfg.split_seed)
+    # the parts, each in the order of the seeded permutation
+    test, val, train = (perm[stored[perm] == i] for i in (2, 1, 0))
     if cfg.subset_seed is not None:  # another draw of the few samples, same test split
         rng = np.random.default_rng([cfg.split_seed, cfg.subset_seed])
         train, val = rng.permutation(train), rng.permutation(val)

@@ -78,6 +78,7 @@ from sciml_grow.format.rules import shape_problem
 from sciml_grow.format.writer import (
     CHUNK_BYTES,
     sample_chunks,
+    seeded_parts,
     write_csr,
     write_header,
     write_split,
@@ -92,6 +93,6 @@ __all__ = [
     "Mesh", "Metadata", "Sensors", "attr_json", "cached_per_file", "check_array",
     "check_file", "check_format", "check_open", "file_key", "first_nonfinite", "is_csr",
     "open_dataset", "open_file", "read_csr", "read_metadata", "read_prior", "read_samples",
-    "read_split", "sample_chunks", "shape_problem", "write_csr", "write_header",
+    "read_split", "sample_chunks", "seeded_parts", "shape_problem", "write_csr", "write_header",
     "write_split", "write_tree",
 ]  # fmt: skip

@@ -84,6 +84,19 @@ def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             group.attrs[key] = value
 
 
+def seeded_parts(n: int, test_fraction: float, val_fraction: float, seed: int = 0) -> np.ndarray:
+    """The split every reader draws for a file that stores none, as ``/split`` values: a
+    permutation by ``seed``; its first round(test_fraction n) samples test, the next
+    round(val_fraction (n - n_test)) validation, the rest training (each part at least one)."""
+    n_test = max(1, round(test_fraction * n))
+    n_val = max(1, round(val_fraction * (n - n_test)))
+    perm = np.random.default_rng(seed).permutation(n)
+    parts = np.zeros(n, dtype=np.int8)
+    parts[perm[:n_test]] = 2
+    parts[perm[n_test : n_test + n_val]] = 1
+    return parts
+
+
 def write_split(f: h5py.File, parts: np.ndarray) -> None:
     """Store a fixed split: ``parts[i]`` is 0 (train), 1 (validation) or 2 (test)."""
     ds = f.create_dataset(SPLIT, data=np.asarray(parts, dtype=np.int8))
