@@ -3,6 +3,8 @@ end through the command, and a card that refuses data its numbers were not measu
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -82,7 +84,7 @@ def test_a_card_refuses_another_version_or_other_data():
 
 
 @needs_fenicsx
-def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path):
+def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path, monkeypatch):
     decl = tmp_path / "tiny.toml"
     decl.write_text(SMALL)
     r = run_cli("benchmark", "run", str(decl), "--out", str(tmp_path / "b"), "--no-plots")
@@ -108,6 +110,13 @@ def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path):
     card = {"version": 2, "data_sha256": "0" * 64}
     with pytest.raises(InputError, match="the generated data differ"):
         registry.check_card(bench, api.load(data).fingerprint, card)
+    monkeypatch.setattr(registry, "read_card", lambda name: card)
+    with pytest.raises(InputError, match="the generated data differ"):
+        api.run_benchmark(decl, out=tmp_path / "d", data=data, plots=False)
+    assert not (tmp_path / "d" / "compare").exists()
+    # the committed card of heat-demo holds what the tool measured, for this version
+    real = registry.HERE / "cards" / "heat-demo.json"
+    assert json.loads(real.read_text())["version"] == get_benchmark("heat-demo").version
     r = run_cli("benchmark", "list")
     assert r.returncode == 0 and "heat-demo (version 1)" in r.stdout
 
