@@ -30,7 +30,7 @@ from sciml_grow.growth import topological as td
 from sciml_grow.growth.strategies import starting_network
 from sciml_grow.nets import BlockSpec, GrowableNet
 from sciml_grow.nets.activations import get_activation
-from sciml_grow.outputs import OutputLock
+from sciml_grow.outputs import OutputLock, atomic_write_bytes, json_text
 from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.study.checks import (
     TRANSFER_METHODS,
@@ -291,6 +291,9 @@ def run_benchmark(
         _generate(d.problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
                   split=(d.split[0], d.split[1]))  # fmt: skip
     check_card(bench, Dataset(path, DataConfig()).fingerprint)  # a changed generator: refused
+    if comm is None or comm.rank == 0:  # which benchmark this folder holds
+        record = {"benchmark": bench.name, "version": bench.version, "data": str(path.resolve())}
+        atomic_write_bytes(out / "benchmark.json", json_text(record).encode())
     return compare(
         path, strategies or proto.strategies, out=out / "compare", seeds=seeds or proto.seeds,
         config=bench.train, epochs=epochs, train_sizes=train_sizes,

@@ -55,7 +55,7 @@ def test_a_stored_seeded_split_is_the_split_readers_draw_without_one(n):
 
 
 def test_every_builtin_benchmark_is_a_valid_declaration():
-    assert {"heat-demo", "paper-td-heat", "paper-layerwise-kl12"} <= set(BUILTIN)
+    assert {"heat-demo", "heat-capacity", "paper-td-heat", "paper-layerwise-kl12"} <= set(BUILTIN)
     for name in BUILTIN:
         b = get_benchmark(name)
         assert b.name == name and b.version >= 1 and b.regime
@@ -114,9 +114,10 @@ def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path, monkeypatch)
     with pytest.raises(InputError, match="the generated data differ"):
         api.run_benchmark(decl, out=tmp_path / "d", data=data, plots=False)
     assert not (tmp_path / "d" / "compare").exists()
-    # the committed card of heat-demo holds what the tool measured, for this version
-    real = registry.HERE / "cards" / "heat-demo.json"
-    assert json.loads(real.read_text())["version"] == get_benchmark("heat-demo").version
+    # the committed cards hold what the tool measured, for the declarations' versions
+    for name in ("heat-demo", "heat-capacity"):
+        real = json.loads((registry.HERE / "cards" / f"{name}.json").read_text())
+        assert real["version"] == get_benchmark(name).version and len(real["data_sha256"]) == 64
     r = run_cli("benchmark", "list")
     assert r.returncode == 0 and "heat-demo (version 1)" in r.stdout
 

@@ -2,9 +2,10 @@
 
     .venv/bin/python tools/benchmark_card.py OUT [--command "the command that made OUT"]
 
-Reads OUT (the benchmark's data file and OUT/compare: results.csv, linear.json, reference.json,
-floor.json) and writes the card twice: ``sciml_grow/bench/cards/NAME.json`` (what runs are
-checked against: version, the data's SHA-256, the errors) and ``benchmarks/cards/NAME.md`` (for
+Reads OUT (``benchmark.json``: which benchmark; its data file; OUT/compare: results.csv,
+linear.json, reference.json, floor.json) and writes the card twice:
+``sciml_grow/bench/cards/NAME.json`` (what runs are checked against: version, the data's
+SHA-256, the errors) and ``benchmarks/cards/NAME.md`` (for
 people). At the largest training size it records the Bayes floor (posterior mean by MCMC, on its
 samples) where it was computed, the classical reference (MAP, 4D-Var or POD least squares, on its
 samples), ridge and the best network (lowest mean test error over the seeds), the ratios
@@ -33,9 +34,9 @@ def card(out: Path, command: str) -> dict:
     from sciml_grow.study.stats import error_of
 
     setup = json.loads((out / "compare" / "compare.json").read_text())
-    data = Path(setup["data"])
-    name, _, version = data.stem.rpartition("-v")
-    bench = get_benchmark(name)
+    record = json.loads((out / "benchmark.json").read_text())  # written by benchmark run
+    data, version = Path(record["data"]), record["version"]
+    bench = get_benchmark(record["benchmark"])
     dataset = api.load(data)
     rows = read_results(out / "compare" / "results.csv")
     linear = read_linear(out / "compare") or []
@@ -103,9 +104,10 @@ def markdown(c: dict) -> str:
     for k, v in c["ratios"].items():
         lines.append(f"- {k} (on the same samples): {v:.3f}")
     cross = c["network_beats_ridge_from"]
+    sizes = ", ".join(map(str, c["train_sizes"]))
     lines.append(
-        "- the best network beats ridge "
-        + (f"from N = {cross} on" if cross else "at no training size measured")
+        f"- training sizes measured: {sizes}; the best network beats ridge "
+        + (f"from N = {cross} on" if cross else "at none of them")
     )
     return "\n".join(lines) + "\n"
 
