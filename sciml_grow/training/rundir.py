@@ -107,6 +107,10 @@ class RunDir:
     def exists(self) -> bool:
         return self._has("config.json")
 
+    def copy_from(self, other: RunDir, name: str) -> None:
+        """File ``name`` of run ``other``, as it is, written here (atomically)."""
+        self._write(name, other._read(name))
+
     def foreign_files(self) -> list[str]:
         """Names in the directory that are not part of the run layout (nor its temporaries)."""
         own = self.FILES | {f + ".tmp" for f in self.FILES}

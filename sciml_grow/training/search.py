@@ -24,9 +24,7 @@ run cost (training and decision FLOPs), so growth and search are compared at equ
 
 from __future__ import annotations
 
-import csv
 from dataclasses import replace
-import io
 import math
 import os
 from pathlib import Path
@@ -235,7 +233,7 @@ def run_search(
         with tempfile.TemporaryDirectory(prefix="sciml-grow-search-") as tmp:
             summary = run_search(cfg, data, RunDir(tmp), device, progress)
             for name in ("final.json", "best.pt", "metrics.csv", "config.json"):
-                run._write(name, RunDir(tmp)._read(name))
+                run.copy_from(RunDir(tmp), name)
             return summary
     import optuna
 
@@ -358,11 +356,9 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
         }
         for t in trials
     ]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=TRIAL_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    run._write("search.csv", buf.getvalue().encode())
+    run.start_csv("search.csv", TRIAL_COLUMNS)
+    for row in rows:
+        run.append_csv("search.csv", row)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise InputError(
@@ -372,7 +368,7 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
     best = min(complete, key=lambda t: t.value)
     kept = RunDir(run.path / "trials" / f"{best.number:04d}")
     for name in ("best.pt", "metrics.csv"):
-        run._write(name, kept._read(name))
+        run.copy_from(kept, name)
     run.start_csv("growth_events.csv", ["epoch"])
     spent = [t.user_attrs.get("training_flops", 0.0) for t in trials if t.state.is_finished()]
     final = dict(kept.read_json("final.json"))
