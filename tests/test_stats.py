@@ -11,7 +11,6 @@ import pytest
 from sciml_grow.study.compare import read_results, read_stats, write_results
 from sciml_grow.study.report import table
 from sciml_grow.study.stats import (
-    MIN_SEEDS_FOR_VERDICT,
     STATS_COLUMNS,
     holm,
     iqm,
@@ -53,7 +52,7 @@ def test_too_few_seeds_never_give_a_verdict():
     a = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     p = paired(a - 1.0, a)  # always better by a lot, but 5 seeds
     assert p.p_value == pytest.approx(2 / 2**5) and p.verdict == "no difference"
-    assert MIN_SEEDS_FOR_VERDICT == 6
+    assert seeds_for_verdict(1) == 6
     assert paired(np.arange(6.0) - 1, np.arange(6.0) + 0.1 * np.arange(6)).verdict == "better"
 
 
@@ -190,7 +189,6 @@ def test_seeds_a_verdict_needs_grow_with_the_family():
     # Holm's smallest adjusted p is m 2 / 2^n: below 0.05 from n = 6 (m = 1), 9 (m = 7),
     # 11 (m = 28: every pair of 8 strategies, which 10 seeds can never resolve)
     assert [seeds_for_verdict(m) for m in (1, 7, 28)] == [6, 9, 11]
-    assert seeds_for_verdict(1) == MIN_SEEDS_FOR_VERDICT
 
 
 def _study(rng: np.random.Generator, shift: float = 0.0, strategies: int = 8, seeds: int = 10):

@@ -4,10 +4,9 @@ reference card measured on them (:mod:`sciml_grow.bench.registry`)."""
 from sciml_grow.bench.registry import (
     BUILTIN,
     Benchmark,
-    benchmark_names,
     check_card,
     get_benchmark,
     read_card,
 )
 
-__all__ = ["BUILTIN", "Benchmark", "benchmark_names", "check_card", "get_benchmark", "read_card"]
+__all__ = ["BUILTIN", "Benchmark", "check_card", "get_benchmark", "read_card"]

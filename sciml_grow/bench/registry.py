@@ -91,10 +91,6 @@ class Benchmark:
         return read_card(self.name)
 
 
-def benchmark_names() -> list[str]:
-    return list(BUILTIN)
-
-
 def get_benchmark(spec: str | Path) -> Benchmark:
     """A built-in benchmark by name, or a user's declaration by the path of its TOML file."""
     path = BUILTIN.get(str(spec))

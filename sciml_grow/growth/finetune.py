@@ -40,6 +40,7 @@ class FineTune(Strategy):
 
     name: ClassVar[str] = "finetune"
     grows = False
+    decides_at_start = True  # where the adapters go
 
     def prepare(self, data: Any, cfg: Any) -> None:
         """Take the pretrained bundle and give the data its standardization."""

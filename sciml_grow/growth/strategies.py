@@ -115,6 +115,7 @@ class Strategy:
     name: ClassVar[str]
     grows: ClassVar[bool] = True
     trigger: ClassVar[str | None] = None  # a strategy's own growth.trigger (None: the config's)
+    decides_at_start: ClassVar[bool] = False  # its starting network takes a decision (FLOPs)
 
     def __init__(self, start: Start | None = None):
         self.start = start or Start()

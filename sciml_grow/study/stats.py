@@ -50,8 +50,6 @@ def seeds_for_verdict(family_size: int = 1) -> int:
     return n
 
 
-# a single comparison: 2 / 2^n is below 0.05 from n = 6 on
-MIN_SEEDS_FOR_VERDICT = seeds_for_verdict(1)
 STATS_COLUMNS = [
     "strategy",
     "against",

@@ -7,6 +7,9 @@
     best.pt              the kept (best-validation) network, self-contained for predict
     final.json           test metrics; written last, so its presence means the run finished
 
+A search (:mod:`sciml_grow.training.search`) adds its Optuna study (``search.journal``), a row
+per trial (``search.csv``) and each trial's own run directory under ``trials/``.
+
 Model and checkpoint files are read as data only (``torch.load(weights_only=True)``: tensors,
 numbers, strings, lists and dicts); a file that holds any other Python object, which unpickling
 would construct by running code, is refused before anything of it runs (:func:`load_torch`).

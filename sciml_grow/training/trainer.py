@@ -144,8 +144,11 @@ class Trainer:
     def _fresh(self) -> None:
         torch.manual_seed(self.cfg.seed)
         cost.reset_peak_memory(self.device)
-        # fine-tuning decides where its adapters go: that decision's FLOPs
-        flops = self._summed(self._count(lambda: self.strategy.initial_model(self.data, self.cfg)))
+        flops = 0.0
+        if self.strategy.decides_at_start:  # fine-tuning decides where its adapters go
+            flops = self._summed(
+                self._count(lambda: self.strategy.initial_model(self.data, self.cfg))
+            )
         t0 = time.perf_counter()
         net = self.strategy.initial_model(self.data, self.cfg)
         self.model = net.to(device=self.device, dtype=self.dtype)
