@@ -110,7 +110,8 @@ class WindConfig(Validated):
     solver_rtol: float = 1e-10  # relative (unpreconditioned) residual of the lambda solve
     solver_max_iterations: int = 500
     grid: tuple[int, int, int] = (32, 32, 8)  # targets: nx, ny, levels
-    sensor_height: float = 10.0  # masts: metres above ground
+    sensor_height: float | list[float] = 10.0  # masts: metres above ground (a list: one
+    # instrument at each height on every mast, as met masts carry them)
     ambient: AmbientConfig = field(default_factory=AmbientConfig)
     sensors: SensorConfig = field(default_factory=lambda: SensorConfig(count=20))
     noise: NoiseConfig = field(default_factory=lambda: NoiseConfig(relative_level=0.02))
@@ -125,7 +126,15 @@ class WindConfig(Validated):
         check(0 < self.solver_rtol < 1, "solver_rtol", "must lie in (0, 1)")
         check(self.solver_max_iterations > 0, "solver_max_iterations", "must be positive")
         check(min(self.grid) >= 1, "grid", "must be >= 1 in every direction")
-        check(self.sensor_height > 0, "sensor_height", "must be positive")
+        heights = self.sensor_heights
+        check(bool(heights) and min(heights) > 0, "sensor_height", "must be positive")
+        check(len(set(heights)) == len(heights), "sensor_height", "must not repeat a height")
+
+    @property
+    def sensor_heights(self) -> list[float]:
+        """The instruments' heights above ground on every mast."""
+        h = self.sensor_height
+        return [float(h)] if isinstance(h, int | float) else [float(v) for v in h]
 
 
 def terrain_height(hills: list[HillConfig], x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -390,9 +399,12 @@ class WindProblem(Problem):
         if np.any(horizontal < 0) or np.any(horizontal > [Lx, Ly]):
             raise InputError("sensors.points must lie inside the horizontal domain")
         ground = terrain_height(cfg.hills, *horizontal.T)
-        if np.any(ground + cfg.sensor_height >= model.top):
+        heights = cfg.sensor_heights
+        if np.any(ground + max(heights) >= model.top):
             raise InputError("sensor_height puts a sensor above the top of the domain")
-        self.points = np.column_stack([horizontal, ground + cfg.sensor_height])
+        self.points = np.vstack(  # every mast at the first height, then at the next, ...
+            [np.column_stack([horizontal, ground + h]) for h in heights]
+        )
         self.B = evaluation_matrix(model.mesh, model.coords, model.cells, self.points)
         self.grid_points = terrain_grid(cfg, model.top)
         self.grid_matrix = evaluation_matrix(
@@ -456,7 +468,9 @@ class WindProblem(Problem):
                 "observed": "velocity",
                 "components": ",".join(COMPONENTS),
                 "layout": layout,
-                "height_above_ground": cfg.sensor_height,
+                "height_above_ground": cfg.sensor_height
+                if len(cfg.sensor_heights) == 1
+                else np.asarray(cfg.sensor_heights),
                 "linear": True,  # clean observations are linear in the field the targets sample
             },
             "grid": {

@@ -242,3 +242,42 @@ def test_constraint_term_vanishes_exactly_for_fields_meeting_the_discrete_constr
     generate("wind", 2, hill, seed=1, config=SMALL, progress=False)
     over_hill = load_constraint(hill).report(uniform(0, n))
     assert over_hill["ground_flow"] > 1e-3 and over_hill["divergence"] < 1e-26
+
+
+def test_masts_with_two_heights_see_the_shear_exponent(tmp_path):
+    """A mast with instruments at two heights measures the power-law exponent a single height
+    cannot: on flat ground without perturbation every mast sees the same speed ratio, and it
+    grows with the exponent (the nodal fields average cells, so it is not exactly (z2/z1)^a);
+    the lower instruments read what single-height masts read."""
+    flat = {
+        **SMALL,
+        "hills": [],
+        "vertical_grading": 1.0,
+        "mesh_cells": [8, 8, 10],  # levels every 50 m up to 500 m
+        "ambient": {"perturbation": 0.0, "exponent": [0.05, 0.45]},
+    }
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    generate("wind", 4, one, seed=2, config={**flat, "sensor_height": 50.0}, progress=False)
+    generate("wind", 4, two, seed=2, config={**flat, "sensor_height": [50.0, 100.0]}, progress=False)
+    with h5py.File(one) as a, h5py.File(two) as b:
+        masts = len(a["observation/points"])
+        points = b["observation/points"][()]
+        assert points.shape == (2 * masts, 3)
+        np.testing.assert_array_equal(points[masts:, 2] - points[:masts, 2], 50.0)
+        np.testing.assert_array_equal(b["observation/height_above_ground"][()], [50, 100])
+        assert b["inputs"].shape == (4, 3 * 2 * masts)
+        clean = b["samples/obs_clean"][()].reshape(4, 3, 2, masts)
+        np.testing.assert_allclose(
+            clean[:, :, 0], a["samples/obs_clean"][()].reshape(4, 3, masts), rtol=1e-9, atol=1e-9
+        )
+        speed = np.linalg.norm(clean, axis=1)  # (sample, height, mast)
+        exponent = b["samples/ambient"][()][:, 2]
+    log_ratio = np.log(speed[:, 1] / speed[:, 0])
+    np.testing.assert_allclose(log_ratio, log_ratio[:, :1].repeat(masts, axis=1), rtol=1e-3)
+    order = np.argsort(exponent)
+    assert np.all(np.diff(log_ratio[order, 0]) > 0.01)
+
+
+def test_repeated_sensor_heights_are_refused():
+    with pytest.raises(ConfigError, match="sensor_height: must not repeat"):
+        from_dict(WindConfig, {"sensor_height": [10.0, 10.0]})
