@@ -257,8 +257,8 @@ def test_masts_with_two_heights_see_the_shear_exponent(tmp_path):
         "ambient": {"perturbation": 0.0, "exponent": [0.05, 0.45]},
     }
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    generate("wind", 4, one, seed=2, config={**flat, "sensor_height": 50.0}, progress=False)
-    generate("wind", 4, two, seed=2, config={**flat, "sensor_height": [50.0, 100.0]}, progress=False)
+    for path, heights in ((one, 50.0), (two, [50.0, 100.0])):
+        generate("wind", 4, path, seed=2, config={**flat, "sensor_height": heights}, progress=False)
     with h5py.File(one) as a, h5py.File(two) as b:
         masts = len(a["observation/points"])
         points = b["observation/points"][()]
