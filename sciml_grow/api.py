@@ -290,9 +290,10 @@ def run_benchmark(
         d = bench.data
         _generate(d.problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
                   split=(d.split[0], d.split[1]))  # fmt: skip
-    check_card(bench, Dataset(path, DataConfig()).fingerprint)  # a changed generator: refused
+    match = check_card(bench, Dataset(path, DataConfig()))  # a changed generator: refused
     if comm is None or comm.rank == 0:  # which benchmark this folder holds
-        record = {"benchmark": bench.name, "version": bench.version, "data": str(path.resolve())}
+        record = {"benchmark": bench.name, "version": bench.version,
+                  "data": str(path.resolve()), "data_matches_card": match}  # fmt: skip
         atomic_write_bytes(out / "benchmark.json", json_text(record).encode())
     return compare(
         path, strategies or proto.strategies, out=out / "compare", seeds=seeds or proto.seeds,

@@ -4,12 +4,14 @@ end through the command, and a card that refuses data its numbers were not measu
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
+import torch
 
-from sciml_grow.bench import BUILTIN, check_card, get_benchmark
+from sciml_grow.bench import BUILTIN, check_card, data_summary, get_benchmark
 from sciml_grow.data.dataset import DataConfig, split_indices
 from sciml_grow.errors import InputError
 from sciml_grow.format import seeded_parts
@@ -73,14 +75,34 @@ def test_a_bad_declaration_is_one_line_naming_the_key(tmp_path):
         get_benchmark("nope")
 
 
+def _data(sha: str, scale: float = 1.0) -> SimpleNamespace:
+    """What check_card reads of a dataset: its SHA-256 and its inputs and targets."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 4, generator=g, dtype=torch.float64), torch.rand(30, 6, generator=g)
+    return SimpleNamespace(fingerprint=sha, x=x * scale, y=y.double())
+
+
 def test_a_card_refuses_another_version_or_other_data():
     b = get_benchmark("heat-demo")
-    card = {"version": b.version, "data_sha256": "abc"}
-    check_card(b, "abc", card)
+    card = {"version": b.version, "data_sha256": "abc", "data_summary": data_summary(_data("abc"))}
+    assert check_card(b, _data("abc"), card) == "bitwise"
     with pytest.raises(InputError, match="the generated data differ"):
-        check_card(b, "abd", card)  # a generator that changed its numbers
+        check_card(b, _data("abd", 1 + 1e-4), card)  # a generator that changed its numbers
     with pytest.raises(InputError, match="its card was measured on version 0"):
-        check_card(b, "abc", {**card, "version": 0})
+        check_card(b, _data("abc"), {**card, "version": 0})
+
+
+def test_a_card_accepts_the_same_data_rounded_by_another_machine():
+    """Another CPU's BLAS may round the generator's arithmetic differently in the last bits:
+    the SHA-256 differs, the card's numeric summary agrees to 1e-9, the data are accepted
+    and the run says so; a card without a summary refuses them."""
+    b = get_benchmark("heat-demo")
+    card = {"version": b.version, "data_sha256": "abc", "data_summary": data_summary(_data("abc"))}
+    assert check_card(b, _data("abd", 1 + 1e-12), card) == "within 1e-06 of the card's summary"
+    with pytest.raises(InputError, match="the generated data differ"):
+        check_card(b, _data("abd", 1 + 1e-12), {**card, "data_summary": None})
+    summary = data_summary(_data("abc"))
+    assert set(summary) == {"inputs", "targets"} and len(summary["inputs"]) == 2 + 16
 
 
 @needs_fenicsx
@@ -107,9 +129,11 @@ def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path, monkeypatch)
     from sciml_grow.bench import registry
 
     bench = get_benchmark(decl)
+    loaded = api.load(data)
+    assert registry.check_card(bench, loaded, {"version": 2, "data_sha256": loaded.fingerprint})
     card = {"version": 2, "data_sha256": "0" * 64}
     with pytest.raises(InputError, match="the generated data differ"):
-        registry.check_card(bench, api.load(data).fingerprint, card)
+        registry.check_card(bench, loaded, card)
     monkeypatch.setattr(registry, "read_card", lambda name: card)
     with pytest.raises(InputError, match="the generated data differ"):
         api.run_benchmark(decl, out=tmp_path / "d", data=data, plots=False)

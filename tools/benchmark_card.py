@@ -5,7 +5,7 @@
 Reads OUT (``benchmark.json``: which benchmark; its data file; OUT/compare: results.csv,
 linear.json, reference.json, floor.json) and writes the card twice:
 ``sciml_grow/bench/cards/NAME.json`` (what runs are checked against: version, the data's
-SHA-256, the errors) and ``benchmarks/cards/NAME.md`` (for
+SHA-256 and numeric summary, the errors) and ``benchmarks/cards/NAME.md`` (for
 people). At the largest training size it records the Bayes floor (posterior mean by MCMC, on its
 samples) where it was computed, the classical reference (MAP, 4D-Var or POD least squares, on its
 samples), ridge and the best network (lowest mean test error over the seeds), the ratios
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def card(out: Path, command: str) -> dict:
     from sciml_grow import api
-    from sciml_grow.bench import get_benchmark
+    from sciml_grow.bench import data_summary, get_benchmark
     from sciml_grow.inverse.references import read_reference
     from sciml_grow.study.compare import read_results
     from sciml_grow.study.linear import read_linear
@@ -70,6 +70,7 @@ def card(out: Path, command: str) -> dict:
         "name": bench.name,
         "version": int(version),
         "data_sha256": dataset.fingerprint,
+        "data_summary": data_summary(dataset),  # another machine's rounding: within 1e-6
         "data_versions": dataset.meta.versions,
         "command": command,
         "measured": datetime.date.today().isoformat(),

@@ -5,8 +5,9 @@ from sciml_grow.bench.registry import (
     BUILTIN,
     Benchmark,
     check_card,
+    data_summary,
     get_benchmark,
     read_card,
 )
 
-__all__ = ["BUILTIN", "Benchmark", "check_card", "get_benchmark", "read_card"]
+__all__ = ["BUILTIN", "Benchmark", "check_card", "data_summary", "get_benchmark", "read_card"]

@@ -4,9 +4,11 @@ sizes, seeds, references, training config) runs on it. The built-in ones live in
 a user's own is a TOML file of the same shape, given by its path (data, never code).
 
 Each benchmark has a version. Its reference card (``cards/NAME.json``, measured once by
-``tools/benchmark_card.py`` and committed) records the version and the SHA-256 of the data it
-was measured on; a run whose freshly generated data differ (a changed generator) or whose
-declaration has another version is refused against that card.
+``tools/benchmark_card.py`` and committed) records the version, the SHA-256 of the data it was
+measured on and a numeric summary of them; a run whose declaration has another version, or
+whose freshly generated data differ (a changed generator), is refused against that card.
+The data are bitwise the same on any number of ranks of one machine; another CPU's BLAS may
+round in the last bits, which the summary tolerates (rtol 1e-6) and a changed generator does not.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from typing import Any
 from sciml_grow.config import ConfigError, check, from_dict
 from sciml_grow.errors import InputError
 from sciml_grow.training.config import TrainConfig
+
+SUMMARY_RTOL = (
+    1e-6  # last-bit differences of another machine: ~1e-13; a changed generator: far more
+)
+SUMMARY_SAMPLES = 16
 
 HERE = Path(__file__).parent
 BUILTIN = {p.stem: p for p in sorted((HERE / "defs").glob("*.toml"))}
@@ -120,19 +127,59 @@ def read_card(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def check_card(bench: Benchmark, fingerprint: str, card: dict[str, Any] | None = None) -> None:
-    """Refuse data or a declaration that are not what the benchmark's card was measured on."""
+def data_summary(data: Any) -> dict[str, list[float]]:
+    """Numbers that identify a dataset across machines: for its inputs and targets, the mean
+    and mean square of every entry and the L2 norms of the first 16 samples (streamed in
+    blocks for a file larger than memory)."""
+    out = {}
+    for key, t in (("inputs", data.x), ("targets", data.y)):
+        blocks = t.blocks() if hasattr(t, "blocks") else [(slice(0, len(t)), t)]
+        total = square = 0.0
+        for _, block in blocks:
+            b = block.double()
+            total, square = total + b.sum().item(), square + (b * b).sum().item()
+        head = t[:SUMMARY_SAMPLES].double()
+        count = float(t.shape[0] * (t[0].numel() if t.shape[0] else 0))
+        out[key] = [
+            total / count,
+            square / count,
+            *head.reshape(len(head), -1).norm(dim=1).tolist(),
+        ]
+    return out
+
+
+def _agree(card: dict[str, list[float]], mine: dict[str, list[float]]) -> bool:
+    """Whether two summaries agree to SUMMARY_RTOL (relative to each array's RMS)."""
+    for key, theirs in card.items():
+        ours = mine.get(key)
+        if ours is None or len(ours) != len(theirs):
+            return False
+        scale = max(abs(theirs[1]) ** 0.5, 1e-300)
+        pairs = zip(theirs, ours, strict=True)
+        if any(abs(a - b) > SUMMARY_RTOL * max(abs(a), scale) for a, b in pairs):
+            return False
+    return True
+
+
+def check_card(bench: Benchmark, data: Any, card: dict[str, Any] | None = None) -> str:
+    """Refuse data or a declaration that are not what the benchmark's card was measured on;
+    how the data match it: "bitwise", "within ... of the card's summary" (another machine's
+    rounding) or "no card"."""
     card = bench.card if card is None else card
     if card is None:
-        return
+        return "no card"
     if card.get("version") != bench.version:
         raise InputError(
             f"benchmark {bench.name}: version {bench.version}, but its card was measured on "
             f"version {card.get('version')}; measure the card again (tools/benchmark_card.py)"
         )
-    if card.get("data_sha256") != fingerprint:
-        raise InputError(
-            f"benchmark {bench.name} v{bench.version}: the generated data differ from those its "
-            "card was measured on (the generator changed); give the benchmark a new version "
-            "and measure its card again (tools/benchmark_card.py)"
-        )
+    if card.get("data_sha256") == data.fingerprint:
+        return "bitwise"
+    summary = card.get("data_summary")
+    if summary and _agree(summary, data_summary(data)):
+        return f"within {SUMMARY_RTOL:g} of the card's summary"
+    raise InputError(
+        f"benchmark {bench.name} v{bench.version}: the generated data differ from those its "
+        "card was measured on (the generator changed); give the benchmark a new version "
+        "and measure its card again (tools/benchmark_card.py)"
+    )
