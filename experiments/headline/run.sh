@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces experiments/headline/README.md: every registered benchmark's protocol (every
-# growing strategy and the two searches, at td's compute and at five times it; 10 paired seeds)
-# at the training sizes its card measures; heat-capacity at N = 9,720 only (3 seeds; a run at
-# 81,000 costs about 6 minutes here). Each benchmark's data are generated into OUT (fixed seed
-# and split; the card's SHA-256 is checked before any training). ONLY=name runs one benchmark.
+# growing strategy and the two searches, at td's compute and at five times it; 10 paired
+# seeds) at the training sizes its card measures; heat-capacity at N = 9,720 only, 3 seeds and
+# five strategies (a run at 81,000 costs about 6 minutes here). Each benchmark's data are
+# generated into OUT (fixed seed and split; checked against the benchmark's card before any
+# training). ONLY=name runs one benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-experiments/headline/out}
@@ -16,6 +17,6 @@ bench() {  # NAME [options]: one benchmark's protocol into OUT/NAME
 bench heat-demo
 bench ns-reduced
 bench wind-reduced
-bench heat-capacity --train-sizes 9720
+bench heat-capacity --train-sizes 9720 --strategies baseline,td,sensli,net2deeper,search
 bench paper-layerwise-kl12
 bench paper-td-heat
