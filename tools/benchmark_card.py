@@ -104,6 +104,8 @@ def markdown(c: dict) -> str:
         lines.append(f"- {stem}: {ref['label']} on {ref['samples']} test samples.")
     for k, v in c["ratios"].items():
         lines.append(f"- {k} (on the same samples): {v:.3f}")
+    if c.get("data_summary_from"):
+        lines.append(f"- data summary (the check across machines) from {c['data_summary_from']}")
     cross = c["network_beats_ridge_from"]
     sizes = ", ".join(map(str, c["train_sizes"]))
     lines.append(
@@ -113,12 +115,36 @@ def markdown(c: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def add_summary(name: str, data: Path) -> dict:
+    """A card measured before cards held a data summary gets one from ``data``, the benchmark's
+    data generated here. Only for data of the generator code the card was measured with (a
+    rounding difference is all the SHA-256 may show): the tool cannot tell, the caller checks."""
+    from sciml_grow import api
+    from sciml_grow.bench import data_summary, get_benchmark
+
+    c = get_benchmark(name).card
+    dataset = api.load(data)
+    c["data_summary"] = data_summary(dataset)
+    c["data_summary_from"] = (
+        "the card's data" if dataset.fingerprint == c["data_sha256"] else
+        f"the same generator and seed run on another machine on {datetime.date.today()} "
+        "(SHA-256 " + dataset.fingerprint[:16] + "...; the card's differs in rounding only)"
+    )  # fmt: skip
+    return c
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, help="a finished benchmark run, or with --summary-of "
+                        "the benchmark's data file")  # fmt: skip
     parser.add_argument("--command", default="")
+    parser.add_argument(
+        "--summary-of",
+        metavar="NAME",
+        help="only add a data summary to NAME's card, from the data file OUT",
+    )
     args = parser.parse_args()
-    c = card(args.out, args.command)
+    c = add_summary(args.summary_of, args.out) if args.summary_of else card(args.out, args.command)
     (ROOT / "sciml_grow" / "bench" / "cards" / f"{c['name']}.json").write_text(
         json.dumps(c, indent=1) + "\n"
     )
