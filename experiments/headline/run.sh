@@ -16,7 +16,8 @@ bench() {  # NAME [options]: one benchmark's protocol into OUT/NAME
 }
 bench heat-demo
 bench ns-reduced
-bench wind-reduced
+# wind-reduced without random-1, forward-thinking and the layerwise pair (in experiments/wind_reduced)
+bench wind-reduced --strategies baseline,td,sensli,random-2,net2deeper,periodic,search,search-5x
 bench heat-capacity --train-sizes 9720 --strategies baseline,td,sensli,net2deeper,search
 bench paper-layerwise-kl12
 bench paper-td-heat
