@@ -131,6 +131,9 @@ def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path, monkeypatch)
     bench = get_benchmark(decl)
     loaded = api.load(data)
     assert registry.check_card(bench, loaded, {"version": 2, "data_sha256": loaded.fingerprint})
+    streamed = data_summary(api.load(data, in_memory=False))  # read in blocks: the same numbers
+    for key, values in data_summary(loaded).items():
+        np.testing.assert_allclose(streamed[key], values, rtol=1e-12)
     card = {"version": 2, "data_sha256": "0" * 64}
     with pytest.raises(InputError, match="the generated data differ"):
         registry.check_card(bench, loaded, card)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
+import math
 from pathlib import Path
 import tomllib
 from typing import Any
@@ -139,7 +140,7 @@ def data_summary(data: Any) -> dict[str, list[float]]:
             b = block.double()
             total, square = total + b.sum().item(), square + (b * b).sum().item()
         head = t[:SUMMARY_SAMPLES].double()
-        count = float(t.shape[0] * (t[0].numel() if t.shape[0] else 0))
+        count = float(math.prod(t.shape))
         out[key] = [
             total / count,
             square / count,
