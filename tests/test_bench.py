@@ -93,9 +93,9 @@ def test_a_card_refuses_another_version_or_other_data():
 
 
 def test_a_card_accepts_the_same_data_rounded_by_another_machine():
-    """Another CPU's BLAS may round the generator's arithmetic differently in the last bits:
-    the SHA-256 differs, the card's numeric summary agrees to 1e-9, the data are accepted
-    and the run says so; a card without a summary refuses them."""
+    """Another machine may round the generator's arithmetic differently: the SHA-256
+    differs, the card's numeric summary agrees to 1e-12 (within 1e-6), the data are accepted
+    and the check says so; a card without a summary refuses them."""
     b = get_benchmark("heat-demo")
     card = {"version": b.version, "data_sha256": "abc", "data_summary": data_summary(_data("abc"))}
     assert check_card(b, _data("abd", 1 + 1e-12), card) == "within 1e-06 of the card's summary"

@@ -128,7 +128,7 @@ def add_summary(name: str, data: Path) -> dict:
     c["data_summary_from"] = (
         "the card's data" if dataset.fingerprint == c["data_sha256"] else
         f"the same generator and seed run on another machine on {datetime.date.today()} "
-        "(SHA-256 " + dataset.fingerprint[:16] + "...; the card's differs in rounding only)"
+        "(SHA-256 " + dataset.fingerprint[:16] + "...), with the generator code of the card"
     )  # fmt: skip
     return c
 

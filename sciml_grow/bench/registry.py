@@ -7,8 +7,8 @@ Each benchmark has a version. Its reference card (``cards/NAME.json``, measured 
 ``tools/benchmark_card.py`` and committed) records the version, the SHA-256 of the data it was
 measured on and a numeric summary of them; a run whose declaration has another version, or
 whose freshly generated data differ (a changed generator), is refused against that card.
-The data are bitwise the same on any number of ranks of one machine; another CPU's BLAS may
-round in the last bits, which the summary tolerates (rtol 1e-6) and a changed generator does not.
+The data are bitwise the same on any number of ranks of one machine, not across machines: the
+summary tolerates rounding (rtol 1e-6), a changed generator moves it further (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from sciml_grow.config import ConfigError, check, from_dict
 from sciml_grow.errors import InputError
 from sciml_grow.training.config import TrainConfig
 
-SUMMARY_RTOL = (
-    1e-6  # last-bit differences of another machine: ~1e-13; a changed generator: far more
-)
+SUMMARY_RTOL = 1e-6  # heat regenerated on another machine: its ridge error equal to 1e-16
 SUMMARY_SAMPLES = 16
 
 HERE = Path(__file__).parent
