@@ -140,6 +140,16 @@ class MaternSPDEPrior:
         }
 
 
+def fixed_signs(V: np.ndarray) -> np.ndarray:
+    """The columns of ``V`` with signs that rounding cannot flip: each column's first entry
+    (canonical vertex order) of at least a tenth of its largest magnitude is positive. The
+    largest entry itself will not do: on a symmetric mesh an antisymmetric mode has two of
+    equal magnitude and opposite sign, and rounding picks one."""
+    big = np.abs(V) >= 0.1 * np.abs(V).max(axis=0)
+    first = np.argmax(big, axis=0)
+    return V * np.sign(V[first, np.arange(V.shape[1])])
+
+
 class KLPrior:
     """The truncated Karhunen–Loève expansion of a Gaussian prior: m = mean + Phi xi with
     Phi = V_k Lambda_k^(1/2) from the ``terms`` largest eigenpairs of its (vertex) covariance
@@ -159,8 +169,7 @@ class KLPrior:
         values, vectors = np.linalg.eigh(full.covariance())
         order = np.argsort(values)[::-1][:terms]
         self.eigenvalues = values[order]
-        V = vectors[:, order]
-        V = V * np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(terms)])  # a fixed sign
+        V = fixed_signs(vectors[:, order])
         self.modes = V * np.sqrt(self.eigenvalues)  # Phi: n x k
         self.mean = full.mean
         self.variance_captured = float(self.eigenvalues.sum() / values.sum())

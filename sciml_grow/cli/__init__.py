@@ -71,7 +71,3 @@ def _say(line: str) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
