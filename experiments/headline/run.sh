@@ -21,3 +21,5 @@ bench wind-reduced --strategies baseline,td,sensli,random-2,net2deeper,periodic,
 bench heat-capacity --train-sizes 9720 --strategies baseline,td --seeds 2
 bench paper-layerwise-kl12
 bench paper-td-heat
+bench wind-shear
+bench ns-advective
