@@ -315,3 +315,31 @@ def test_interrupted_replacement_keeps_the_old_run_and_resumes_into_its_place(fo
     final = json.loads((run / "final.json").read_text())
     assert (final["strategy"], final["epochs"]) == ("net2deeper", 6)
     assert sorted(p.name for p in folder.iterdir()) == ["heat.h5", "run"]
+
+
+def test_a_user_error_under_mpiexec_is_said_once(tmp_path):
+    """An error every rank hits (a refused card, a bad config) gets one line, not one per
+    rank; an error only rank 1 hits is still said."""
+    from .conftest import mpiexec
+
+    code = (
+        "from mpi4py import MPI\n"
+        "from sciml_grow.cli.common import exit_rank\n"
+        "from sciml_grow.errors import InputError\n"
+        "comm = MPI.COMM_WORLD\n"
+        "if comm.rank in {ranks}:\n"
+        "    try:\n"
+        "        raise InputError('bad value')\n"
+        "    except InputError as e:\n"
+        "        exit_rank(comm, e)\n"
+        "comm.Barrier()\n"
+    )
+    for ranks in ("(0, 1)", "(0, 1)", "(1,)"):
+        r = subprocess.run(
+            [mpiexec(), "-n", "2", sys.executable, "-c", code.format(ranks=ranks)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("sciml-grow: error: bad value") == 1, r.stderr

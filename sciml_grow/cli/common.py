@@ -50,16 +50,23 @@ def path_error(exc: OSError) -> str | None:
     return f"{where}{exc.strerror or exc}{hint}"
 
 
+USER_ERROR_DELAY_S = 3.0  # a rank other than 0 waits so long before saying a user error
+
+
 def exit_rank(comm, exc: BaseException) -> None:
     """End this rank of an MPI job after ``exc`` hit it alone (the others may wait in a
     collective call): the one-line error (and for a crash its traceback) is flushed first,
     and the exit status says what happened. ``MPI_Abort`` (its own banner silenced) carries
     that status to mpiexec, which stops the other ranks: a plain exit races their SIGKILL,
-    and hydra then reports signal 9 instead (seen once in ~50 runs)."""
+    and hydra then reports signal 9 instead (seen once in ~50 runs). A user error that every
+    rank hits (a bad value, a refused card) is said once: the other ranks wait before saying
+    it, and rank 0's abort ends them first; an error of theirs alone is still said."""
     if isinstance(exc, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
     elif isinstance(exc, USER_ERRORS):
         code = EXIT_USAGE
+        if comm.rank != 0:
+            time.sleep(USER_ERROR_DELAY_S)
         print(f"sciml-grow: error: {exc}", file=sys.stderr)
     else:
         import traceback
