@@ -86,11 +86,13 @@ def generate(
     progress: bool = True,
     force: bool = False,
     split: tuple[float, float] | None = None,
+    out_flag: str = "--out",
 ) -> GenerateSummary:
     """Generate (or finish) ``n_samples`` samples of ``problem`` into the HDF5 file ``out``;
     with ``split`` = (test fraction, validation fraction) the file stores that fixed split
     (``/split``: the split readers draw with split seed 0, so the same test samples for
-    everyone who uses the file)."""
+    everyone who uses the file). ``out_flag`` is how refusals name ``out`` to a command
+    that calls this one (``benchmark run --data``, which has no ``--force``)."""
     comm = MPI.COMM_WORLD if comm is None else comm
     out = Path(out)
     try:
@@ -114,13 +116,19 @@ def generate(
         test, val = split
         if not (0 < test < 1 and 0 < val < 1):
             raise GenerationError(f"split: fractions in (0, 1) expected, got {split!r}")
+        try:  # the permutation that draws it: 8 bytes a sample, and 1 for the parts
+            check_memory(9.0 * n_samples, f"drawing the split of {n_samples} samples")
+        except ResourceError as exc:
+            raise GenerationError(str(exc)) from None
         parts = fmt.seeded_parts(n_samples, test, val)
         if min(np.bincount(parts, minlength=3)) < 1:
             raise GenerationError(f"split {split!r}: {n_samples} samples leave a part empty")
     lock = OutputLock(out)
     _on_root(comm, lambda: _locked(lock))
     try:
-        return _generate(comm, problem_cls, cfg, identity, out, force, block_size, progress, parts)
+        return _generate(
+            comm, problem_cls, cfg, identity, out, force, block_size, progress, parts, out_flag
+        )
     finally:
         lock.release()
 
@@ -148,12 +156,15 @@ def _generate(
     block_size: int,
     progress: bool,
     parts: np.ndarray | None = None,
+    out_flag: str = "--out",
 ) -> GenerateSummary:
     """The body of :func:`generate`, run while rank 0 holds the output's lock."""
     problem, n_samples = identity["problem"], identity["n_samples"]
-    state, done, work = _on_root(comm, lambda: _inspect(out, identity, force))
+    state, done, work = _on_root(
+        comm, lambda: _inspect(out, identity, force, problem_cls, out_flag)
+    )
     if state in ("complete", "resume") and parts is not None:
-        _on_root(comm, lambda: _same_split(out, parts))
+        _on_root(comm, lambda: _same_split(out, parts, out_flag))
     if state == "complete":
         return GenerateSummary(out, problem, n_samples, 0, n_samples, comm.size, 0.0, True)
 
@@ -273,7 +284,11 @@ def _on_root(comm: MPI.Comm, fn: Callable[[], Any]) -> Any:
 
 
 def _inspect(
-    out: Path, identity: dict[str, Any], force: bool
+    out: Path,
+    identity: dict[str, Any],
+    force: bool,
+    problem_cls: type[Problem],
+    out_flag: str = "--out",
 ) -> tuple[str, np.ndarray | None, Path]:
     """State of the target: ("new", None, path to create), ("resume", done mask, path) or
     ("complete", None, out). With ``force``, a dataset made with another setup is replaced
@@ -282,41 +297,50 @@ def _inspect(
         raise GenerationError(f"cannot write {out}: it is a directory")
     if not out.exists():  # its folder exists and is writable (checked with the lock)
         return "new", None, out
-    state, done, difference = _existing(out, identity)
+    state, done, difference = _existing(out, identity, problem_cls, out_flag)
     if difference is None:
         return state, done, out
     staging = out.with_name(out.name + ".replacing")
     if not force:
         hint = f" (a replacement is under way in {staging})" if staging.exists() else ""
+        replace = " or pass --force to replace it" if out_flag == "--out" else ""
         raise GenerationError(
             f"{out} was generated with a different setup ({difference}); choose another "
-            f"--out or pass --force to replace it{hint}"
+            f"{out_flag}{replace}{hint}"
         )
     if staging.exists():
-        state, done, difference = _existing(staging, identity)
+        state, done, difference = _existing(staging, identity, problem_cls, out_flag)
         if difference is None:
             return state, done, staging
     return "new", None, staging
 
 
-def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | None, str | None]:
+def _existing(
+    path: Path, identity: dict[str, Any], problem_cls: type[Problem], out_flag: str = "--out"
+) -> tuple[str, np.ndarray | None, str | None]:
     """(state, done mask, None) of a dataset made with ``identity``, or (.., difference) of one
-    made otherwise; foreign and damaged files are refused whatever the flags."""
+    made otherwise; foreign and damaged files are refused whatever the flags. The file's
+    ``problem`` attribute is data: compared with the problem being generated, never looked up
+    or imported."""
     try:
         f = h5py.File(path, "r")
     except OSError:
         raise GenerationError(
             f"{path} exists but is not a readable HDF5 file (damaged or foreign); "
-            "refusing to touch it: delete it yourself or choose another --out"
+            f"refusing to touch it: delete it yourself or choose another {out_flag}"
         ) from None
     with f:
+        outside = fmt.outside_problem(f)
+        if outside:
+            raise GenerationError(f"{path}: {outside}; refusing to touch it")
         if f.attrs.get("format") != fmt.FORMAT_NAME:
             raise GenerationError(
                 f"{path} exists and is not a sciml_grow dataset; refusing to overwrite it "
-                "even with --force (choose another --out)"
+                f"(choose another {out_flag})"
             )
         theirs = {k: _attr(f, k) for k in identity}
-        theirs["config"] = _with_defaults(theirs["problem"], theirs["config"])
+        if theirs["problem"] == identity["problem"]:
+            theirs["config"] = _with_defaults(problem_cls, theirs["config"])
         if theirs != identity:
             return "different", None, _difference(theirs, identity)
         if bool(f.attrs.get("complete", False)):
@@ -326,12 +350,11 @@ def _existing(path: Path, identity: dict[str, Any]) -> tuple[str, np.ndarray | N
         return "resume", f["samples/done"][()].astype(bool), None
 
 
-def _with_defaults(problem: Any, config: Any) -> Any:
+def _with_defaults(problem_cls: type[Problem], config: Any) -> Any:
     """A file's config JSON with keys added since it was made filled by their defaults, so a
     file made before a new setting existed resumes as the same setup."""
     try:
-        cls = get_problem(str(problem)).config_class
-        return to_json(from_dict(cls, json.loads(config)))
+        return to_json(from_dict(problem_cls.config_class, json.loads(config)))
     except (ValueError, TypeError, json.JSONDecodeError):
         return config
 
@@ -361,14 +384,14 @@ def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: file has {a!r}, this run asks for {b!r}"]
 
 
-def _same_split(path: Path, parts: np.ndarray) -> None:
+def _same_split(path: Path, parts: np.ndarray, out_flag: str = "--out") -> None:
     """An existing file continued or reused with a split must store that split."""
     with h5py.File(path, "r") as f:
         stored = f[fmt.SPLIT][()] if fmt.SPLIT in f else None
     if stored is None or not np.array_equal(stored, parts):
         raise GenerationError(
             f"{path} exists with {'another' if stored is not None else 'no'} stored split; "
-            "choose another --out"
+            f"choose another {out_flag}"
         )
 
 

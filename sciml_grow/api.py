@@ -268,13 +268,18 @@ def run_benchmark(
     from sciml_grow.bench import check_card, get_benchmark
 
     bench = get_benchmark(name)
+    plan = bench.plan(strategies, seeds, train_sizes, epochs)  # all checked before any data
     out = Path(out)
     path = Path(data) if data is not None else out / f"{bench.name}-v{bench.version}.h5"
     proto = bench.protocol
-    if train_sizes is None and proto.train_sizes is not None:
-        train_sizes = list(proto.train_sizes)
-    from pde_data import require_fenicsx
+    from pde_data import registered, require_fenicsx
 
+    problem = bench.data.problem.lower().replace("-", "_")
+    if problem not in registered():  # a declaration names registered problems, never code
+        raise InputError(
+            f"benchmark {bench.source}: data.problem: unknown problem {bench.data.problem!r} "
+            f"(registered: {', '.join(sorted(registered()))})"
+        )
     try:  # the generator checks a file already there: this benchmark's, or refused
         require_fenicsx()
     except ImportError:
@@ -288,16 +293,17 @@ def run_benchmark(
         if comm is not None:
             comm.barrier()
         d = bench.data
-        _generate(d.problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
-                  split=(d.split[0], d.split[1]))  # fmt: skip
+        _generate(problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
+                  split=(d.split[0], d.split[1]),
+                  out_flag=arg("data") if data is not None else arg("out"))  # fmt: skip
     match = check_card(bench, Dataset(path, DataConfig()))  # a changed generator: refused
     if comm is None or comm.rank == 0:  # which benchmark this folder holds
-        record = {"benchmark": bench.name, "version": bench.version,
-                  "data": str(path.resolve()), "data_matches_card": match}  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)  # --data elsewhere: the folder may be new
+        record = {**bench.record(), "data": str(path.resolve()), "data_matches_card": match}
         atomic_write_bytes(out / "benchmark.json", json_text(record).encode())
     return compare(
-        path, strategies or proto.strategies, out=out / "compare", seeds=seeds or proto.seeds,
-        config=bench.train, epochs=epochs, train_sizes=train_sizes,
+        path, plan["strategies"], out=out / "compare", seeds=plan["seeds"],
+        config=bench.train, epochs=plan["epochs"], train_sizes=plan["train_sizes"],
         reference_samples=proto.reference_samples, floor_samples=proto.floor_samples,
         plots=plots, comm=comm,
     )  # fmt: skip

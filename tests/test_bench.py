@@ -137,7 +137,7 @@ def test_a_small_benchmark_runs_end_to_end_and_reproduces(tmp_path, monkeypatch)
     card = {"version": 2, "data_sha256": "0" * 64}
     with pytest.raises(InputError, match="the generated data differ"):
         registry.check_card(bench, loaded, card)
-    monkeypatch.setattr(registry, "read_card", lambda name: card)
+    monkeypatch.setattr(registry.Benchmark, "card", property(lambda self: card))
     with pytest.raises(InputError, match="the generated data differ"):
         api.run_benchmark(decl, out=tmp_path / "d", data=data, plots=False)
     assert not (tmp_path / "d" / "compare").exists()

@@ -9,9 +9,12 @@ is not 130, and nothing written. Python API cases expect the toolkit's own error
 from __future__ import annotations
 
 import errno
+import hashlib
 import math
 from pathlib import Path
 import shutil
+import sys
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -22,6 +25,7 @@ import sciml_grow as sg
 from sciml_grow.cli import main
 from sciml_grow.errors import UserError
 
+from .conftest import needs_fenicsx
 from .test_bad_input import snapshot
 
 QUICK = ["--no-progress", "--epochs", "2"]
@@ -587,3 +591,146 @@ def test_import_into_a_new_folder(tmp_path):
     out = tmp_path / "a" / "b" / "digits.h5"
     assert main(["import", "digits", "--out", str(out)]) == 0
     assert sg.check(out).ok
+
+
+# === the third pass ======================================================================
+# --- 1. no code, no file and no path from a data file or a declaration --------------------
+HOSTILE = 'open({marker!r}, "w").write("ran")\n'
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    """Code a file could name: ``evil.py`` (by path) and the module ``evilmod`` (on sys.path),
+    each writing MARKER when imported."""
+    marker = tmp_path / "MARKER"
+    for name in ("evil.py", "evilmod.py"):
+        (tmp_path / name).write_text(HOSTILE.format(marker=str(marker)) + "class P: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield SimpleNamespace(marker=marker, specs=[f"{tmp_path}/evil.py:P", "evil.py:P", "evilmod:P"])
+    assert not marker.exists() and "evilmod" not in sys.modules
+
+
+@needs_fenicsx
+def test_a_data_file_naming_code_as_its_problem_runs_nothing(root, hostile, tmp_path, capsys):
+    from pde_data.generate import GenerationError, generate
+
+    for k, spec in enumerate(hostile.specs):
+        data = tmp_path / f"named{k}.h5"
+        shutil.copy(root / "heat.h5", data)
+        with h5py.File(data, "a") as f:
+            f.attrs["problem"] = spec
+        before = snapshot(tmp_path)
+        capsys.readouterr()
+        assert main(["generate", "heat", "--samples", "48", "--out", str(data)]) == 2
+        assert "problem" in capsys.readouterr().err
+        with pytest.raises(GenerationError, match="problem"):
+            generate("heat", 48, data, progress=False)
+        argv = ["benchmark", "run", "heat-demo", "--out", str(tmp_path / "b"), "--data", str(data)]
+        assert main([*argv, "--no-plots"]) == 2
+        assert snapshot(tmp_path) == before
+
+
+def test_a_declaration_naming_code_as_its_problem_runs_nothing(hostile, tmp_path, capsys):
+    for spec in hostile.specs:
+        decl = tmp_path / "evil.toml"
+        decl.write_text(f'name = "evil"\n[data]\nproblem = "{spec}"\n')
+        with pytest.raises(UserError, match="data.problem"):
+            sg.run_benchmark(decl, out=tmp_path / "b", plots=False)
+        capsys.readouterr()
+        assert main(["benchmark", "run", str(decl), "--out", str(tmp_path / "b")]) == 2
+        assert "data.problem" in capsys.readouterr().err
+        assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "a/b", "..", "", "x" * 65])
+def test_a_declared_name_is_a_plain_name_never_a_path(tmp_path, name):
+    decl = tmp_path / "d" / "bench.toml"
+    decl.parent.mkdir()
+    decl.write_text(f'name = "{name}"\n')
+    with pytest.raises(UserError, match="name"):
+        sg.benchmark(decl)
+    with pytest.raises(UserError, match="name"):
+        sg.run_benchmark(decl, out=tmp_path / "d" / "out", plots=False)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["bench.toml", "d"]
+
+
+def test_a_users_declaration_named_like_a_builtin_is_recorded_as_the_users_file(tmp_path):
+    from sciml_grow.bench import registry
+
+    own = registry.BUILTIN["heat-demo"].read_text().replace("seeds = 10", "seeds = 2")
+    decl = tmp_path / "heat-demo.toml"
+    decl.write_text(own)
+    mine, builtin = sg.benchmark(decl), sg.benchmark("heat-demo")
+    assert (mine.name, mine.version) == (builtin.name, builtin.version)
+    assert builtin.builtin and builtin.card is not None
+    assert not mine.builtin and mine.card is None  # never the built-in's card
+    record = mine.record()
+    assert record["declaration"] == str(decl.resolve())
+    assert record["declaration_sha256"] == hashlib.sha256(own.encode()).hexdigest()
+    assert builtin.record()["declaration"] == "built in"
+
+
+def test_cards_come_from_the_package_only(tmp_path, monkeypatch):
+    from sciml_grow.bench import registry
+
+    (tmp_path / "planted.json").write_text('{"version": 1}')
+    assert registry.read_card("../../../" + str(tmp_path / "planted")) is None
+    assert registry.read_card("not-a-benchmark") is None
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "heat-demo.json").write_text("[1, 2]")
+    monkeypatch.setattr(registry, "HERE", tmp_path)
+    with pytest.raises(UserError, match="not a JSON object"):
+        registry.read_card("heat-demo")
+
+
+def _outside_files(d: Path) -> dict[str, Path]:
+    """Files whose 'inputs' would read another file: external raw storage, an external link,
+    a virtual dataset; each beside a readable secret."""
+    secret = d / "secret.bin"
+    values = np.arange(48 * 4, dtype="f8")
+    secret.write_bytes(values.tobytes())
+    y = np.ones((48, 3))
+    files = {}
+    with h5py.File(d / "storage.h5", "w") as f:
+        f.create_dataset("inputs", shape=(48, 4), dtype="f8",
+                         external=[(str(secret), 0, values.nbytes)])  # fmt: skip
+        f["targets"] = y
+    with h5py.File(d / "other.h5", "w") as f:
+        f["x"] = values.reshape(48, 4)
+    with h5py.File(d / "link.h5", "w") as f:
+        f["inputs"] = h5py.ExternalLink(str(d / "other.h5"), "/x")
+        f["targets"] = y
+    layout = h5py.VirtualLayout(shape=(48, 4), dtype="f8")
+    layout[:] = h5py.VirtualSource(str(d / "other.h5"), "x", shape=(48, 4))
+    with h5py.File(d / "vds.h5", "w") as f:
+        f.create_virtual_dataset("inputs", layout)
+        f["targets"] = y
+    for name in ("storage", "link", "vds"):
+        files[name] = d / f"{name}.h5"
+    return files
+
+
+def test_hdf5_files_that_read_other_files_are_refused_by_every_reader(root, tmp_path, capsys):
+    files = _outside_files(tmp_path)
+    for name, path in files.items():
+        report = sg.check(path)
+        assert not report.ok and "reads other files" in report.errors[0], (name, report.errors)
+        for command in (
+            f"train --data {path} --out {tmp_path}/r --no-progress --epochs 1",
+            f"predict --run {root}/run --data {path}",
+            f"import arrays --inputs {path}:inputs --targets {path}:targets --out {tmp_path}/i.h5",
+            f"info {path}",
+            f"export {path}",
+            f"compare --data {path} --out {tmp_path}/c --seeds 1",
+        ):
+            capsys.readouterr()
+            before = snapshot(tmp_path)
+            assert main(command.split()) == 2, command
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "inputs" in err[0], (command, err)
+            assert snapshot(tmp_path) == before
+        with pytest.raises(UserError, match="inputs"):
+            sg.from_arrays(f"{path}:inputs", f"{path}:targets", out=tmp_path / "i.h5")
+        with pytest.raises(UserError, match="inputs"):
+            sg.load(path)

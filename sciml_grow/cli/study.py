@@ -229,7 +229,7 @@ def run_benchmark_run(args: argparse.Namespace) -> int:
     from sciml_grow import api
 
     comm = world()
-    strategies = args.strategies.split(",") if args.strategies else None
+    strategies = args.strategies.split(",") if args.strategies is not None else None
     result = run_collective(
         comm,
         lambda: api.run_benchmark(

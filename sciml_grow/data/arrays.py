@@ -129,6 +129,9 @@ def _read_h5(path: Path, name: str | None, where: str) -> np.ndarray:
     except OSError:
         raise DataImportError(f"{where}: not an HDF5 file, or damaged") from None
     with f:
+        outside = fmt.outside_problem(f)
+        if outside:
+            raise DataImportError(f"{where}: {outside}")
         if name is None:
             found: list[str] = []
             f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)

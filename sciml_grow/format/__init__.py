@@ -74,9 +74,10 @@ from sciml_grow.format.reader import (
     read_samples,
     read_split,
 )
-from sciml_grow.format.rules import shape_problem
+from sciml_grow.format.rules import outside_problem, shape_problem
 from sciml_grow.format.writer import (
     CHUNK_BYTES,
+    part_sizes,
     sample_chunks,
     seeded_parts,
     write_csr,
@@ -92,7 +93,7 @@ __all__ = [
     "SCAN_BYTES", "SPLIT", "SPLIT_PARTS", "TARGETS", "CheckReport", "DatasetError", "Grid",
     "Mesh", "Metadata", "Sensors", "attr_json", "cached_per_file", "check_array",
     "check_file", "check_format", "check_open", "file_key", "first_nonfinite", "is_csr",
-    "open_dataset", "open_file", "read_csr", "read_metadata", "read_prior", "read_samples",
-    "read_split", "sample_chunks", "seeded_parts", "shape_problem", "write_csr", "write_header",
-    "write_split", "write_tree",
+    "open_dataset", "open_file", "outside_problem", "part_sizes", "read_csr", "read_metadata",
+    "read_prior", "read_samples", "read_split", "sample_chunks", "seeded_parts", "shape_problem",
+    "write_csr", "write_header", "write_split", "write_tree",
 ]  # fmt: skip

@@ -140,6 +140,10 @@ def check_open(f: h5py.File, report: CheckReport, scan_values: bool = True) -> C
     """The checks of :func:`check_file` on an open file (what the writers call before they
     hand a file over); ``scan_values`` False skips reading the sample arrays."""
     err, warn, can = report.errors.append, report.warnings.append, report.supports.append
+    outside = rules.outside_problem(f)
+    if outside:  # nothing of another file is read, not even to check it
+        err(outside)
+        return report
     n = _check_samples(f, err, warn)
     if n is None:
         return report

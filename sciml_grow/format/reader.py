@@ -74,6 +74,9 @@ def check_format(
     without ``require_tag``, has ``inputs`` and ``targets``; without ``require_targets``,
     those of them it has are checked); returns whether it is tagged. The first problem of
     :mod:`sciml_grow.format.rules` (the checker's rules) is the message."""
+    outside = rules.outside_problem(f)
+    if outside:
+        raise DatasetError(f"{path}: {outside}")
     tagged = f.attrs.get("format") == FORMAT_NAME
     if require_tag and not tagged:
         raise DatasetError(f"{path}: not a sciml_grow dataset (no '{FORMAT_NAME}' format tag)")

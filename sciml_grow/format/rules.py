@@ -25,6 +25,35 @@ from sciml_grow.format.names import (
 )
 
 
+def outside_problem(f: h5py.File) -> str | None:
+    """Where ``f`` would read another file: an external link, a virtual dataset or a dataset
+    whose raw storage is an external file. The toolkit reads one file at a time and records
+    its SHA-256, which covers none of those, so such a file is refused, not followed."""
+
+    def visit(name: str, link: Any) -> str | None:
+        if isinstance(link, h5py.ExternalLink):
+            return f"'{name}' is a link to another file ({link.filename}:{link.path})"
+        if not isinstance(link, h5py.HardLink):
+            return None  # a soft link: its target is visited where it lives
+        obj = f.get(name)
+        if isinstance(obj, h5py.Dataset):
+            if obj.is_virtual:
+                return f"'{name}' is a virtual dataset (its values live in other files)"
+            if obj.external:
+                return f"'{name}' stores its values in an external file ({obj.external[0][0]})"
+        return None
+
+    problem = f.visititems_links(visit)
+    return (
+        None
+        if problem is None
+        else (
+            f"{problem}; a file that reads other files is refused (copy the values into it, "
+            "e.g. with h5py or h5copy)"
+        )
+    )
+
+
 def opened(f: h5py.File, name: str) -> tuple[Any, str | None]:
     """``(f[name], None)``, or ``(None, why)`` if it is missing or cannot be opened (a dangling
     external link)."""

@@ -84,12 +84,18 @@ def write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
             group.attrs[key] = value
 
 
+def part_sizes(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int, int]:
+    """(training, validation, test) sample counts of :func:`seeded_parts`, without drawing it."""
+    n_test = max(1, round(test_fraction * n))
+    n_val = max(1, round(val_fraction * (n - n_test)))
+    return n - n_test - n_val, n_val, n_test
+
+
 def seeded_parts(n: int, test_fraction: float, val_fraction: float, seed: int = 0) -> np.ndarray:
     """The split every reader draws for a file that stores none, as ``/split`` values: a
     permutation by ``seed``; its first round(test_fraction n) samples test, the next
     round(val_fraction (n - n_test)) validation, the rest training (each part at least one)."""
-    n_test = max(1, round(test_fraction * n))
-    n_val = max(1, round(val_fraction * (n - n_test)))
+    _, n_val, n_test = part_sizes(n, test_fraction, val_fraction)
     perm = np.random.default_rng(seed).permutation(n)
     parts = np.zeros(n, dtype=np.int8)
     parts[perm[:n_test]] = 2

@@ -123,6 +123,9 @@ def _names(
     for v in names:
         if v in (elsewhere or {}):
             raise InputError(f"{arg(what)}: {v}: {elsewhere[v]}")
+    repeated = sorted({v for v in names if names.count(v) > 1})
+    if repeated:  # each would count twice in the tables
+        raise InputError(f"{arg(what)}: {', '.join(repeated)} given twice; name each once")
     unknown = [v for v in names if v not in choices]
     if not names or unknown:
         raise InputError(

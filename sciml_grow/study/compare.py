@@ -21,8 +21,9 @@ import torch
 
 from sciml_grow.config import from_dict
 from sciml_grow.data.dataset import Dataset
+from sciml_grow.errors import arg
 from sciml_grow.inverse.references import read_reference, run_floor, run_reference
-from sciml_grow.outputs import atomic_write_bytes, json_text
+from sciml_grow.outputs import OutputError, atomic_write_bytes, json_text
 from sciml_grow.study.costs import reach_cost
 from sciml_grow.study.linear import linear_reference, read_linear
 from sciml_grow.study.plan import Job, default_reference, job_config, jobs
@@ -100,9 +101,11 @@ def compare(
     cfg = from_dict(TrainConfig, job_config(Job(strategies[0], 0), base))  # validates it
     data = Dataset(data_path, cfg.data)
     against = against or default_reference(strategies)
+    same_data(out, data)
     if rank == 0:  # what was compared, beside the results
         setup = {
             "data": str(Path(data_path).resolve()),
+            "data_sha256": data.fingerprint,
             "strategies": strategies,
             "seeds": seeds,
             "train_sizes": train_sizes or [None],
@@ -135,6 +138,27 @@ def compare(
     results = paired_stats(rows + linear, against, all_pairs)
     write_results(out, rows, results, against)
     return rows
+
+
+def same_data(out: Path, data: Dataset) -> None:
+    """Refuse to resume or extend a study on data other than its runs were trained on (the
+    fingerprint in compare.json, or in a run's config.json for studies made before it was
+    recorded there): one table never pairs runs of two datasets."""
+    began, where = None, None
+    setup = out / "compare.json"
+    if setup.is_file():
+        began, where = RunDir(out).read_json("compare.json").get("data_sha256"), setup
+    if began is None:
+        for run in sorted((out / "runs").glob("*/config.json")):
+            began, where = RunDir(run.parent).read_json("config.json").get("data_fingerprint"), run
+            if began is not None:
+                break
+    if began is not None and began != data.fingerprint:
+        raise OutputError(
+            f"{data.path}: its content is not the data the study in {out} was run on ({where} "
+            f"records another SHA-256; the file changed since); choose another {arg('out')} "
+            "for a study of the new data"
+        )
 
 
 def _errors_on_reference_samples(
