@@ -734,3 +734,52 @@ def test_hdf5_files_that_read_other_files_are_refused_by_every_reader(root, tmp_
             sg.from_arrays(f"{path}:inputs", f"{path}:targets", out=tmp_path / "i.h5")
         with pytest.raises(UserError, match="inputs"):
             sg.load(path)
+
+
+# --- 2. nothing silently wrong (third pass) -----------------------------------------------
+@pytest.mark.parametrize("strategy", ["td", "random-1"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "identity", "elu"])
+def test_td_refuses_an_insert_activation_it_cannot_use(root, strategy, activation, capsys):
+    refused(
+        root,
+        f"train --data {{d}}/heat.h5 --out {{d}}/r --strategy {strategy} "
+        f"--set model.insert_activation={activation}",
+        "model.insert_activation",
+        capsys,
+    )
+    with pytest.raises(UserError, match="sigma''"):
+        sg.TrainConfig(strategy=strategy, model=sg.ModelConfig(insert_activation=activation))
+    sg.TrainConfig(strategy="net2deeper", model=sg.ModelConfig(insert_activation=activation))
+
+
+def test_repeated_strategies_are_refused(root, tmp_path):
+    for strategies in ("td,td", ["baseline", "td", "TD"]):
+        with pytest.raises(UserError, match="given twice"):
+            sg.compare(root / "heat.h5", strategies, out=tmp_path / "c", seeds=1)
+    decl = tmp_path / "rep.toml"
+    decl.write_text('name = "rep"\n[protocol]\nstrategies = ["td", "td"]\n')
+    with pytest.raises(UserError, match="protocol.strategies: td given twice"):
+        sg.benchmark(decl)
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_study_refuses_to_resume_on_other_data(root, tmp_path, capsys):
+    data = tmp_path / "data.h5"
+    shutil.copy(root / "heat.h5", data)
+    argv = ["compare", "--data", str(data), "--out", str(tmp_path / "c"), "--strategies",
+            "baseline", "--seeds", "2", "--no-plots", "--reference-samples", "0",
+            "--epochs", "2"]  # fmt: skip
+    assert main(argv) == 0
+    runs = sorted((tmp_path / "c" / "runs").iterdir())
+    shutil.rmtree(runs[-1])  # as if killed before its last run
+    with h5py.File(data, "a") as f:  # the same file regenerated with other content
+        f["targets"][0] = f["targets"][0] * 2
+    for setup in (True, False):  # what compare.json records, or (older studies) the runs
+        if not setup:
+            (tmp_path / "c" / "compare.json").unlink()
+        before = snapshot(tmp_path)
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(data) in err[0] and "--out" in err[0], err
+        assert snapshot(tmp_path) == before

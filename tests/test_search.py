@@ -134,11 +134,54 @@ def test_a_killed_search_resumes_keeping_every_finished_trial(tmp_path, heat_tra
     assert sum(r["state"] == "complete" for r in rows) == 8
     for name, mtime in finished.items():  # not trained again
         assert (out / "trials" / name / "final.json").stat().st_mtime_ns == mtime
-    failed = [r for r in rows if r["state"] == "fail"]
-    assert len(failed) == 1  # the trial the kill interrupted, tried again with its parameters
-    retried = [r for r in rows if r["state"] == "complete" and r["depth"] == failed[0]["depth"]
-               and r["lr"] == failed[0]["lr"] and r["width"] == failed[0]["width"]]  # fmt: skip
-    assert retried and not (out / "trials" / f"{int(failed[0]['trial']):04d}").exists()
+    # the resumed search is the uninterrupted one: trials, parameters, cost, choice
+    whole = tmp_path / "whole"
+    r = run_cli(*args, "--out", str(whole))  # in a process of its own, as the other
+    assert r.returncode == 0, r.stderr
+    same = ("trial", "state", "depth", "width", "lr", "weight_decay", "best_val_loss", "epochs",
+            "training_flops")  # fmt: skip
+    assert [[r[k] for k in same] for r in rows] == [[r[k] for k in same] for r in trials(
+        RunDir(whole))]  # fmt: skip
+    a, b = (json.loads((d / "final.json").read_text()) for d in (out, whole))
+    assert a["search"] == b["search"] and a["training_flops"] == b["training_flops"]
+    assert a["test"]["rel_l2_mean"] == b["test"]["rel_l2_mean"]
+
+
+def test_a_damaged_or_foreign_journal_is_refused_untouched(tmp_path, heat_train_file, capsys):
+    from .test_bad_input import snapshot
+
+    out = tmp_path / "s"
+    assert train(out, heat_train_file, "--set", "search.trials=2", epochs=4) == 0
+    (out / "final.json").unlink()  # as if killed before its end
+    journal = (out / "search.journal").read_bytes()
+    for text in (
+        journal[:-7],  # cut off in its last record
+        journal + b"garbage\n",
+        b'{"op_code": 0, "study_name": "theirs", "directions": [1]}\n',
+    ):
+        (out / "search.journal").write_bytes(text)
+        before = snapshot(tmp_path)
+        capsys.readouterr()
+        assert main(["train", "--resume", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "search.journal" in err[0], err
+        assert snapshot(tmp_path) == before
+
+
+def test_an_empty_search_range_is_refused_not_narrowed(tmp_path, heat_train_file, capsys):
+    from .test_bad_input import snapshot
+
+    for settings, key in (
+        (["search.depth_min=4", "search.depth_max=2"], "search.depth_min"),
+        (["search.lr_min=0.5", "search.lr_max=0.1"], "search.lr_min"),
+        (["search.lr_min=5"], "search.lr_min"),  # beyond the default lr_max (10 x optim.lr)
+    ):
+        capsys.readouterr()
+        sets = [a for s in settings for a in ("--set", s)]
+        assert train(tmp_path / "r", heat_train_file, *sets) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and key in err[0], err
+        assert snapshot(tmp_path) == {}
 
 
 def test_compare_runs_searches_at_equal_and_double_compute_beside_growth(tmp_path, heat_train_file):

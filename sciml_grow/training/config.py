@@ -289,6 +289,33 @@ class TrainConfig(Validated):
         blocks = max(m.initial_blocks, self.growth.max_blocks) + 1
         return blocks * per_block * m.width**2 + m.width * (in_dim + out_dim)
 
+    def search_space_bounds(self) -> tuple[tuple[int, int], tuple[float, float]]:
+        """The search's depth and learning-rate ranges with their defaults resolved (see
+        SearchConfig)."""
+        s, m = self.search, self.model
+        depth_min = m.initial_blocks if s.depth_min is None else s.depth_min
+        depth_max = self.growth.max_blocks if s.depth_max is None else s.depth_max
+        if s.depth_min is None and s.depth_max is None:  # the defaults: at least one depth
+            depth_max = max(depth_min, depth_max)
+        lr = (s.lr_min or self.optim.lr / 10, s.lr_max or min(10.0, self.optim.lr * 10))
+        return (depth_min, depth_max), lr
+
+    def _check_search_space(self) -> None:
+        """Ranges that are empty once the defaults fill them are refused, never narrowed."""
+        (d0, d1), (lr0, lr1) = self.search_space_bounds()
+        given = {k: getattr(self.search, k) for k in ("depth_min", "depth_max", "lr_min", "lr_max")}
+        said = {k: "" if v is not None else " (its default)" for k, v in given.items()}
+        check(
+            d0 <= d1,
+            "search.depth_min",
+            f"{d0}{said['depth_min']} is above search.depth_max {d1}{said['depth_max']}",
+        )
+        check(
+            lr0 <= lr1,
+            "search.lr_min",
+            f"{lr0:g}{said['lr_min']} is above search.lr_max {lr1:g}{said['lr_max']}",
+        )
+
     def validate(self) -> None:
         from sciml_grow.growth import STRATEGIES
 
@@ -315,6 +342,16 @@ class TrainConfig(Validated):
             f"strategy sensli needs sigma'(0) != 0 (a zero block must move the loss at first "
             f"order); {self.model.activation} has sigma'(0) = {d1:g} (use tanh or elu)",
         )
+        d2 = ACTIVATIONS[self.model.insert_activation].d2_at_zero
+        check(
+            self.strategy not in ("td", "random-1") or (math.isfinite(d2) and d2 != 0),
+            "model.insert_activation",
+            f"strategy {self.strategy} needs sigma''(0) != 0 (the topological derivative is the "
+            f"second-order term of a zero block, and a block needs sigma(0) = sigma'(0) = 0); "
+            f"{self.model.insert_activation} has sigma''(0) = {d2:g} (use silu2-tanh)",
+        )
+        if self.strategy == "search":
+            self._check_search_space()
         check(0 <= self.seed <= MAX_SEED, "seed", f"must lie in 0..{MAX_SEED}")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")

@@ -25,6 +25,7 @@ run cost (training and decision FLOPs), so growth and search are compared at equ
 from __future__ import annotations
 
 from dataclasses import replace
+import json
 import math
 import os
 from pathlib import Path
@@ -33,8 +34,9 @@ import socket
 import tempfile
 from typing import Any
 
-from sciml_grow.errors import InputError
+from sciml_grow.errors import InputError, arg
 from sciml_grow.growth.strategies import Strategy
+from sciml_grow.outputs import OutputError
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir
@@ -98,15 +100,14 @@ class SearchRun:
 def space(cfg: TrainConfig) -> dict[str, Any]:
     """The search space with its defaults resolved (see SearchConfig)."""
     s, m = cfg.search, cfg.model
-    depth_min = m.initial_blocks if s.depth_min is None else s.depth_min
-    depth_max = max(depth_min, cfg.growth.max_blocks if s.depth_max is None else s.depth_max)
+    depth, lr = cfg.search_space_bounds()  # checked non-empty by the config
     widths = s.widths or sorted({max(1, m.width // 2), m.width, 2 * m.width})
     if m.kind == "vit":  # a token dimension must split into the heads
         widths = [w for w in widths if w % m.heads == 0] or [m.width]
     return {
-        "depth": (depth_min, depth_max),
+        "depth": depth,
         "width": widths,
-        "lr": (s.lr_min or cfg.optim.lr / 10, s.lr_max or min(10.0, cfg.optim.lr * 10)),
+        "lr": lr,
         "weight_decay": (s.weight_decay_min, s.weight_decay_max),
     }
 
@@ -158,10 +159,21 @@ def matched_cost(cfg: TrainConfig) -> float | None:
     return s.factor * (final["training_flops"] + final["decision_flops"])
 
 
+def _sampler(cfg: TrainConfig, index: int) -> Any:
+    """The TPE sampler that proposes trial ``index``: seeded by (seed, index), so its draws
+    depend on the trials before it and not on how often the search was started (a resumed
+    search proposes what the uninterrupted one did)."""
+    import numpy as np
+    import optuna
+
+    seed = int(np.random.SeedSequence([cfg.seed, index]).generate_state(1)[0])
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.search.startup_trials)
+
+
 def _sampler_and_pruner(cfg: TrainConfig) -> tuple[Any, Any]:
     import optuna
 
-    sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials)
+    sampler = _sampler(cfg, 0)
     warmup = max(1, cfg.growth.min_phase_epochs)
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(
@@ -203,10 +215,25 @@ def _retry_stale(study: Any, trials_dir: Path) -> None:
         # Optuna has no public call to end another process's trial (its heartbeat, which
         # does this, is for RDB storages only): the storage's own, as its callbacks use it
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        stale = RunDir(trials_dir / f"{t.number:04d}")
+        stale = RunDir(trials_dir / f"{_index(t.number, _interrupted(study)):04d}")
         if stale.path.exists() and not stale.foreign_files():
             shutil.rmtree(stale.path)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+
+
+def _interrupted(study: Any) -> set[int]:
+    """Numbers of the trials a kill interrupted (each was queued again: see _retry_stale)."""
+    return {
+        t.user_attrs["retry_of"]
+        for t in study.get_trials(deepcopy=False)
+        if "retry_of" in t.user_attrs
+    }
+
+
+def _index(number: int, interrupted: set[int]) -> int:
+    """A trial's place in the search, the interrupted trials left out: what names its
+    directory and its row, the same in a resumed search as in an uninterrupted one."""
+    return number - sum(n < number for n in interrupted)
 
 
 def _spent(study: Any) -> tuple[float, int]:
@@ -241,6 +268,7 @@ def run_search(
     budget = matched_cost(cfg)
     lead = comm is None or comm.rank == 0
     trials_dir = run.path / "trials"
+    check_journal(run.path / "search.journal")  # every rank: a refusal is every rank's
     if lead:
         run.create()
         if not run.exists():
@@ -256,9 +284,14 @@ def run_search(
             break
         if budget is not None and (spent >= budget or done >= cfg.search.max_trials):
             break
+        interrupted = _interrupted(study)
+        study.sampler = _sampler(cfg, _index(len(study.get_trials(deepcopy=False)), interrupted))
         trial = study.ask(distributions)
         trial.set_user_attr("worker", _worker())
-        final, state = _run_trial(cfg, data, trial, trials_dir, budget, spent, device, progress)
+        index = _index(trial.number, interrupted)
+        final, state = _run_trial(
+            cfg, data, trial, trials_dir / f"{index:04d}", budget, spent, device, progress
+        )
         trial.set_user_attr("training_flops", final["training_flops"])
         trial.set_user_attr("wall_seconds", final["wall_seconds"])
         trial.set_user_attr("epochs", final["epochs"])
@@ -268,7 +301,7 @@ def run_search(
             study.tell(trial, state=getattr(optuna.trial.TrialState, state.upper()))
         if progress:
             print(
-                f"[search] trial {trial.number} {state}: {_params_text(trial.params)}, "
+                f"[search] trial {index} {state}: {_params_text(trial.params)}, "
                 f"validation {final['best_val_loss']:.4g}, {final['training_flops']:.3g} FLOPs",
                 flush=True,
             )
@@ -276,6 +309,31 @@ def run_search(
         return _finish(cfg, run, study, budget)
     comm.barrier()  # every worker's last trial is told
     return comm.bcast(_finish(cfg, run, study, budget) if lead else None, root=0)
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a search journal Optuna would misread or add to: a partial last record (a kill
+    while it was written), a line that is not a record, or another program's study. Nothing
+    is written to a refused journal."""
+    if not path.exists():
+        return
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read it ({exc})") from None
+    hint = f"start the search again with {arg('out')} {path.parent} {arg('force')}"
+    if lines.pop():
+        raise OutputError(f"{path}: damaged (its last record is cut off); {hint}")
+    for i, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("op_code"), int):
+            raise OutputError(f"{path}: damaged (line {i} is not an Optuna journal record); {hint}")
+    first = json.loads(lines[0]) if lines else {}
+    if first.get("op_code") != 0 or first.get("study_name") != "search":
+        raise OutputError(f"{path}: not a sciml-grow search journal (no study 'search'); {hint}")
 
 
 def _study(cfg: TrainConfig, run: RunDir) -> Any:
@@ -307,7 +365,7 @@ def _run_trial(
     cfg: TrainConfig,
     data: Any,
     trial: Any,
-    trials_dir: Path,
+    trial_dir: Path,
     budget: float | None,
     spent: float,
     device: str,
@@ -326,8 +384,7 @@ def _run_trial(
         return None
 
     trainer = Trainer(
-        trial_config(cfg, trial.params), data, RunDir(trials_dir / f"{trial.number:04d}"),
-        device, progress=progress,
+        trial_config(cfg, trial.params), data, RunDir(trial_dir), device, progress=progress,
     )  # fmt: skip
     trainer.on_epoch = on_epoch
     try:
@@ -342,10 +399,15 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
     """search.csv, and the kept trial's network and summary with the search's summed cost."""
     from optuna.trial import TrialState
 
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING]
+    interrupted = _interrupted(study)  # each tried again: its retry is the trial
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.RUNNING and t.number not in interrupted
+    ]
     rows = [
         {
-            "trial": t.number,
+            "trial": _index(t.number, interrupted),
             "state": t.state.name.lower(),
             **{k: t.params.get(k) for k in ("depth", "width", "lr", "weight_decay")},
             "best_val_loss": t.value if t.value is not None else "",
@@ -366,7 +428,8 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
             "raise search.trials or search.factor, or set search.pruner = none"
         )
     best = min(complete, key=lambda t: t.value)
-    kept = RunDir(run.path / "trials" / f"{best.number:04d}")
+    best_index = _index(best.number, interrupted)
+    kept = RunDir(run.path / "trials" / f"{best_index:04d}")
     for name in ("best.pt", "metrics.csv"):
         run.copy_from(kept, name)
     run.start_csv("growth_events.csv", ["epoch"])
@@ -385,7 +448,7 @@ def _finish(cfg: TrainConfig, run: RunDir, study: Any, budget: float | None) -> 
             "trials": len(trials),
             "complete": len(complete),
             "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "best_trial": best.number,
+            "best_trial": best_index,
             "best_params": best.params,
             "kept": "the best trial's network as trained (selected on validation, not retrained)",
         },
