@@ -783,3 +783,38 @@ def test_a_study_refuses_to_resume_on_other_data(root, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(data) in err[0] and "--out" in err[0], err
         assert snapshot(tmp_path) == before
+
+
+def test_csv_import_reads_every_sample_and_says_what_it_read(tmp_path, capsys):
+    """A UTF-8 byte-order mark is no data; pandas' numeric column names are neither taken
+    for a sample nor guessed; the output says how many rows were read and the header."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 1))
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+    one = "\n".join(repr(float(v)) for v in y[:, 0]) + "\n"
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + one.encode())
+    (tmp_path / "bomhead.csv").write_bytes(b"\xef\xbb\xbfy\n" + one.encode())
+    (tmp_path / "pandas.csv").write_text("0,1,2\n" + (tmp_path / "x.csv").read_text())
+    for targets, header in (("bom.csv", "auto"), ("bomhead.csv", "auto"), ("bom.csv", "no")):
+        out = tmp_path / f"{targets}-{header}.h5"
+        capsys.readouterr()
+        argv = ["import", "arrays", "--inputs", str(tmp_path / "x.csv"), "--targets",
+                str(tmp_path / targets), "--header", header, "--out", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        said = capsys.readouterr().out
+        assert "targets from" in said and "50 rows" in said, said
+        assert ("header skipped (y)" in said) == (targets == "bomhead.csv"), said
+        with h5py.File(out) as f:
+            np.testing.assert_array_equal(f["targets"][()], y)
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="column names .* or a sample"):
+        sg.from_arrays(tmp_path / "pandas.csv", tmp_path / "bom.csv", out=tmp_path / "p.h5")
+    assert snapshot(tmp_path) == before
+    for header, rows in (("yes", 50), ("no", 51)):
+        out = sg.from_arrays(tmp_path / "pandas.csv", y if rows == 50 else np.r_[y, y[:1]],
+                             out=tmp_path / f"p{header}.h5", header=header)  # fmt: skip
+        with h5py.File(out) as f:
+            assert len(f["inputs"]) == rows
+            np.testing.assert_array_equal(f["inputs"][-50:], x)
+    with pytest.raises(UserError, match="header"):
+        sg.from_arrays(tmp_path / "x.csv", y, out=tmp_path / "q.h5", header="maybe")

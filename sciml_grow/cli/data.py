@@ -113,6 +113,10 @@ def add_import(sub: Any, flags: Flags) -> None:
     a.add_argument("--seed", type=int, default=0, help="draws that validation share")
     a.add_argument("--task", default="auto", choices=("auto", "regression", "classification"),
                    help="auto: 1-D integer targets are class labels")  # fmt: skip
+    a.add_argument("--header", default="auto", choices=("auto", "yes", "no"),
+                   help="whether .csv/.txt files start with a row of column names; auto: "
+                   "when a cell of the first row is not a number (a first row 0,1,...,k-1, "
+                   "as pandas names columns, is refused as ambiguous)")  # fmt: skip
     a.add_argument("--mesh-points", help="FILE[:NAME]: mesh vertex coordinates (V, d)")
     a.add_argument("--mesh-cells", help="FILE[:NAME]: mesh cells (C, vertices per cell)")
     a.add_argument("--sensor-points", help="FILE[:NAME]: sensor coordinates (k, d)")
@@ -134,15 +138,30 @@ def run_import(args: argparse.Namespace) -> int:
             args.inputs, args.targets, out=args.out, test_inputs=args.test_inputs,
             test_targets=args.test_targets, split=args.split, mesh_points=args.mesh_points,
             mesh_cells=args.mesh_cells, sensor_points=args.sensor_points, task=args.task,
-            name=args.problem, val_fraction=args.val_fraction, seed=args.seed, force=args.force,
+            header=args.header, name=args.problem, val_fraction=args.val_fraction,
+            seed=args.seed, force=args.force,
         )  # fmt: skip
     else:
         own = [f for f in ("inputs", "targets", "split") if getattr(args, f) is not None]
         if own and name in LOADERS:
             raise UsageError(f"--{own[0]} belongs to 'import arrays', not 'import {name}'")
         out = import_dataset(name, args.out, args.path, force=args.force)
+    for line in _text_sources(out):
+        print(line)
     print(describe(out))
     return 0
+
+
+def _text_sources(out: Any) -> list[str]:
+    """What was read of each text file an import used: its rows, and the header skipped."""
+    from sciml_grow import format as fmt
+
+    lines = []
+    for what, src in fmt.read_metadata(out).config.get("sources", {}).items():
+        if "rows" in src:
+            head = f"header skipped ({src['header'][:60]})" if src["header"] else "no header"
+            lines.append(f"read {what} from {src['path']}: {src['rows']} rows, {head}")
+    return lines
 
 
 def add_info(sub: Any, flags: Flags) -> None:

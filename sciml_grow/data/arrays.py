@@ -5,11 +5,11 @@ CSV files, another HDF5 file) gets a complete, checked dataset file: the arrays,
 ``samples/done``, provenance (each source's path, name and SHA-256) and, when given, a fixed
 split (a published test set, or a label per sample) and the mesh and sensor points.
 
-Sources: ``.npy``, ``.npz``, ``.csv`` / ``.txt`` / ``.dat`` (numbers; one header row of names
-is skipped), ``.mat`` (MATLAB v5 through scipy.io, v7.3 through h5py) and HDF5
-(``.h5``/``.hdf5``), each as ``FILE`` or ``FILE:NAME`` (the array's name inside the file;
-needed when the file holds several). Nothing is unpickled: ``.npy``/``.npz`` are read with
-``allow_pickle=False``.
+Sources: ``.npy``, ``.npz``, ``.csv`` / ``.txt`` / ``.dat`` (numbers, UTF-8 with or without a
+byte-order mark; a header row by the rule of :func:`header_row`), ``.mat`` (MATLAB v5 through
+scipy.io, v7.3 through h5py) and HDF5 (``.h5``/``.hdf5``), each as ``FILE`` or ``FILE:NAME``
+(the array's name inside the file; needed when the file holds several). Nothing is
+unpickled: ``.npy``/``.npz`` are read with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ HDF5 = (".h5", ".hdf5", ".he5")
 SUFFIXES = (".npy", ".npz", *TEXT, ".mat", *HDF5)
 PART_NAMES = {"train": 0, "val": 1, "validation": 1, "test": 2, "0": 0, "1": 1, "2": 2}
 Source = str | Path | np.ndarray
+Header = Literal["auto", "yes", "no"]
+HEADERS: tuple[str, ...] = ("auto", "yes", "no")
 
 
 def parse_source(text: str | Path) -> tuple[Path, str | None]:
@@ -69,31 +71,55 @@ def _pick(named: dict[str, Any], name: str | None, where: str) -> Any:
     return next(iter(named.values()))
 
 
-def _read_text(path: Path, words: bool, where: str) -> np.ndarray:
-    """Numbers (or, for a split, words) separated by commas (.csv) or blanks; a first row of
-    names is skipped. numpy parses; where it fails, the first bad cell is named by line and
-    column of the file."""
-    lines = [(i + 1, ln) for i, ln in enumerate(path.read_text(errors="replace").splitlines())]
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def header_row(cells: list[str], header: Header, where: str) -> bool:
+    """Whether the first row of a table of numbers is a header. ``yes`` and ``no`` say so;
+    ``auto``: a header when any of its cells is not a number; a first row that reads 0, 1,
+    ..., k-1 (the names pandas' ``to_csv`` gives unnamed columns, and also a possible
+    sample) is refused as ambiguous; anything else is a sample."""
+    if header != "auto":
+        return header == "yes"
+    cells = [c.strip() for c in cells]
+    if not all(_number(c) for c in cells):
+        return True
+    if cells == [str(i) for i in range(len(cells))]:
+        raise DataImportError(
+            f"{where}: the first row reads {','.join(cells[:4])}{',...' if len(cells) > 4 else ''}"
+            f": column names (as pandas writes them) or a sample? say {arg('header')} yes or no"
+        )
+    return False
+
+
+def _read_text(
+    path: Path, words: bool, where: str, header: Header = "auto"
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Numbers (or, for a split, words) separated by commas (.csv) or blanks, and what was
+    read (rows, the header skipped if any). UTF-8 with or without a byte-order mark. numpy
+    parses; where it fails, the first bad cell is named by line and column of the file."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a BOM is no data
+    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())]
     lines = [(i, ln) for i, ln in lines if ln.strip()]
     if not lines:
         raise DataImportError(f"{where}: empty")
     sep = "," if path.suffix.lower() == ".csv" else None
     if words:
-        return np.array([c.strip() for _, ln in lines for c in ln.split(sep)])
-
-    def number(cell: str) -> bool:
-        try:
-            float(cell)
-        except ValueError:
-            return False
-        return True
-
-    if not any(number(c) for c in lines[0][1].split(sep)):
-        lines = lines[1:]  # a header row of column names
+        return np.array([c.strip() for _, ln in lines for c in ln.split(sep)]), {}
+    skipped = None
+    if header_row(lines[0][1].split(sep), header, where):
+        skipped, lines = lines[0][1].strip(), lines[1:]
+    read = {"rows": len(lines), "header": skipped}
     if not lines:
         raise DataImportError(f"{where}: a header row and no numbers")
     try:
-        return np.loadtxt(io.StringIO("\n".join(ln for _, ln in lines)), delimiter=sep, ndmin=2)
+        table = io.StringIO("\n".join(ln for _, ln in lines))
+        return np.loadtxt(table, delimiter=sep, ndmin=2), read
     except ValueError:
         pass
     width = len(lines[0][1].split(sep))
@@ -102,7 +128,7 @@ def _read_text(path: Path, words: bool, where: str) -> np.ndarray:
         if len(cells) != width:
             raise DataImportError(f"{where}: line {i} has {len(cells)} values, not {width}")
         for j, cell in enumerate(cells):
-            if not number(cell):
+            if not _number(cell):
                 raise DataImportError(
                     f"{where}: line {i}, column {j + 1} is not a number ({cell.strip()[:30]!r})"
                 )
@@ -142,8 +168,11 @@ def _read_h5(path: Path, name: str | None, where: str) -> np.ndarray:
         return obj[()]
 
 
-def read_array(source: Source, what: str, words: bool = False) -> tuple[np.ndarray, dict]:
-    """An array from a file (``FILE[:NAME]``) or given as is, and its provenance."""
+def read_array(
+    source: Source, what: str, words: bool = False, header: Header = "auto"
+) -> tuple[np.ndarray, dict]:
+    """An array from a file (``FILE[:NAME]``) or given as is, and its provenance (for a text
+    file also the rows read and the header skipped)."""
     if isinstance(source, np.ndarray) or not isinstance(source, str | Path):
         try:
             a = np.asarray(source)
@@ -156,6 +185,7 @@ def read_array(source: Source, what: str, words: bool = False) -> tuple[np.ndarr
         )
         return a, {"given": "array", "shape": list(a.shape), "sha256": digest}
     path, name = parse_source(source)
+    read: dict[str, Any] = {}
     if not path.is_file():
         raise DataImportError(f"{arg(what)} {path}: no such file")
     suffix = path.suffix.lower()
@@ -166,7 +196,7 @@ def read_array(source: Source, what: str, words: bool = False) -> tuple[np.ndarr
             with np.load(path, allow_pickle=False) as z:
                 a = _pick({k: z[k] for k in z.files}, name, f"{arg(what)} {path}")
         elif suffix in TEXT:
-            a = _read_text(path, words, f"{arg(what)} {path}")
+            a, read = _read_text(path, words, f"{arg(what)} {path}", header)
         elif suffix == ".mat":
             a = _read_mat(path, name, f"{arg(what)} {path}")
         elif suffix in HDF5:
@@ -187,7 +217,7 @@ def read_array(source: Source, what: str, words: bool = False) -> tuple[np.ndarr
         raise DataImportError(f"{arg(what)} {path}: cannot read it as an array ({why})") from None
     except OSError as exc:
         raise DataImportError(f"{arg(what)} {path}: cannot read it ({exc})") from None
-    where = {"path": str(path.resolve()), "sha256": _sha256(path)}
+    where = {"path": str(path.resolve()), "sha256": _sha256(path), **read}
     if name is not None:
         where["name"] = name
     return np.asarray(a), where
@@ -277,6 +307,7 @@ def from_arrays(
     mesh_cells: Source | None = None,
     sensor_points: Source | None = None,
     task: Literal["auto", "regression", "classification"] = "auto",
+    header: Header = "auto",
     name: str = "arrays",
     description: str | None = None,
     val_fraction: float = 0.1,
@@ -290,9 +321,13 @@ def from_arrays(
     val or test (0/1/2 or the words). Where neither says which samples validate, a share
     ``val_fraction`` of the training part does (drawn with ``seed``). The split is stored in
     the file and every command honours it. ``task`` "auto" makes 1-D integer targets class
-    labels and anything else regression. Everything is read and checked before ``out`` is
-    created; ``force`` replaces a file this toolkit made.
+    labels and anything else regression. ``header`` says whether text files start with a
+    row of column names (:func:`header_row`; each text source's provenance in the file
+    records its rows and the header skipped). Everything is read and checked before ``out``
+    is created; ``force`` replaces a file this toolkit made.
     """
+    if header not in HEADERS:
+        raise DataImportError(f"{arg('header')}: {header!r} is not auto, yes or no")
     if task not in ("auto", "regression", "classification"):
         raise DataImportError(f"{arg('task')}: {task!r} is not auto, regression or classification")
     if not 0 < val_fraction < 1:
@@ -306,7 +341,7 @@ def from_arrays(
     sources: dict[str, dict] = {}
 
     def get(source: Source, what: str, words: bool = False) -> np.ndarray:
-        a, where = read_array(source, what, words)
+        a, where = read_array(source, what, words, header)
         sources[what] = where
         return a
 
