@@ -333,7 +333,7 @@ def predict_file(
     with ``out`` also written to a new HDF5 file (or, with ``force``, one this toolkit wrote).
     """
     from sciml_grow.data.dataset import split_indices
-    from sciml_grow.outputs import atomic_h5, check_file_output
+    from sciml_grow.outputs import atomic_h5, check_file_output, file_sha256
     from sciml_grow.training.evaluation import evaluate_predictions
 
     if split not in ("all", "test"):
@@ -379,8 +379,9 @@ def predict_file(
             f["predictions"] = pred.numpy()
             if split != "all":
                 f["indices"] = idx
-            f.attrs["run"] = str(run)
-            f.attrs["data"] = str(data)
+            f.attrs["run"] = str(Path(run).resolve())
+            f.attrs["data"] = str(Path(data).resolve())  # absolute: export finds it anywhere
+            f.attrs["data_sha256"] = file_sha256(data)  # ... and knows it is the same file
             f.attrs["inputs"] = keys.inputs
     return pred.numpy(), summary
 

@@ -19,6 +19,7 @@ import contextlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -75,6 +76,15 @@ def check_parent(out: Path, flag: str | None = None) -> None:
                 f"{flag} {out}: the name {part[:20]}... is too long ({len(part.encode())} "
                 f"bytes; at most {limit} here)"
             )
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (what a provenance record names a file by)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def is_toolkit_h5(path: Path) -> bool:

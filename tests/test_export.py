@@ -12,7 +12,7 @@ import pytest
 
 from sciml_grow.cli import main
 from sciml_grow.data.export import export_xdmf
-from sciml_grow.outputs import OutputError, atomic_h5
+from sciml_grow.outputs import OutputError, atomic_h5, file_sha256
 
 from .toy import N, V, write_valid
 
@@ -68,7 +68,8 @@ def test_predictions_export_and_foreign_files_refused(tmp_path: Path) -> None:
     pred = tmp_path / "pred.h5"
     with atomic_h5(pred, "predictions") as f:
         f["predictions"] = np.ones((N, V))
-        f.attrs["data"] = str(data)
+        f.attrs["data"] = str(data.resolve())
+        f.attrs["data_sha256"] = file_sha256(data)
     xdmf = export_xdmf(pred, samples=[2])
     names = {item.text.strip() for item, slab in references(xdmf) if slab is not None}
     assert names == {"pred.h5:/predictions", "toy.h5:/targets"}

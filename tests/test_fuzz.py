@@ -818,3 +818,62 @@ def test_csv_import_reads_every_sample_and_says_what_it_read(tmp_path, capsys):
             np.testing.assert_array_equal(f["inputs"][-50:], x)
     with pytest.raises(UserError, match="header"):
         sg.from_arrays(tmp_path / "x.csv", y, out=tmp_path / "q.h5", header="maybe")
+
+
+def test_export_pairs_each_prediction_with_its_sample(root, tmp_path, monkeypatch, capsys):
+    """predict --split test writes the test samples' rows: export shows row k as sample
+    indices[k]; samples without a prediction are refused; the data are found by absolute
+    path from any folder, and a moved or changed data file is refused in one line."""
+    import xml.etree.ElementTree as ET
+
+    data = tmp_path / "heat.h5"
+    shutil.copy(root / "heat.h5", data)
+    pred = tmp_path / "p.h5"
+    monkeypatch.chdir(tmp_path)  # a relative data path, as a user types it
+    argv = ["predict", "--run", str(root / "run"), "--data", "heat.h5", "--split", "test"]
+    assert main([*argv, "--out", str(pred)]) == 0
+    said = capsys.readouterr().out
+    assert "test samples: test relative L2" in said, said
+    with h5py.File(pred) as f:
+        indices, rows = f["indices"][()], f["predictions"][()]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # another folder: the stored path is absolute
+    chosen = [int(indices[2]), int(indices[0])]
+    xdmf = sg.export(pred, samples=chosen)
+    tree = ET.parse(xdmf)
+    for grid, sample in zip(
+        [g for g in tree.iter("Grid") if g.get("GridType") == "Uniform"], chosen, strict=True
+    ):
+        for attr in grid.iter("Attribute"):
+            slab = attr.find("DataItem")
+            start = int(slab[0].text.split()[0])
+            expected = list(indices).index(sample) if attr.get("Name") == "predictions" else sample
+            assert start == expected, (attr.get("Name"), start, sample)
+    assert {int(s.get("Value")) for s in tree.iter("Time")} == set(chosen)
+    np.testing.assert_array_equal(rows[list(indices).index(chosen[0])], rows[2])
+    outside = next(i for i in range(48) if i not in set(indices.tolist()))
+    for samples, text in (([outside], "no prediction"), ([100], "not a sample")):
+        with pytest.raises(UserError, match=text):
+            sg.export(pred, samples=samples, force=True)
+    # all samples: not called a test error
+    capsys.readouterr()
+    assert main(["predict", "--run", str(root / "run"), "--data", str(data)]) == 0
+    said = capsys.readouterr().out
+    assert "all 48 samples: relative L2" in said and "test" not in said, said
+    # check and info say what a predictions file is
+    assert "predictions (" in sg.check(pred).errors[0]
+    assert main(["info", str(pred)]) == 0
+    assert "predictions (" in capsys.readouterr().out
+    # data changed, or gone: one line each, nothing written
+    with h5py.File(data, "a") as f:
+        f.attrs["description"] = "edited"
+    for case in ("changed", "gone"):
+        if case == "gone":
+            data.unlink()
+        before = snapshot(tmp_path)
+        capsys.readouterr()
+        assert main(["export", str(pred), "--out", str(tmp_path / "x.xdmf")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(data) in err[0] and "predict again" in err[0], err
+        assert snapshot(tmp_path) == before

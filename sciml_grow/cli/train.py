@@ -152,7 +152,9 @@ def run_predict(args: argparse.Namespace) -> int:
         split=args.split,
     )  # fmt: skip
     if summary is not None:
-        print(f"{len(pred)} samples: " + headline({"test": summary}))
+        part = "test" if args.split == "test" else ""  # all samples: not a test error
+        scored = f"{len(pred)} {part} samples" if part else f"all {len(pred)} samples"
+        print(f"{scored}: " + headline({"test": summary}, part))
     else:
         print(f"{len(pred)} samples predicted (no targets in {args.data} to score against)")
     if args.out:

@@ -25,7 +25,7 @@ import numpy as np
 from sciml_grow import format as fmt
 from sciml_grow._version import __version__
 from sciml_grow.errors import DataImportError, arg
-from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output
+from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output, file_sha256
 
 TEXT = (".csv", ".txt", ".dat")
 HDF5 = (".h5", ".hdf5", ".he5")
@@ -45,14 +45,6 @@ def parse_source(text: str | Path) -> tuple[Path, str | None]:
         if at >= 0:
             return Path(text[: at + len(suffix)]), text[at + len(suffix) + 1 :] or None
     return Path(text), None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pick(named: dict[str, Any], name: str | None, where: str) -> Any:
@@ -217,7 +209,7 @@ def read_array(
         raise DataImportError(f"{arg(what)} {path}: cannot read it as an array ({why})") from None
     except OSError as exc:
         raise DataImportError(f"{arg(what)} {path}: cannot read it ({exc})") from None
-    where = {"path": str(path.resolve()), "sha256": _sha256(path), **read}
+    where = {"path": str(path.resolve()), "sha256": file_sha256(path), **read}
     if name is not None:
         where["name"] = name
     return np.asarray(a), where

@@ -8,6 +8,7 @@ hyperslabs of the HDF5 datasets. ParaView, VisIt and meshio read it with the XDM
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sciml_grow.outputs import (
     atomic_write_bytes,
     check_not_input,
     check_parent,
+    file_sha256,
 )
 
 MARKER = "written by sciml-grow export"
@@ -47,13 +49,22 @@ def export_xdmf(
     if mesh is None or mesh.cell_type not in TOPOLOGY:
         raise DatasetError(f"{data_path}: no triangle or tetrahedron mesh to export fields on")
     n = meta.n_samples
-    chosen = list(range(min(n, DEFAULT_SAMPLES))) if samples is None else list(samples)
+    rows = next((f.rows for f in fields if f.rows is not None), None)  # predictions' samples
+    have = list(rows) if rows is not None else list(range(n))
+    chosen = have[:DEFAULT_SAMPLES] if samples is None else list(samples)
     bad = [i for i in chosen if not 0 <= i < n]
     if not chosen or bad:
         raise InputError(f"{arg('samples')}: {bad[0] if bad else 'none'} is not a sample of {n}")
+    missing = [i for i in chosen if rows is not None and i not in rows]
+    if missing:
+        shown = ", ".join(map(str, have[:8])) + (", ..." if len(have) > 8 else "")
+        raise InputError(
+            f"{arg('samples')}: sample {missing[0]} has no prediction in {path} (it holds "
+            f"{len(have)} samples: {shown})"
+        )
     out = Path(out) if out is not None else path.with_suffix(".xdmf")
     _check_output(out, force, (path, data_path))
-    nodal = [field for field in fields if field[2][1] == len(mesh.coordinates)]
+    nodal = [field for field in fields if field.shape[1] == len(mesh.coordinates)]
     if not nodal:
         raise DatasetError(
             f"{path}: no per-vertex fields (arrays of shape (N, {len(mesh.coordinates)}, ...))"
@@ -64,34 +75,88 @@ def export_xdmf(
     return out
 
 
-Field = tuple[str, Path, tuple[int, ...], Any]  # name, file, shape, dtype
+@dataclass(frozen=True)
+class Field:
+    """A per-sample array to show: its name and file, shape, dtype, and where its rows are
+    not the dataset's samples (a predictions file of one split), the row of each sample."""
+
+    name: str
+    file: Path
+    shape: tuple[int, ...]
+    dtype: Any
+    rows: dict[int, int] | None = None
+
+    def row(self, sample: int) -> int:
+        return sample if self.rows is None else self.rows[sample]
 
 
-def _sources(path: Path) -> tuple[Path, list[Field]]:
-    """The dataset holding the mesh, and the candidate fields."""
+def _open(path: Path) -> h5py.File:
+    """An HDF5 file to read, refused if missing, damaged or reading other files."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r", locking=False)
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
-    with f:
+    outside = fmt.outside_problem(f)
+    if outside:
+        f.close()
+        raise DatasetError(f"{path}: {outside}")
+    return f
+
+
+def _sources(path: Path) -> tuple[Path, list[Field]]:
+    """The dataset holding the mesh, and the candidate fields. A predictions file names its
+    data by absolute path and SHA-256: a file moved, deleted or changed since is refused, and
+    its rows are paired with the samples they predict (``indices``), not row for row."""
+    with _open(path) as f:
         tag = str(f.attrs.get("format", ""))
         if tag == "sciml_grow.predictions":  # predict --out: its fields beside the data's
-            data_path = Path(str(f.attrs["data"]))
-            if not data_path.is_absolute():
-                data_path = (Path.cwd() / data_path).resolve()
-            fields = [("predictions", path, f["predictions"].shape, f["predictions"].dtype)]
+            data_path = _predicted_data(f, path)
+            preds = f["predictions"]
+            n_rows = len(preds)
+            indices = f["indices"][()] if "indices" in f else None
+            rows = None if indices is None else {int(i): k for k, i in enumerate(indices)}
+            fields = [Field("predictions", path, preds.shape, preds.dtype, rows)]
         else:
-            data_path, fields = path, []
-    with h5py.File(data_path, "r", locking=False) as f:
+            data_path, fields, n_rows, rows = path, [], None, None
+    with _open(data_path) as f:
         fmt.check_format(f, data_path)
+        n = len(f[fmt.INPUTS])
+        if n_rows is not None and rows is None and n_rows != n:
+            raise DatasetError(
+                f"{path}: {n_rows} predictions and no sample indices, but {data_path} holds "
+                f"{n} samples; predict again"
+            )
         names = [fmt.TARGETS, *(f"{fmt.SAMPLES}/{k}" for k in f[fmt.SAMPLES] if k != "done")]
         for name in names:
             obj = f[name]
             if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.dtype.kind == "f":
-                fields.append((name, data_path, obj.shape, obj.dtype))
+                fields.append(Field(name, data_path, obj.shape, obj.dtype))
     return data_path, fields
+
+
+def _predicted_data(f: h5py.File, path: Path) -> Path:
+    """The dataset a predictions file was made from: an absolute path to a file whose bytes
+    are the ones predicted on."""
+    data_path = Path(str(f.attrs.get("data", "")))
+    sha = f.attrs.get("data_sha256")
+    if not data_path.is_absolute() or sha is None:
+        raise DatasetError(
+            f"{path}: made by an older sciml-grow that stored its data by a relative path and "
+            "no SHA-256; run predict --out again to export it"
+        )
+    if not data_path.is_file():
+        raise DatasetError(
+            f"{path}: its data file {data_path} does not exist (moved or deleted); predict "
+            "again on the data where it is now"
+        )
+    if file_sha256(data_path) != str(sha):
+        raise DatasetError(
+            f"{path}: its data file {data_path} has changed since the predictions were made; "
+            "predict again"
+        )
+    return data_path
 
 
 def _check_output(out: Path, force: bool, inputs: tuple[Path, ...]) -> None:
@@ -156,7 +221,8 @@ def _document(
         _item(
             geo, data_path, "mesh/coordinates", mesh.coordinates.shape, mesh.coordinates.dtype, root
         )
-        for name, file, shape, dtype in fields:
+        for field in fields:
+            name, file, shape, dtype = field.name, field.file, field.shape, field.dtype
             vector = len(shape) == 3
             attr = ET.SubElement(
                 grid,
@@ -175,7 +241,7 @@ def _document(
             )
             rank = len(shape)
             select = ET.SubElement(slab, "DataItem", Dimensions=f"3 {rank}", Format="XML")
-            start = [i] + [0] * (rank - 1)
+            start = [field.row(i)] + [0] * (rank - 1)
             select.text = " ".join(map(str, [*start, *([1] * rank), 1, *per_sample]))
             _item(slab, file, name, shape, dtype, root)
     ET.indent(xdmf)

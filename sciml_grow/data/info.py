@@ -44,6 +44,10 @@ def describe(path: str | Path) -> str:
     except OSError:
         raise DatasetError(f"{path}: not an HDF5 file, or damaged") from None
     with f:
+        kind = fmt.output_kind(f) if not fmt.outside_problem(f) else None
+        if kind:  # the toolkit's own output, not a dataset: say what it is
+            export = f"not a dataset; 'sciml-grow export {path}' shows it in ParaView"
+            return f"file        {path}\nholds       {kind}\n({export})"
         fmt.check_format(f, path)
         meta = fmt.read_metadata(path)
         try:

@@ -68,6 +68,7 @@ from sciml_grow.format.reader import (
     is_csr,
     open_dataset,
     open_file,
+    output_kind,
     read_csr,
     read_metadata,
     read_prior,
@@ -93,7 +94,7 @@ __all__ = [
     "SCAN_BYTES", "SPLIT", "SPLIT_PARTS", "TARGETS", "CheckReport", "DatasetError", "Grid",
     "Mesh", "Metadata", "Sensors", "attr_json", "cached_per_file", "check_array",
     "check_file", "check_format", "check_open", "file_key", "first_nonfinite", "is_csr",
-    "open_dataset", "open_file", "outside_problem", "part_sizes", "read_csr", "read_metadata",
-    "read_prior", "read_samples", "read_split", "sample_chunks", "seeded_parts", "shape_problem",
-    "write_csr", "write_header", "write_split", "write_tree",
+    "open_dataset", "open_file", "outside_problem", "output_kind", "part_sizes", "read_csr",
+    "read_metadata", "read_prior", "read_samples", "read_split", "sample_chunks", "seeded_parts",
+    "shape_problem", "write_csr", "write_header", "write_split", "write_tree",
 ]  # fmt: skip

@@ -28,7 +28,7 @@ from sciml_grow.format.names import (
     TARGETS,
     DatasetError,
 )
-from sciml_grow.format.reader import BEING_WRITTEN, is_csr
+from sciml_grow.format.reader import BEING_WRITTEN, is_csr, output_kind
 
 
 @dataclass
@@ -143,6 +143,10 @@ def check_open(f: h5py.File, report: CheckReport, scan_values: bool = True) -> C
     outside = rules.outside_problem(f)
     if outside:  # nothing of another file is read, not even to check it
         err(outside)
+        return report
+    kind = output_kind(f)
+    if kind:  # the toolkit's own output: say what it is, not what it lacks
+        err(f"not a dataset but {kind}; 'sciml-grow export' shows its fields in ParaView")
         return report
     n = _check_samples(f, err, warn)
     if n is None:

@@ -67,6 +67,25 @@ def open_file(
     return f
 
 
+OUTPUT_KINDS = {
+    "sciml_grow.predictions": "predictions",
+    "sciml_grow.map_estimates": "MAP estimates",
+}
+
+
+def output_kind(f: h5py.File) -> str | None:
+    """What a file the toolkit wrote that is not a dataset holds, in words (None for any
+    other file): so that check and info say what it is instead of what it lacks."""
+    kind = OUTPUT_KINDS.get(str(f.attrs.get("format", "")))
+    if kind is None:
+        return None
+    array = f.get("predictions", f.get("fields"))
+    rows = f"{len(array)} samples" if isinstance(array, h5py.Dataset) else "no samples"
+    part = ", the samples listed in 'indices'" if "indices" in f else ""
+    run = f" by the run {f.attrs['run']}" if "run" in f.attrs else ""
+    return f"{kind} ({rows}{part}) of {f.attrs.get('data', 'an unnamed dataset')}{run}"
+
+
 def check_format(
     f: h5py.File, path: str | Path, require_tag: bool = True, require_targets: bool = True
 ) -> bool:
@@ -78,6 +97,9 @@ def check_format(
     if outside:
         raise DatasetError(f"{path}: {outside}")
     tagged = f.attrs.get("format") == FORMAT_NAME
+    kind = output_kind(f)
+    if kind:
+        raise DatasetError(f"{path}: not a dataset but {kind}")
     if require_tag and not tagged:
         raise DatasetError(f"{path}: not a sciml_grow dataset (no '{FORMAT_NAME}' format tag)")
     if require_targets:

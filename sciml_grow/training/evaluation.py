@@ -116,9 +116,10 @@ def _combine(parts: list[tuple[dict, float | None]], task: str) -> tuple[dict, f
     return test, misfit
 
 
-def headline(final: dict[str, Any]) -> str:
-    """The test result of a run in a few words."""
-    t = final["test"]
+def headline(final: dict[str, Any], part: str = "test") -> str:
+    """The test result of a run in a few words (``part`` names the samples scored: "test",
+    or "" where they are not a test split)."""
+    t, word = final["test"], f"{part} " if part else ""
     if "accuracy" in t:
-        return f"test accuracy {t['accuracy']:.4f} (cross-entropy {t['cross_entropy']:.4f})"
-    return f"test relative L2 error {t['rel_l2_mean']:.4f} (median {t['rel_l2_median']:.4f})"
+        return f"{word}accuracy {t['accuracy']:.4f} (cross-entropy {t['cross_entropy']:.4f})"
+    return f"{word}relative L2 error {t['rel_l2_mean']:.4f} (median {t['rel_l2_median']:.4f})"
