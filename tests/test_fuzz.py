@@ -877,3 +877,61 @@ def test_export_pairs_each_prediction_with_its_sample(root, tmp_path, monkeypatc
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(data) in err[0] and "predict again" in err[0], err
         assert snapshot(tmp_path) == before
+
+
+def test_check_and_training_agree_on_targets_too_large(root):
+    report = sg.check(root / "bigy.h5")
+    assert not report.ok and "overflow" in report.errors[0], report.errors
+    with pytest.raises(UserError, match="overflow"):
+        sg.load(root / "bigy.h5")
+    assert sg.check(root / "big.h5").ok  # inputs of any finite scale train, and check
+
+
+def test_more_modes_than_the_data_span_are_said_and_recorded(root, tmp_path, capsys):
+    capsys.readouterr()
+    cfg = {
+        "epochs": 1,
+        "strategy": "baseline",
+        "model": {"output_basis": "pod", "output_modes": 500},
+    }
+    model = sg.fit(root / "heat.h5", cfg, out=tmp_path / "r", progress=False)
+    basis = model.final["output_basis"]
+    assert basis["asked"] == 500 and basis["modes"] < 500
+    err = capsys.readouterr().err
+    assert f"model.output_modes = 500, but the training split spans {basis['modes']}" in err
+
+
+def _declared_huge(d: Path) -> dict[str, Path]:
+    """Sources whose headers declare 10^7 x 10^6 float64 values (80 TB) and hold none."""
+    huge = (10**7, 10**6)
+    with open(d / "huge.npy", "wb") as fp:
+        np.lib.format.write_array_header_2_0(
+            fp, {"descr": "<f8", "fortran_order": False, "shape": huge}
+        )
+    import zipfile
+
+    with zipfile.ZipFile(d / "huge.npz", "w") as z:
+        z.write(d / "huge.npy", "x.npy")
+    with h5py.File(d / "huge.h5", "w") as f:
+        f.create_dataset("x", shape=huge, dtype="f8", chunks=(1, 2**16))
+    (d / "junk.mat").write_bytes(b"MATLAB 5.0 MAT-file" + bytes(range(256)) * 3)
+    import scipy.io
+
+    scipy.io.savemat(d / "ok.mat", {"x": np.ones((40, 3))})
+    (d / "cut.mat").write_bytes((d / "ok.mat").read_bytes()[:200])
+    return {k: d / k for k in ("huge.npy", "huge.npz", "huge.h5", "junk.mat", "cut.mat")}
+
+
+def test_sources_declaring_huge_arrays_or_damaged_are_one_line(tmp_path, capsys):
+    sources = _declared_huge(tmp_path)
+    np.save(tmp_path / "y.npy", np.ones((40, 2)))
+    for name, path in sources.items():
+        culprit = "memory" if name.startswith("huge") else "not a readable .mat"
+        before = snapshot(tmp_path)
+        capsys.readouterr()
+        argv = ["import", "arrays", "--inputs", str(path), "--targets", str(tmp_path / "y.npy"),
+                "--out", str(tmp_path / "o.h5")]  # fmt: skip
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and culprit in err[0] and str(path) in err[0], (name, err)
+        assert snapshot(tmp_path) == before

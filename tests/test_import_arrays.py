@@ -175,7 +175,7 @@ def test_training_and_predict_use_the_stored_test_part(with_split, tmp_path, cap
     assert summary["rel_l2_mean"] == pytest.approx(final["test"]["rel_l2_mean"], rel=1e-9)
     capsys.readouterr()
     assert main(["predict", "--run", str(run), "--data", str(with_split), "--split", "test"]) == 0
-    assert capsys.readouterr().out.startswith("15 samples")
+    assert capsys.readouterr().out.startswith("15 test samples")
 
 
 def test_compare_and_a_sweep_honour_the_stored_split(with_split, tmp_path, capsys):

@@ -24,8 +24,9 @@ import numpy as np
 
 from sciml_grow import format as fmt
 from sciml_grow._version import __version__
-from sciml_grow.errors import DataImportError, arg
+from sciml_grow.errors import DataImportError, arg, reason
 from sciml_grow.outputs import OutputLock, atomic_h5, check_file_output, file_sha256
+from sciml_grow.resources import ResourceError, check_memory
 
 TEXT = (".csv", ".txt", ".dat")
 HDF5 = (".h5", ".hdf5", ".he5")
@@ -127,15 +128,56 @@ def _read_text(
     raise DataImportError(f"{where}: not a table of numbers")
 
 
+def _fits(shape: tuple[int, ...], dtype: Any, where: str) -> None:
+    """Refuse an array whose declared size exceeds the memory here, before reading it."""
+    size = float(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    try:
+        check_memory(size, f"{where} (shape {tuple(shape)}, {np.dtype(dtype)})")
+    except ResourceError as exc:
+        raise DataImportError(str(exc)) from None
+
+
+def _npy_header(fp: Any, where: str) -> None:
+    """Check the shape and dtype an .npy header declares against the memory here."""
+    fmt_ = np.lib.format
+    try:
+        version = fmt_.read_magic(fp)
+        read = fmt_.read_array_header_1_0 if version == (1, 0) else fmt_.read_array_header_2_0
+        shape, _, dtype = read(fp)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataImportError(f"{where}: not a readable .npy array ({exc})") from None
+    _fits(shape, dtype, where)
+
+
+def _read_npy(path: Path, name: str | None, where: str) -> np.ndarray:
+    """An .npy array, or one of an .npz archive, after its header's size is checked."""
+    if path.suffix.lower() == ".npy":
+        with open(path, "rb") as fp:
+            _npy_header(fp, where)
+        return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as z:
+        member = _pick({k: k for k in z.files}, name, where)
+        with z.zip.open(f"{member}.npy") as fp:
+            _npy_header(fp, f"{where}:{member}")
+        return z[member]
+
+
 def _read_mat(path: Path, name: str | None, where: str) -> np.ndarray:
     import scipy.io
 
     try:
-        named = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        listed = scipy.io.whosmat(path)  # names, shapes, classes: nothing read yet
     except NotImplementedError:  # MATLAB v7.3 files are HDF5, stored column-major
         return np.asarray(_read_h5(path, name, where)).T
-    except (ValueError, TypeError, OSError) as exc:
-        raise DataImportError(f"{where}: not a readable .mat file ({exc})") from None
+    except Exception as exc:  # a damaged file breaks scipy's parser in many ways
+        raise DataImportError(f"{where}: not a readable .mat file ({reason(exc)})") from None
+    for k, shape, _ in listed:
+        if name is None or k == name:
+            _fits(shape, np.float64, f"{where}:{k}")
+    try:
+        named = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    except Exception as exc:
+        raise DataImportError(f"{where}: not a readable .mat file ({reason(exc)})") from None
     return np.asarray(_pick(named, name, where))
 
 
@@ -157,6 +199,7 @@ def _read_h5(path: Path, name: str | None, where: str) -> np.ndarray:
         obj = f.get(name)
         if not isinstance(obj, h5py.Dataset):
             raise DataImportError(f"{where}: has no dataset {name!r}")
+        _fits(obj.shape, obj.dtype, f"{where}:{name}")
         return obj[()]
 
 
@@ -182,11 +225,8 @@ def read_array(
         raise DataImportError(f"{arg(what)} {path}: no such file")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".npy":
-            a = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                a = _pick({k: z[k] for k in z.files}, name, f"{arg(what)} {path}")
+        if suffix in (".npy", ".npz"):
+            a = _read_npy(path, name, f"{arg(what)} {path}")
         elif suffix in TEXT:
             a, read = _read_text(path, words, f"{arg(what)} {path}", header)
         elif suffix == ".mat":

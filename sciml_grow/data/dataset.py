@@ -201,11 +201,8 @@ class Dataset:
                     f"{self.path}: '{name}' has NaN or inf in {len(bad)} samples "
                     f"(first: sample {int(bad[0])})"
                 )
-            if name == cfg_keys[1] and not labels and top > MAX_TARGET:
-                raise DatasetError(
-                    f"{self.path}: '{name}' holds values up to {top:.3g}; their squared errors "
-                    f"would overflow float64, rescale them (to at most {MAX_TARGET:.0e})"
-                )
+            if name == cfg_keys[1] and not labels and top > fmt.MAX_TARGET:
+                raise DatasetError(f"{self.path}: '{name}' {fmt.target_scale_problem(top)}")
         if self.in_memory:
             self.x = self.x.reshape(len(self.x), -1)
             self.y = self.y.reshape(len(self.y), -1) if not labels else self.y.reshape(-1)
@@ -358,11 +355,6 @@ def _nonfinite_rows(v: torch.Tensor | FileRows) -> tuple[np.ndarray, float]:
         if not len(rows) and flat.numel():  # no copy of the values: max and -min
             top = max(top, float(flat.max()), -float(flat.min()))
     return (np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)), top
-
-
-# Targets beyond this magnitude are refused: squared errors (the loss of a test summary,
-# MSE) would overflow float64 (about 1.8e308); inputs of any finite size are standardized.
-MAX_TARGET = 1e150
 
 
 def check_data_memory(x: h5py.Dataset, y: h5py.Dataset, path: Path) -> None:

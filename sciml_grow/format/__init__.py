@@ -75,7 +75,7 @@ from sciml_grow.format.reader import (
     read_samples,
     read_split,
 )
-from sciml_grow.format.rules import outside_problem, shape_problem
+from sciml_grow.format.rules import MAX_TARGET, outside_problem, shape_problem, target_scale_problem
 from sciml_grow.format.writer import (
     CHUNK_BYTES,
     part_sizes,
@@ -89,12 +89,13 @@ from sciml_grow.format.writer import (
 
 __all__ = [
     "BEING_WRITTEN", "CHUNK_BYTES", "DONE", "FORMAT_NAME", "FORMAT_VERSION", "GRID", "HEADER",
-    "INPUTS", "JSON_ATTRS", "MESH", "NOISE", "NOISE_STD", "OBS_CLEAN", "OBSERVATION",
+    "MAX_TARGET", "INPUTS", "JSON_ATTRS", "MESH", "NOISE", "NOISE_STD", "OBS_CLEAN", "OBSERVATION",
     "OPERATORS", "PARAMETER_MAP", "PRIOR", "PRIOR_MEAN", "PRIOR_PRECISION", "SAMPLES",
     "SCAN_BYTES", "SPLIT", "SPLIT_PARTS", "TARGETS", "CheckReport", "DatasetError", "Grid",
     "Mesh", "Metadata", "Sensors", "attr_json", "cached_per_file", "check_array",
     "check_file", "check_format", "check_open", "file_key", "first_nonfinite", "is_csr",
     "open_dataset", "open_file", "outside_problem", "output_kind", "part_sizes", "read_csr",
     "read_metadata", "read_prior", "read_samples", "read_split", "sample_chunks", "seeded_parts",
-    "shape_problem", "write_csr", "write_header", "write_split", "write_tree",
+    "shape_problem", "target_scale_problem", "write_csr", "write_header", "write_split",
+    "write_tree",
 ]  # fmt: skip

@@ -91,6 +91,20 @@ def _scan_regions(ds: h5py.Dataset) -> list[tuple[slice, ...]]:
     ]
 
 
+def largest(ds: h5py.Dataset, rows: np.ndarray | None = None) -> float:
+    """The largest magnitude among the samples ``rows`` (all if None) of a float array,
+    read in the same bounded pieces as :func:`first_nonfinite`."""
+    top = 0.0
+    for region in _scan_regions(ds):
+        block = np.abs(ds[region])
+        if rows is not None:  # an incomplete file: the samples written
+            start = region[0].start
+            block = block[np.isin(np.arange(start, start + len(block)), rows)]
+        if block.size:
+            top = max(top, float(block.max()))
+    return top
+
+
 def first_nonfinite(ds: h5py.Dataset, rows: np.ndarray | None = None) -> int | None:
     """Index of the first sample of ``ds`` (among ``rows``, sorted) holding NaN or inf, or
     None; read in bounded pieces, so a file larger than memory can be checked."""
@@ -172,6 +186,10 @@ def check_open(f: h5py.File, report: CheckReport, scan_values: bool = True) -> C
             bad = first_nonfinite(obj, rows)
             if bad is not None:
                 err(f"'{name}' holds NaN or inf (first: sample {bad})")
+            elif name == TARGETS and obj.dtype.kind == "f":  # what training refuses too
+                problem = rules.target_scale_problem(largest(obj, rows))
+                if problem:
+                    err(f"'{name}' {problem}")
     classification = f[TARGETS].dtype.kind in "iu"
     can("training and prediction (" + ("classification" if classification else "regression")
         + f", {n} samples)")  # fmt: skip

@@ -24,6 +24,20 @@ from sciml_grow.format.names import (
     TARGETS,
 )
 
+# Targets beyond this magnitude are refused: squared errors (the loss of a test summary,
+# MSE) would overflow float64 (about 1.8e308); inputs of any finite size are standardized.
+MAX_TARGET = 1e150
+
+
+def target_scale_problem(top: float) -> str | None:
+    """Float targets whose largest magnitude is ``top`` must stay below MAX_TARGET."""
+    if top <= MAX_TARGET:
+        return None
+    return (
+        f"holds values up to {top:.3g}; their squared errors would overflow float64, rescale "
+        f"them (to at most {MAX_TARGET:.0e})"
+    )
+
 
 def outside_problem(f: h5py.File) -> str | None:
     """Where ``f`` would read another file: an external link, a virtual dataset or a dataset

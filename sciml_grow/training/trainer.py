@@ -15,6 +15,7 @@ from collections.abc import Callable
 import copy
 from dataclasses import asdict, dataclass, field, replace
 import math
+import sys
 import time
 from typing import Any
 
@@ -95,6 +96,23 @@ def starting_point(cfg: TrainConfig) -> Start:
     return start
 
 
+_SAID: set[tuple[str, float, int]] = set()
+
+
+def fewer_modes(scaler: Any, asked: float, key: str) -> None:
+    """Say (once per process) where a basis has fewer modes than a count asked for: the
+    training split spans no more. final.json records both numbers."""
+    used = int(scaler.modes.shape[1])
+    if asked >= 1 and used < int(asked) and (key, asked, used) not in _SAID:
+        _SAID.add((key, asked, used))
+        print(
+            f"note: {key} = {int(asked)}, but the training split spans {used} modes; using "
+            f"{used} (final.json records both)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 class Trainer:
     """Trains one (strategy, seed) run into a run directory; resumable."""
 
@@ -109,8 +127,10 @@ class Trainer:
         if cfg.strategy != "finetune":  # (fine-tuning keeps the pretrained run's bases)
             if cfg.model.output_basis == "pod":
                 data = data.with_output_basis(cfg.model.output_modes)
+                fewer_modes(data.y_scaler, cfg.model.output_modes, "model.output_modes")
             if cfg.model.input_basis == "pod":
                 data = data.with_input_basis(cfg.model.input_modes)
+                fewer_modes(data.x_scaler, cfg.model.input_modes, "model.input_modes")
         self.cfg, self.data, self.run, self.progress = cfg, data, run, progress
         self.group = distributed.group(device)  # torchrun: one of several processes
         self.source = run  # where a resumed run's checkpoint is read
@@ -306,12 +326,19 @@ class Trainer:
         return self._count(step) / len(idx)
 
     def _input_basis_summary(self) -> dict[str, Any] | None:
-        """A reduced input basis: its modes and their share of the training inputs' variance."""
+        """A reduced input basis: its modes (and how many were asked for) and their share of
+        the training inputs' variance."""
         scaler = self.data.x_scaler
         if not isinstance(scaler, PodStandardizer):
             return None
         energy = getattr(self.data, "input_energy", None)
-        return {"kind": "pod", "modes": int(scaler.modes.shape[1]), "energy": energy}
+        modes = int(scaler.modes.shape[1])
+        return {
+            "kind": "pod",
+            "modes": modes,
+            "asked": self.cfg.model.input_modes,
+            "energy": energy,
+        }
 
     def _basis_summary(self) -> dict[str, Any] | None:
         """A reduced output basis: its modes, their share of the training targets' variance,
@@ -326,6 +353,7 @@ class Trainer:
         return {
             "kind": "pod",
             "modes": int(scaler.modes.shape[1]),
+            "asked": self.cfg.model.output_modes,
             "energy": getattr(self.data, "basis_energy", None),
             "test_projection_rel_l2": float(torch.cat(errors).mean()),
         }
