@@ -288,14 +288,15 @@ def run_benchmark(
     else:
         from pde_data.generate import generate as _generate
 
-        if comm is None or comm.rank == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if comm is not None:
-            comm.barrier()
-        d = bench.data
-        _generate(problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
-                  split=(d.split[0], d.split[1]),
-                  out_flag=arg("data") if data is not None else arg("out"))  # fmt: skip
+        with removed_if_refused(path.parent, comm):  # a refused generation leaves no folder
+            if comm is None or comm.rank == 0:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if comm is not None:
+                comm.barrier()
+            d = bench.data
+            _generate(problem, d.samples, path, d.seed, d.config, comm=comm, progress=progress,
+                      split=(d.split[0], d.split[1]),
+                      out_flag=arg("data") if data is not None else arg("out"))  # fmt: skip
     match = check_card(bench, Dataset(path, DataConfig()))  # a changed generator: refused
     if comm is None or comm.rank == 0:  # which benchmark this folder holds
         out.mkdir(parents=True, exist_ok=True)  # --data elsewhere: the folder may be new

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import math
 from pathlib import Path
 import shutil
@@ -935,3 +936,81 @@ def test_sources_declaring_huge_arrays_or_damaged_are_one_line(tmp_path, capsys)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and culprit in err[0] and str(path) in err[0], (name, err)
         assert snapshot(tmp_path) == before
+
+
+# --- 3. declarations: checked before any data, naming their own keys ---------------------
+TINY = """name = "tiny"
+[data]
+problem = "heat"
+samples = 60
+seed = 3
+split = [0.2, 0.1]
+config = { mesh_cells = 8 }
+[protocol]
+strategies = ["baseline", "td"]
+seeds = 2
+[train]
+epochs = 4
+model = { width = 8, initial_blocks = 1 }
+growth = { max_blocks = 2, every = 2, min_phase_epochs = 1 }
+"""
+
+DECLARATIONS = [
+    # (edit of TINY, extra command-line flags, culprit)
+    (("seeds = 2", "seeds = 2\nreference_samples = 500"), "", "protocol.reference_samples"),
+    (("seeds = 2", "seeds = 2\ntrain_sizes = [5000]"), "", "protocol.train_sizes"),
+    (("seeds = 2", "seeds = 2\ntrain_sizes = [10, 10]"), "", "protocol.train_sizes"),
+    (("epochs = 4", "epochs = 4\nstrategy = 'td'"), "", "train.strategy"),
+    (("seeds = 2", "seeds = 2"), "--seeds -1", "--seeds"),
+    (("seeds = 2", "seeds = 2"), "--seeds 0", "--seeds"),
+    (("seeds = 2", "seeds = 2"), "--epochs 0", "--epochs"),
+    (("seeds = 2", "seeds = 2"), "--train-sizes 5000", "--train-sizes"),
+    (("seeds = 2", "seeds = 2"), "--strategies td,td", "--strategies"),
+    (("seeds = 2", "seeds = 2"), "--strategies ,", "--strategies"),
+]
+
+
+@pytest.mark.parametrize("edit, flags, culprit", DECLARATIONS, ids=[c for *_, c in DECLARATIONS])
+def test_a_declaration_is_checked_before_any_data(tmp_path, edit, flags, culprit, capsys):
+    decl = tmp_path / "tiny.toml"
+    decl.write_text(TINY.replace(*edit))
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    argv = ["benchmark", "run", str(decl), "--out", str(tmp_path / "b"), *flags.split()]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and culprit in err[0], err
+    if culprit.startswith(("protocol", "train")):  # the declaration's key, not a flag
+        assert "--" not in err[0], err
+    assert snapshot(tmp_path) == before
+
+
+@needs_fenicsx
+def test_benchmark_data_shared_into_a_new_folder(tmp_path, capsys):
+    """The documented way to share data: --data a file elsewhere, --out a folder that does
+    not exist yet; and a data file of another setup is refused without suggesting --force,
+    which benchmark run does not have."""
+    decl = tmp_path / "tiny.toml"
+    decl.write_text(TINY)
+    data = tmp_path / "shared" / "tiny.h5"
+    argv = ["benchmark", "run", str(decl), "--data", str(data), "--seeds", "1", "--no-plots"]
+    assert main([*argv, "--out", str(tmp_path / "first")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "new" / "deeper")]) == 0
+    record = json.loads((tmp_path / "new" / "deeper" / "benchmark.json").read_text())
+    assert record["declaration"] == str(decl.resolve()) and record["data"] == str(data)
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.replace("seed = 3", "seed = 4"))
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    argv[2] = str(other)
+    assert main([*argv, "--out", str(tmp_path / "third")]) == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "--force" not in err, err
+    assert snapshot(tmp_path) == before
+    huge = tmp_path / "huge.toml"
+    huge.write_text(TINY.replace("samples = 60", "samples = 1000000000000"))
+    capsys.readouterr()
+    assert main(["benchmark", "run", str(huge), "--out", str(tmp_path / "h")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "memory" in err[0], err
+    assert not (tmp_path / "h").exists()
