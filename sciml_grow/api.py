@@ -181,6 +181,7 @@ class Comparison:
     stats: list[PairedResult]
     table: str  # markdown, as in table.md
     plots: list[Path]
+    summary: str = ""  # the few columns a terminal shows (compare); table.md has them all
 
 
 def compare(
@@ -237,7 +238,13 @@ def compare(
 
         made = all_plots(out, Path(data))
     stats = read_stats(out / "stats.csv") if (out / "stats.csv").exists() else []
-    return Comparison(out, rows, stats, (out / "table.md").read_text(), made)
+    from sciml_grow.inverse.references import read_reference
+    from sciml_grow.study.linear import read_linear
+    from sciml_grow.study.report import compact
+
+    refs = [read_reference(out), read_reference(out, "floor")]
+    summary = compact(rows + read_linear(out), stats, plan["against"], refs)
+    return Comparison(out, rows, stats, (out / "table.md").read_text(), made, summary)
 
 
 def benchmark(name: str | Path) -> Any:

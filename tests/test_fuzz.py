@@ -1014,3 +1014,78 @@ def test_benchmark_data_shared_into_a_new_folder(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "memory" in err[0], err
     assert not (tmp_path / "h").exists()
+
+
+# --- 4. what a person sees ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def swept(root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("swept") / "c"
+    result = sg.compare(
+        root / "heat.h5", "td,baseline", out=out, seeds=2, train_sizes=[10, 20], epochs=3,
+        reference_samples=3, config={"model": {"width": 6}}, plots=False,
+    )  # fmt: skip
+    assert result is not None and len(result.rows) == 8
+    return out
+
+
+def test_the_terminal_table_is_compact_and_table_md_keeps_every_column(root, swept, capsys):
+    from sciml_grow.cli.common import print_study
+
+    result = sg.compare(
+        root / "heat.h5",
+        "td,baseline",
+        out=swept,
+        seeds=2,
+        train_sizes=[10, 20],
+        epochs=3,
+        reference_samples=3,
+        config={"model": {"width": 6}},
+        plots=False,
+    )  # fmt: skip  (resumed: every run is there)
+    capsys.readouterr()
+    print_study(result)
+    said = capsys.readouterr().out
+    widest = max(len(line) for line in result.summary.splitlines())
+    assert widest <= 110, result.summary
+    for word in ("strategy", "vs baseline [95 % CI]", "verdict", "depth", "FLOPs", "MAP"):
+        assert word in result.summary, word
+    assert result.summary in said and "table.md" in said
+    assert max(len(line) for line in result.table.splitlines()) > widest  # the full one
+
+
+def test_plots_draw_the_results_with_one_colour_per_strategy(root, swept):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from sciml_grow.study import plots
+    from sciml_grow.study.compare import read_results
+
+    rows = read_results(swept / "results.csv")
+    colour = plots.colours(swept)
+    assert colour == {"td": "C0", "baseline": "C1"}
+    sweep = plots._draw_sweep(swept)
+    for line in sweep.axes[0].get_lines():
+        s = line.get_label()
+        if s not in colour:
+            continue  # the reference line
+        assert line.get_color() == colour[s]
+        means = [np.mean([r["rel_l2_mean"] for r in rows if r["strategy"] == s
+                          and r["train_size"] == n]) for n in (10, 20)]  # fmt: skip
+        np.testing.assert_allclose(line.get_ydata(), means)
+    curves = plots._draw_learning_curves(swept)
+    drawn = {line.get_label(): line.get_color() for line in curves.axes[0].get_lines()}
+    assert {s: drawn[s] for s in colour} == colour
+    assert "N = 20" in curves.axes[0].get_title()
+    spread = plots._draw_error_spread(swept)
+    assert "N = 20" in spread.axes[0].get_title()
+    cost = plots._draw_cost(swept)
+    FigureCanvasAgg(cost).draw()
+    for ax in cost.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert 1 <= len(labels) <= 4
+        boxes = [t.get_window_extent() for t in labels]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    fig = plots._draw_fields(swept, root / "heat.h5", 3, 2)
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    panels = [ax for ax in fig.axes if ax not in bars and (ax.collections or ax.images)]
+    # 3 samples: truth, then td, baseline and the MAP, each a field and its |error|
+    assert len(panels) == 3 * 7 and [b.get_ylabel() for b in bars] == ["field", "|error|"] * 3

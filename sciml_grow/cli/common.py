@@ -166,9 +166,10 @@ def print_study(result) -> int:
         return 0
     out = result.out
     print()
-    print(result.table)
+    print(result.summary or result.table)
+    every = " (every column, notes and the references' ratios)" if result.summary else ""
     print(f"{len(result.rows)} runs in {out / 'runs'}; results: {out / 'results.csv'}, "
-          f"{out / 'table.md'}")  # fmt: skip
+          f"{out / 'table.md'}{every}")  # fmt: skip
     if result.plots:
         print("plots: " + ", ".join(str(p) for p in result.plots))
     return 0

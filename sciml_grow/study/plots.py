@@ -41,15 +41,42 @@ def _runs(out: Path, size: int | None = None) -> dict[str, list[RunDir]]:
     return by
 
 
+def colours(out: Path) -> dict[str, str]:
+    """One colour per strategy in every figure of a comparison: by its place in the
+    comparison's list of strategies (compare.json), then any other in results.csv."""
+    names: list[str] = []
+    setup = out / "compare.json"
+    if setup.exists():
+        names += json.loads(setup.read_text()).get("strategies", [])
+    if (out / "results.csv").exists():
+        names += [r["strategy"] for r in read_results(out / "results.csv")]
+    return {s: f"C{k % 10}" for k, s in enumerate(dict.fromkeys(names))}
+
+
+def _log_ticks(ax: Any, values: np.ndarray, count: int = 4) -> None:
+    """At most ``count`` labelled ticks on a log x axis (matplotlib labels minor ticks too
+    where the data span less than a decade, and they overlap)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    ticks = np.geomspace(lo, hi, count) if hi > lo else np.array([lo])
+    ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
+    ax.minorticks_off()
+
+
 def _run_path(out: Path, strategy: str, size: int | None, seed: int = 0) -> Path:
     return out / "runs" / Job(strategy, seed, size).name
 
 
 def learning_curves(out: Path) -> Path:
     """Validation loss per epoch for every strategy (all seeds), growth events marked."""
+    return _save(_draw_learning_curves(out), out / "learning_curves.png")
+
+
+def _draw_learning_curves(out: Path) -> Figure:
     fig, ax = _subplots(figsize=(8, 5))
-    for i, (strategy, runs) in enumerate(_runs(out, _size(out)).items()):
-        color = f"C{i}"
+    colour = colours(out)
+    size = _size(out)
+    for strategy, runs in _runs(out, size).items():
+        color = colour.get(strategy, "k")
         for k, run in enumerate(runs):
             rows = run.read_csv("metrics.csv")
             epochs = [int(r["epoch"]) for r in rows]
@@ -63,10 +90,15 @@ def learning_curves(out: Path) -> Path:
         xlabel="epoch",
         ylabel="validation loss (standardized MSE)",
         yscale="log",
-        title="Learning curves (triangles: growth events)",
+        title="Learning curves (triangles: growth events)" + _of_size(size),
     )
     ax.legend(fontsize=8)
-    return _save(fig, out / "learning_curves.png")
+    return fig
+
+
+def _of_size(size: int | None, sep: str = ", ") -> str:
+    """A title's note of the training size a per-run figure shows (a sweep's largest)."""
+    return "" if size is None else f"{sep}N = {size} training samples"
 
 
 def td_sensitivity(out: Path) -> Path | None:
@@ -110,13 +142,18 @@ def td_sensitivity(out: Path) -> Path | None:
 def error_spread(out: Path) -> Path:
     """Test relative L2 error (or accuracy) per strategy: every seed, mean and std; the
     classical reference as a line."""
+    return _save(_draw_error_spread(out), out / "errors.png")
+
+
+def _draw_error_spread(out: Path) -> Figure:
     rows = _rows_of_size(out)
     key, label = _metric(rows)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    colour = colours(out)
     fig, ax = _subplots(figsize=(1.1 * len(strategies) + 3, 4.5))
     for i, s in enumerate(strategies):
         vals = np.array([r[key] for r in rows if r["strategy"] == s])
-        ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=f"C{i}")
+        ax.plot(np.full(len(vals), i), vals, "o", alpha=0.6, color=colour.get(s, "k"))
         ax.errorbar(i + 0.15, vals.mean(), yerr=vals.std(), fmt="s", color="k", capsize=4)
     lines = _reference_lines(ax, out, "samples")
     if lines:
@@ -125,10 +162,11 @@ def error_spread(out: Path) -> Path:
         xticks=range(len(strategies)),
         xticklabels=strategies,
         ylabel=label,
-        title=f"{label.capitalize()} per strategy (dots: seeds)",
+        title=f"{label[0].upper()}{label[1:]} per strategy (dots: seeds)"
+        + _of_size(int(rows[0]["train_size"]) if rows else None, "\n"),
     )
     setp(ax.get_xticklabels(), rotation=25, ha="right")
-    return _save(fig, out / "errors.png")
+    return fig
 
 
 def _rows_of_size(out: Path) -> list[dict]:
@@ -147,13 +185,20 @@ def _metric(rows: list[dict]) -> tuple[str, str]:
 
 def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> Path | None:
     """True field, the best strategies' and the reference's predictions, and their errors on
-    the mesh."""
+    the mesh, each row with its colour bars (field values, and |error|)."""
+    meta = fmt.read_metadata(data_path)
+    grid_shape = meta.grid.shape if meta.grid is not None else None
+    if grid_shape is not None and len(grid_shape) == 3:
+        return wind_fields(out, data_path)
+    fig = _draw_fields(out, data_path, n_samples, n_best)
+    return None if fig is None else _save(fig, out / "fields.png")
+
+
+def _draw_fields(out: Path, data_path: Path, n_samples: int, n_best: int) -> Figure | None:
     meta = fmt.read_metadata(data_path)
     if np.dtype(meta.arrays[fmt.TARGETS][1]).kind in "iu":
         return None  # class labels: no field to draw
     grid_shape = meta.grid.shape if meta.grid is not None else None
-    if grid_shape is not None and len(grid_shape) == 3:
-        return wind_fields(out, data_path)
     keys = _data_keys(out)
     x_all = fmt.read_samples(data_path, keys["inputs"])
     x_all = x_all.reshape(len(x_all), -1)
@@ -168,7 +213,10 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
     idx, preds = _estimates(out, data_path, x_all, n_samples, n_best)
     tri = Triangulation(coords[:, 0], coords[:, 1], cells) if coords is not None else None
     cols = 1 + 2 * len(preds)
-    fig, axes = _subplots(len(idx), cols, figsize=(2.3 * cols, 2.3 * len(idx)), squeeze=False)
+    fig, axes = _subplots(
+        len(idx), cols, figsize=(2.3 * cols + 1.2, 2.3 * len(idx)), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     for i, sample in enumerate(idx):
         truth = y_all[sample]
         lim = np.abs(truth).max()
@@ -176,12 +224,13 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
         for name, pred in preds.items():
             panels.append((name, pred[i], "RdBu_r", lim))
             panels.append((f"|error| {name}", np.abs(pred[i] - truth), "magma", lim))
+        drawn = {}
         for ax, (title, values, cmap, vmax) in zip(axes[i], panels, strict=True):
             vmin = 0 if cmap == "magma" else -vmax
             if tri is not None:
-                ax.tripcolor(tri, values, shading="gouraud", cmap=cmap, vmin=vmin, vmax=vmax)
+                im = ax.tripcolor(tri, values, shading="gouraud", cmap=cmap, vmin=vmin, vmax=vmax)
             else:
-                ax.imshow(
+                im = ax.imshow(
                     values.reshape(grid_shape),
                     origin="lower",
                     extent=(0, 1, 0, 1),
@@ -189,18 +238,23 @@ def fields(out: Path, data_path: Path, n_samples: int = 3, n_best: int = 2) -> P
                     vmin=vmin,
                     vmax=vmax,
                 )
+            drawn[cmap] = im
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(title, fontsize=8)
         axes[i][0].set_ylabel(f"test sample {sample}", fontsize=8)
+        for cmap, label in (("RdBu_r", "field"), ("magma", "|error|")):
+            if cmap in drawn:  # one bar per row and kind: the panels of a row share limits
+                fig.colorbar(drawn[cmap], ax=list(axes[i]), shrink=0.8, label=label, pad=0.01)
     ref = read_reference(out)
     fig.suptitle(
         "Target fields: truth and the best strategies (seed 0)"
         + (f" and {ref['label']}" if ref else "")
+        + _of_size(_size(out))
     )
-    return _save(fig, out / "fields.png")
+    return fig
 
 
 def _data_keys(out: Path) -> dict[str, str]:
@@ -336,6 +390,11 @@ def transfer_curves(out: Path) -> Path:
 def sweep_curves(out: Path) -> Path | None:
     """Test error (or error rate) against the training-set size per strategy: mean over the
     paired seeds with its 95 % bootstrap band; the classical reference as a line."""
+    fig = _draw_sweep(out)
+    return None if fig is None else _save(fig, out / "sweep.png")
+
+
+def _draw_sweep(out: Path) -> Figure | None:
     from sciml_grow.study.stats import error_of, mean_interval
 
     rows = read_results(out / "results.csv")
@@ -343,8 +402,9 @@ def sweep_curves(out: Path) -> Path | None:
     if len(sizes) < 2:
         return None
     classes = _metric(rows)[0] == "accuracy"
+    colour = colours(out)
     fig, ax = _subplots(figsize=(7.5, 4.8))
-    for i, s in enumerate(dict.fromkeys(r["strategy"] for r in rows)):
+    for s in dict.fromkeys(r["strategy"] for r in rows):
         mean, low, high = [], [], []
         for n in sizes:
             e = np.array([error_of(r) for r in rows if r["strategy"] == s and r["train_size"] == n])
@@ -352,8 +412,8 @@ def sweep_curves(out: Path) -> Path | None:
             mean.append(e.mean())
             low.append(lo)
             high.append(hi)
-        ax.plot(sizes, mean, "o-", color=f"C{i}", label=s, ms=4)
-        ax.fill_between(sizes, low, high, color=f"C{i}", alpha=0.15)
+        ax.plot(sizes, mean, "o-", color=colour.get(s, "k"), label=s, ms=4)
+        ax.fill_between(sizes, low, high, color=colour.get(s, "k"), alpha=0.15)
     if not classes:
         _reference_lines(ax, out, "test samples")
     ax.set_xscale("log")
@@ -365,13 +425,18 @@ def sweep_curves(out: Path) -> Path | None:
         title="Test error against training-set size (bands: 95 % bootstrap interval)",
     )
     ax.legend(fontsize=8)
-    return _save(fig, out / "sweep.png")
+    return fig
 
 
 def error_vs_cost(out: Path) -> Path | None:
     """Test error against training cost (training + decision FLOPs, log scale): one dot per
     seed, per strategy its mean with the 95 % bootstrap interval of the mean error; a panel
     per training-set size. What growing buys against what it costs, beside a search."""
+    fig = _draw_cost(out)
+    return None if fig is None else _save(fig, out / "cost.png")
+
+
+def _draw_cost(out: Path) -> Figure | None:
     from sciml_grow.study.stats import error_of, mean_interval
 
     rows = [
@@ -386,20 +451,24 @@ def error_vs_cost(out: Path) -> Path | None:
     classes = _metric(rows)[0] == "accuracy"
     fig, axes = _subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.5, 4.6), squeeze=False)
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    colour = colours(out)
     for ax, n in zip(axes[0], sizes, strict=True):
-        for i, s in enumerate(strategies):
+        spent = []
+        for s in strategies:
             mine = [r for r in rows if r["strategy"] == s and int(r["train_size"]) == n]
             if not mine:
                 continue
             cost = np.array([r["training_flops"] + r["decision_flops"] for r in mine])
+            spent.append(cost)
             err = np.array([error_of(r) for r in mine])
-            ax.plot(cost, err, "o", color=f"C{i}", alpha=0.35, ms=4)
+            ax.plot(cost, err, "o", color=colour.get(s, "k"), alpha=0.35, ms=4)
             lo, hi = mean_interval(err, n_resamples=2000)
             ax.errorbar(
                 cost.mean(), err.mean(), yerr=[[err.mean() - lo], [hi - err.mean()]],
-                fmt="s", color=f"C{i}", capsize=4, label=s, mec="k",
+                fmt="s", color=colour.get(s, "k"), capsize=4, label=s, mec="k",
             )  # fmt: skip
         ax.set_xscale("log")
+        _log_ticks(ax, np.concatenate(spent))
         ax.set(
             xlabel="training + decision FLOPs",
             ylabel="test error rate" if classes else "test relative L2 error",
@@ -407,7 +476,7 @@ def error_vs_cost(out: Path) -> Path | None:
         )
     axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle("Test error against cost (dots: seeds; squares: mean, 95 % interval)")
-    return _save(fig, out / "cost.png")
+    return fig
 
 
 def _reference_lines(ax: Any, out: Path, what: str) -> int:
@@ -439,11 +508,12 @@ def all_plots(out: Path, data_path: Path) -> list[Path]:
 
 def _subplots(*args: int, figsize: tuple[float, float], **kw: Any) -> tuple[Figure, Any]:
     """A figure and its axes without pyplot: drawing never touches the user's backend."""
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout=kw.pop("layout", None))
     return fig, fig.subplots(*args, **kw)
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path

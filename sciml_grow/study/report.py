@@ -361,3 +361,49 @@ def _sweep_summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def compact(
+    rows: list[dict[str, Any]],
+    results: list[PairedResult],
+    against: str,
+    refs: list[dict[str, Any] | None] = (),
+) -> str:
+    """The terminal's table: per training size, a line per strategy with its error (mean ±
+    std over seeds), the paired difference against ``against`` with its 95 % interval, the
+    verdict, the mean depth and the cost in FLOPs, then the references (MAP, floor) in a
+    line each; table.md holds every column."""
+    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
+    classes = any(_number(r.get("accuracy")) for r in rows)
+    head = ["strategy", "error rate" if classes else "rel. L2 error", f"vs {against} [95 % CI]",
+            "verdict", "depth", "FLOPs"]  # fmt: skip
+    out = []
+    for n in sizes:
+        mine = [r for r in rows if r["train_size"] == n]
+        versus = {p.strategy: p for p in results if p.against == against and p.train_size == n}
+        base = [error_of(r) for r in mine if r["strategy"] == against]
+        lines = [head]
+        for s in dict.fromkeys(r["strategy"] for r in mine):
+            e = [error_of(r) for r in mine if r["strategy"] == s]
+            spread = f" ± {statistics.stdev(e):.4f}" if len(e) > 1 else ""
+            p = versus.get(s)
+            depth = [float(r["final_depth"]) for r in mine if r["strategy"] == s
+                     and _number(r.get("final_depth"))]  # fmt: skip
+            lines.append([
+                s,
+                f"{statistics.fmean(e):.4f}{spread}",
+                p.relative_text(statistics.fmean(base)) if p and base else "",
+                p.verdict if p else "",
+                f"{statistics.fmean(depth):.1f}" if depth else "",
+                _cost_cells(mine, s)[0],
+            ])  # fmt: skip
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        if len(sizes) > 1:
+            out.append(f"{int(n)} training samples" if _number(n) else "all training samples")
+        out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                for line in lines]  # fmt: skip
+        out.append("")
+    for r in refs:
+        if r:
+            out.append(f"{r['label']}: {r['rel_l2_mean']:.4f} on {len(r['indices'])} test samples")
+    return "\n".join(out).rstrip() + "\n"
