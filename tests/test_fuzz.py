@@ -28,6 +28,7 @@ from sciml_grow.errors import UserError
 
 from .conftest import needs_fenicsx
 from .test_bad_input import snapshot
+from .test_bench import SMALL
 
 QUICK = ["--no-progress", "--epochs", "2"]
 
@@ -939,21 +940,7 @@ def test_sources_declaring_huge_arrays_or_damaged_are_one_line(tmp_path, capsys)
 
 
 # --- 3. declarations: checked before any data, naming their own keys ---------------------
-TINY = """name = "tiny"
-[data]
-problem = "heat"
-samples = 60
-seed = 3
-split = [0.2, 0.1]
-config = { mesh_cells = 8 }
-[protocol]
-strategies = ["baseline", "td"]
-seeds = 2
-[train]
-epochs = 4
-model = { width = 8, initial_blocks = 1 }
-growth = { max_blocks = 2, every = 2, min_phase_epochs = 1 }
-"""
+TINY = SMALL.replace("epochs = 15", "epochs = 4")  # test_bench's small benchmark, quicker
 
 DECLARATIONS = [
     # (edit of TINY, extra command-line flags, culprit)

@@ -196,7 +196,7 @@ def test_compare_and_a_sweep_honour_the_stored_split(with_split, tmp_path, capsy
     # the ridge reference pairs with the same parts
     linear = json.loads((out / "linear.json").read_text())
     assert sorted({r["train_size"] for r in linear}) == [12, 60]
-    assert "N = 12" in capsys.readouterr().out
+    assert "12 training samples" in capsys.readouterr().out
 
 
 def test_a_broken_stored_split_is_refused_by_check_and_readers(with_split, tmp_path):

@@ -260,3 +260,42 @@ def test_a_diverged_trial_fails_and_the_search_goes_on(tmp_path, heat_train_file
     final = RunDir(out).read_json("final.json")
     assert final["search"]["best_trial"] in (0, 2)
     assert final["training_flops"] == pytest.approx(sum(float(r["training_flops"]) for r in rows))
+
+
+def test_a_search_resumed_inside_compare_is_the_uninterrupted_one(
+    tmp_path, heat_train_file, monkeypatch
+):
+    """A compare killed during a search trial, run again: the same results as a compare that
+    was never interrupted (the interrupted trial's process is gone: its pid is dead)."""
+    import socket
+
+    import sciml_grow as sg
+    from sciml_grow.training import search
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    config = {"search": {"trials": 4, "pruner": "none"}, "model": {"width": 8}}
+    kw = dict(seeds=1, epochs=6, reference_samples=0, plots=False, config=config)
+    whole = sg.compare(heat_train_file, "baseline,search", out=tmp_path / "whole", **kw)
+    real, calls = search.Trainer, {"n": 0}
+
+    class Killed(real):
+        def run_training(self, resume=False):
+            calls["n"] += 1
+            if calls["n"] == 3:  # the third trial
+                raise KeyboardInterrupt
+            return super().run_training(resume)
+
+    monkeypatch.setattr(search, "Trainer", Killed)
+    monkeypatch.setattr(search, "_worker", lambda: f"{socket.gethostname()}:{dead.pid}")
+    with pytest.raises(KeyboardInterrupt):
+        sg.compare(heat_train_file, "baseline,search", out=tmp_path / "killed", **kw)
+    monkeypatch.setattr(search, "Trainer", real)
+    resumed = sg.compare(heat_train_file, "baseline,search", out=tmp_path / "killed", **kw)
+    keys = ("strategy", "rel_l2_mean", "training_flops", "final_depth", "n_params")
+    assert [[r[k] for k in keys] for r in resumed.rows] == [
+        [r[k] for k in keys] for r in whole.rows
+    ]
+    a, b = (json.loads((d / "runs" / "search-seed0" / "final.json").read_text())
+            for d in (tmp_path / "killed", tmp_path / "whole"))  # fmt: skip
+    assert a["search"] == b["search"] and a["search"]["trials"] == 4
