@@ -1076,3 +1076,20 @@ def test_plots_draw_the_results_with_one_colour_per_strategy(root, swept):
     panels = [ax for ax in fig.axes if ax not in bars and (ax.collections or ax.images)]
     # 3 samples: truth, then td, baseline and the MAP, each a field and its |error|
     assert len(panels) == 3 * 7 and [b.get_ylabel() for b in bars] == ["field", "|error|"] * 3
+
+
+def test_a_transfer_study_refuses_to_resume_on_other_data(root, tmp_path, capsys):
+    data = tmp_path / "data.h5"
+    shutil.copy(root / "heat.h5", data)
+    argv = ["transfer", "--run", str(root / "run"), "--data", str(data), "--out",
+            str(tmp_path / "t"), "--samples", "5", "--seeds", "1", "--epochs", "2"]  # fmt: skip
+    assert main(argv) == 0
+    (tmp_path / "t" / "results.csv").unlink()  # as if killed before its summary
+    with h5py.File(data, "a") as f:
+        f["inputs"][0] = f["inputs"][0] * 2
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(data) in err[0], err
+    assert snapshot(tmp_path) == before

@@ -23,6 +23,7 @@ from sciml_grow.data.dataset import Dataset
 from sciml_grow.errors import InputError, arg
 from sciml_grow.outputs import json_text
 from sciml_grow.study import tables
+from sciml_grow.study.compare import same_data
 from sciml_grow.study.plan import Job
 from sciml_grow.study.report import resolved_best
 from sciml_grow.study.stats import STATS_COLUMNS, PairedResult, paired_stats
@@ -65,6 +66,7 @@ def transfer(
     pretrained, out = Path(pretrained), Path(out)
     if not RunDir(pretrained).finished():
         raise InputError(f"{arg('run')} {pretrained}: not a finished training run")
+    same_data(out, Dataset(data_path, job_config(base, pretrained, methods[0], 2, 0).data))
     out.mkdir(parents=True, exist_ok=True)
     grid = [(m, n, k) for n in sizes for m in methods for k in range(seeds)]
     torch.set_num_threads(1)
