@@ -133,9 +133,10 @@ def td_sensitivity(out: Path) -> Path | None:
         yticks=range(grid.shape[0]),
         xlabel="insertion",
         ylabel="candidate position (hidden state l)",
-        title="TD sensitivity lambda_max(Q_l) (star: chosen)",
+        title=f"TD sensitivity lambda_max(Q_l) (star: chosen)\ntd, seed "
+        f"{runs[0].read_json('final.json')['seed']}" + _of_size(_size(out)),
     )
-    fig.colorbar(im, ax=ax)
+    fig.colorbar(im, ax=ax, label="lambda_max")
     return _save(fig, out / "td_sensitivity.png")
 
 
