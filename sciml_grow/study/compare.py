@@ -49,6 +49,7 @@ RESULT_COLUMNS = [
     "n_params",
     "zero_weight_fraction",
     "insertions",
+    "converged",
     "wall_seconds",
     "training_flops",
     "decision_flops",
@@ -212,6 +213,8 @@ def result_row(run: RunDir) -> dict[str, Any]:
         "n_params": final["n_params"],
         "zero_weight_fraction": final["zero_weight_fraction"],
         "insertions": final["insertions"],
+        # 1: stopped by the convergence rule, 0: by its budget ("" for runs made before)
+        "converged": "" if "converged" not in final else int(final["converged"]),
         "wall_seconds": final["wall_seconds"],
         # what the run cost (runs made before these were counted have none)
         **{k: final.get(k) for k in ("training_flops", "decision_flops", "peak_memory_mb")},

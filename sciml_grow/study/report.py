@@ -168,6 +168,13 @@ def _size_table(
             "(k/n: the seeds that reached it)."
         )
     notes += _basis_note(rows)
+    stops = {s: converged_cell(rows, s) for s in strategies if converged_cell(rows, s)}
+    if stops:
+        notes.append(
+            "Converged (stopped when the validation loss no longer improved, before the epoch "
+            "budget): " + ", ".join(f"{s} {c}" for s, c in stops.items()) + " runs; the others "
+            "ran to their budget."
+        )
     if notes:
         lines += ["", *notes]
     lines.append("")
@@ -246,6 +253,14 @@ def _cost_cells(rows: list[dict[str, Any]], strategy: str) -> list[str]:
     reached = [float(r["flops_to_reference"]) for r in mine if _number(r.get("flops_to_reference"))]
     median = f"{statistics.median(reached):.3g} " if reached else ""
     return [f"{statistics.fmean(total):.3g}", f"{median}({len(reached)}/{len(mine)})"]
+
+
+def converged_cell(rows: list[dict[str, Any]], strategy: str) -> str:
+    """ "k/n": how many of a strategy's runs stopped by convergence rather than their budget
+    ("" for runs that do not say)."""
+    said = [float(r["converged"]) for r in rows if r["strategy"] == strategy
+            and _number(r.get("converged"))]  # fmt: skip
+    return f"{int(sum(said))}/{len(said)}" if said else ""
 
 
 def _number(v: Any) -> bool:
@@ -376,7 +391,7 @@ def compact(
     sizes = list(dict.fromkeys(r["train_size"] for r in rows))
     classes = any(_number(r.get("accuracy")) for r in rows)
     head = ["strategy", "error rate" if classes else "rel. L2 error", f"vs {against} [95 % CI]",
-            "verdict", "depth", "FLOPs"]  # fmt: skip
+            "verdict", "depth", "FLOPs", "converged"]  # fmt: skip
     out = []
     for n in sizes:
         mine = [r for r in rows if r["train_size"] == n]
@@ -396,6 +411,7 @@ def compact(
                 p.verdict if p else "",
                 f"{statistics.fmean(depth):.1f}" if depth else "",
                 _cost_cells(mine, s)[0],
+                converged_cell(mine, s),
             ])  # fmt: skip
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         if len(sizes) > 1:

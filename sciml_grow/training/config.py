@@ -64,11 +64,13 @@ class ModelConfig(Validated):
 
 @dataclass
 class OptimConfig(Validated):
-    """Optimizer (constant learning rate); batch_size 0 means full batch. ``l1`` > 0 adds a
+    """Optimizer and learning-rate schedule; batch_size 0 means full batch. ``l1`` > 0 adds a
     sparsity penalty l1 * |w|_1 on every trainable parameter, for any strategy, applied as a
     proximal (soft-thresholding) step after each optimizer step: exact zeros. ``physics`` > 0
     adds physics * Phi_p for any strategy (the re-simulated observations' misfit where the
-    file has a forward operator, else its constraints: wind's divergence and ground flow)."""
+    file has a forward operator, else its constraints: wind's divergence and ground flow).
+    ``schedule`` and what an insertion does to it and to the optimizer's state:
+    :mod:`sciml_grow.training.schedule`."""
 
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
@@ -76,9 +78,27 @@ class OptimConfig(Validated):
     batch_size: int = 128
     l1: float = 0.0
     physics: float = 0.0
+    schedule: Literal["none", "cosine", "warmup-cosine", "plateau"] = "none"
+    min_lr_ratio: float = 0.0  # cosine's end and plateau's floor, as a share of lr
+    warmup_epochs: int = 0  # warmup-cosine: epochs of the linear ramp
+    warmup_start: float = 0.01  # ... from this share of lr
+    plateau_factor: float = 0.5  # plateau: the rate's factor after plateau_patience stale epochs
+    plateau_patience: int = 10
+    on_insert: Literal["continue", "restart"] = "continue"  # the schedule at an insertion
+    insert_state: Literal["keep", "reset"] = "keep"  # the old parameters' optimizer state
 
     def validate(self) -> None:
         check(0 < self.lr <= 10, "optim.lr", "must lie in (0, 10]")
+        check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", "must lie in [0, 1]")
+        check(self.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0")
+        check(0 < self.warmup_start <= 1, "optim.warmup_start", "must lie in (0, 1]")
+        check(0 < self.plateau_factor < 1, "optim.plateau_factor", "must lie in (0, 1)")
+        check(self.plateau_patience >= 0, "optim.plateau_patience", "must be >= 0")
+        check(
+            self.schedule == "warmup-cosine" or self.warmup_epochs == 0,
+            "optim.warmup_epochs",
+            f"needs optim.schedule = warmup-cosine (it is {self.schedule})",
+        )
         check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
         check(self.l1 >= 0, "optim.l1", "must be >= 0")
         check(self.physics >= 0, "optim.physics", "must be >= 0")
@@ -247,7 +267,11 @@ class TrainConfig(Validated):
     epochs: int = 300
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
+    # converged: stop once the validation loss has not improved by a relative
+    # early_stopping_delta (None: growth.min_delta) for this many epochs after growth ended
+    # (0: train to the budget); the best-validation network is kept, final.json says which
     early_stopping: int = 0
+    early_stopping_delta: float | None = None
     checkpoint_every: int = 10
     baseline_blocks: int | None = None
     baseline_from: str | None = None  # baseline: a finished run whose architecture it retrains
@@ -354,6 +378,11 @@ class TrainConfig(Validated):
             self._check_search_space()
         check(0 <= self.seed <= MAX_SEED, "seed", f"must lie in 0..{MAX_SEED}")
         check(self.early_stopping >= 0, "early_stopping", "must be >= 0 (0 = off)")
+        check(
+            self.early_stopping_delta is None or self.early_stopping_delta >= 0,
+            "early_stopping_delta",
+            "must be >= 0",
+        )
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
         check(
             self.baseline_blocks is None or self.baseline_blocks >= 0,

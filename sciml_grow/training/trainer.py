@@ -33,7 +33,7 @@ from sciml_grow.growth import get_strategy
 from sciml_grow.growth.strategies import GrowthContext, GrowthEvent, Start
 from sciml_grow.nets import build, spec_depth
 from sciml_grow.objective import physics_term, soft_threshold_
-from sciml_grow.training import cost
+from sciml_grow.training import cost, schedule
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.evaluation import test_summary
 from sciml_grow.training.predictor import Predictor
@@ -78,6 +78,10 @@ class TrainState:
     best_val: float = math.inf
     best_at_phase_start: float = math.inf
     best_epoch: int = 0
+    conv_best: float = math.inf  # convergence: the best since the last insertion, and
+    conv_stale: int = 0  # the epochs since it improved by early_stopping_delta
+    converged: bool = False  # stopped by convergence (else: the budget, or a search's reason)
+    schedule_start: int = 0  # the epoch the learning-rate schedule began at (a restart moves it)
     growing: bool = True
     stop_reason: str = ""
     elapsed: float = 0.0
@@ -179,6 +183,7 @@ class Trainer:
         self.state = TrainState(growing=self.strategy.grows, elapsed=time.perf_counter() - t0)
         self.state.decision_flops = flops
         self.opt = self._optimizer()
+        self.scheduler = schedule.make_scheduler(self.opt, self.cfg)
         self._architecture_changed()
 
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -190,12 +195,19 @@ class Trainer:
         return cls(params, lr=o.lr, weight_decay=o.weight_decay)
 
     def _rebuild_optimizer(self) -> None:
-        """New optimizer over the current trainable parameters; existing ones keep their state."""
+        """New optimizer over the current trainable parameters; existing ones keep their
+        state unless ``optim.insert_state`` = reset; the schedule continues or restarts
+        (``optim.on_insert``)."""
         old = self.opt
         self.opt = self._optimizer()
-        for p in (p for g in self.opt.param_groups for p in g["params"]):
-            if p in old.state:
-                self.opt.state[p] = old.state[p]
+        if self.cfg.optim.insert_state == "keep":
+            for p in (p for g in self.opt.param_groups for p in g["params"]):
+                if p in old.state:
+                    self.opt.state[p] = old.state[p]
+        s = self.state
+        self.scheduler, s.schedule_start = schedule.after_insertion(
+            old, self.opt, self.scheduler, self.cfg, s.epoch, s.schedule_start
+        )
 
     def _save_checkpoint(self) -> None:
         if self.run.path is None:  # in memory (sg.fit without out, DDP ranks but 0): no resume
@@ -206,6 +218,7 @@ class Trainer:
                 "spec": self.model.spec(),
                 "model": self.model.state_dict(),
                 "optimizer": self.opt.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "state": asdict(self.state),
                 "rng": {
                     "batch": self.batch_rng.get_state(),
@@ -224,6 +237,12 @@ class Trainer:
             self.opt = self._optimizer()
             self.opt.load_state_dict(ck["optimizer"])
             self.state = TrainState(**ck["state"])
+            self.scheduler = schedule.make_scheduler(self.opt, self.cfg, self.state.schedule_start)
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(ck["scheduler"])
+                for g, saved in zip(self.opt.param_groups, ck["optimizer"]["param_groups"],
+                                    strict=True):  # fmt: skip
+                    g["lr"] = saved["lr"]  # building the scheduler stepped it
             self._architecture_changed()
             self.objective.set_layer(self.state.phase)
             self.batch_rng = torch.Generator()
@@ -426,6 +445,7 @@ class Trainer:
         else:
             s.growing, s.stop_reason = False, event.reason
         s.phase_start, s.phase_best, s.stale = s.epoch, min(val_before, val_after), 0
+        s.conv_best, s.conv_stale = s.phase_best, 0
         s.best_at_phase_start = s.best_val
         self.run.append_csv(
             "growth_events.csv",
@@ -504,6 +524,11 @@ class Trainer:
                 s.phase_best, s.stale = val, 0
             else:
                 s.stale += 1
+            delta = g.min_delta if cfg.early_stopping_delta is None else cfg.early_stopping_delta
+            if val < s.conv_best * (1 - delta):
+                s.conv_best, s.conv_stale = val, 0
+            else:
+                s.conv_stale += 1
             self.run.append_csv(
                 "metrics.csv",
                 {
@@ -522,6 +547,7 @@ class Trainer:
                     "train_flops": s.train_flops,
                 },
             )
+            schedule.step(self.scheduler, val)
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val:.4g}", refresh=False)
             if self.on_epoch is not None and (why := self.on_epoch(s, val)):
@@ -536,8 +562,9 @@ class Trainer:
                 if self.progress:
                     tqdm.write(self._describe(event))
                 bar, grew = self._bar(), True
-            elif not s.growing and cfg.early_stopping and s.stale >= cfg.early_stopping:
-                s.stop_reason += f"; early stop at epoch {s.epoch}"
+            elif not s.growing and cfg.early_stopping and s.conv_stale >= cfg.early_stopping:
+                s.stop_reason += f"; converged at epoch {s.epoch}"
+                s.converged = True
                 s.elapsed = time.perf_counter() - clock - self._counting_seconds
                 self._save_checkpoint()
                 break
@@ -601,6 +628,8 @@ class Trainer:
             "n_trainable": sum(p.numel() for p in net.parameters() if p.requires_grad),
             "depth_at_end": self.model.depth,
             "epochs": s.epoch,
+            "budget_epochs": self.cfg.epochs,
+            "converged": s.converged,  # stopped by convergence, not by the budget
             "insertions": sum(int(e["inserted"]) for e in events),
             "growth_stop": s.stop_reason,
             "output_basis": self._basis_summary(),
