@@ -4,9 +4,13 @@ modes of the standardized training targets, and the model maps them back to fiel
 The modes are the right singular vectors of the training split's standardized targets
 ``Y`` (N x d): ``Y = U S V^T``. Coefficients are ``c = y_std V_r`` and fields ``y_std = c
 V_r^T``, so a network needs an r-wide head instead of a d-wide one (PCA-Net; the output side
-of derivative-informed projected networks). The basis depends on the training split alone,
-travels with the model as the target standardizer's ``modes`` buffer, and its own error on the
-test targets is the floor a reduced network can reach.
+of derivative-informed projected networks). Whitened (``model.output_whiten``), the network
+predicts ``c / s`` with ``s`` the coefficients' standard deviations over the training split
+(``S / sqrt(N - 1)``): every output of order one, as a full head's are, while the loss weighs
+each by ``s^2`` and so stays the field-space misfit (:class:`WeightedMSE`). The basis depends
+on the training split alone, travels with the model as the target standardizer's ``modes``
+(and ``scale``) buffers, and its own error on the test targets is the floor a reduced network
+can reach.
 """
 
 from __future__ import annotations
@@ -23,23 +27,49 @@ OVERSAMPLE = 16
 
 
 class PodStandardizer(Standardizer):
-    """Standardize, then project on orthonormal modes (d, r): fields <-> coefficients."""
+    """Standardize, then project on orthonormal modes (d, r): fields <-> coefficients; with
+    ``scale`` (r,) the coefficients divided by it (whitened)."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, modes: torch.Tensor):
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        modes: torch.Tensor,
+        scale: torch.Tensor | None = None,
+    ):
         super().__init__(mean, std)
         self.register_buffer("modes", modes.clone())
+        if scale is not None:
+            self.register_buffer("scale", scale.clone())
+        else:
+            self.scale = None
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return super().forward(v) @ self.modes.to(v.dtype)
+        c = super().forward(v) @ self.modes.to(v.dtype)
+        return c if self.scale is None else c / self.scale.to(c.dtype)
 
     def inverse(self, c: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            c = c * self.scale.to(c.dtype)
         return super().inverse(c @ self.modes.T.to(c.dtype))
 
 
+class WeightedMSE:
+    """The misfit of whitened coefficients in field space: mean_k w_k (pred_k - y_k)^2 with
+    w = scale^2, equal to the MSE of the coefficients themselves."""
+
+    def __init__(self, scale: torch.Tensor):
+        self.weights = scale.double() ** 2
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean((pred - target) ** 2 * self.weights.to(pred))
+
+
 def scaler_from_state(state: dict[str, Any]) -> Standardizer:
-    """A target standardizer from its saved state (with ``modes``: a reduced basis)."""
+    """A target standardizer from its saved state (with ``modes``: a reduced basis; with
+    ``scale`` too: whitened)."""
     if "modes" in state:
-        return PodStandardizer(state["mean"], state["std"], state["modes"])
+        return PodStandardizer(state["mean"], state["std"], state["modes"], state.get("scale"))
     return Standardizer(state["mean"], state["std"])
 
 
@@ -57,12 +87,13 @@ def choose_rank(energy: torch.Tensor, modes: float) -> int:
 
 def pod_modes(
     y: torch.Tensor | FileRows, scaler: Standardizer, modes: float, seed: int = 0
-) -> tuple[torch.Tensor, float]:
-    """Orthonormal modes (d, r) of the standardized rows ``y`` and the share of their variance
-    the modes hold. A tensor: from the eigenvectors of the smaller of ``Y^T Y`` (d x d) and
-    ``Y Y^T`` (N x N), a matrix product and a symmetric eigensolver (24x faster than an SVD of
-    1,620 x 24,576 wind targets, measured: 3.3 s against 44 s); rows read on demand: a
-    two-pass randomized SVD (Halko, Martinsson, Tropp 2011), streamed in blocks."""
+) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Orthonormal modes (d, r) of the standardized rows ``y``, the share of their variance
+    the modes hold, and the standard deviations of the rows' coefficients (r,). A tensor:
+    from the eigenvectors of the smaller of ``Y^T Y`` (d x d) and ``Y Y^T`` (N x N), a matrix
+    product and a symmetric eigensolver (24x faster than an SVD of 1,620 x 24,576 wind
+    targets, measured: 3.3 s against 44 s); rows read on demand: a two-pass randomized SVD
+    (Halko, Martinsson, Tropp 2011), streamed in blocks."""
     if isinstance(y, FileRows):
         v, energy, total = _randomized(y, scaler, modes, seed)
     else:
@@ -81,7 +112,10 @@ def pod_modes(
     # a sign per mode that does not depend on the solver: its largest entry positive
     signs = torch.sign(v.gather(0, v.abs().argmax(dim=0, keepdim=True)))
     share = float(energy[:r].sum()) / total if total > 0 else 1.0
-    return v * signs, min(share, 1.0)
+    # the training rows are centred by the standardizer: a coefficient's variance is its
+    # energy over N - 1 (a mode without any is given 1, not a division by zero)
+    scale = (energy[:r] / max(len(y) - 1, 1)).sqrt()
+    return v * signs, min(share, 1.0), torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 def _randomized(

@@ -276,16 +276,17 @@ class Dataset:
         modes = getattr(self.y_scaler, "modes", None)
         return self.y.shape[1] if modes is None else modes.shape[1]
 
-    def with_output_basis(self, modes: float) -> Dataset:
+    def with_output_basis(self, modes: float, whiten: bool = False) -> Dataset:
         """The same data, whose targets, as training reads them, are the coefficients of the
         POD modes of the training split's standardized targets (:mod:`sciml_grow.data.basis`):
-        ``modes`` of them, or as many as hold that share of the variance."""
+        ``modes`` of them, or as many as hold that share of the variance; ``whiten``: divided
+        by their standard deviations, the loss weighing them back (field space)."""
         if self.task != "regression":
             raise DatasetError(
                 f"{self.path}: model.output_basis = pod needs field targets, not class labels"
             )
         other = copy.copy(self)
-        other.y_scaler, other.basis_energy = self._pod("y", modes)
+        other.y_scaler, other.basis_energy = self._pod("y", modes, whiten)
         return other
 
     def with_input_basis(self, modes: float) -> Dataset:
@@ -296,7 +297,7 @@ class Dataset:
         other.in_shape = None  # a vector of coefficients, not an image
         return other
 
-    def _pod(self, which: str, modes: float) -> tuple[torch.nn.Module, float]:
+    def _pod(self, which: str, modes: float, whiten: bool = False) -> tuple[torch.nn.Module, float]:
         """The standardizer of ``x`` or ``y`` that also projects on the POD modes of the
         training split, and their share of its variance; computed once per split and process
         (resplit copies share it: a comparison's runs of one split)."""
@@ -308,13 +309,21 @@ class Dataset:
         if key not in self._bases:
             rows = values.subset(train) if isinstance(values, FileRows) else values[train]
             self._bases[key] = pod_modes(rows, scaler, modes)
-        v, share = self._bases[key]
-        return PodStandardizer(scaler.mean, scaler.std, v), share
+        v, share, scale = self._bases[key]
+        return PodStandardizer(scaler.mean, scaler.std, v, scale if whiten else None), share
 
     @property
     def loss_fn(self) -> LossFn:
-        """The data misfit: MSE of standardized fields, or cross-entropy of class scores."""
-        return cross_entropy if self.task == "classification" else mse
+        """The data misfit: MSE of standardized fields (of their POD coefficients, whitened
+        ones weighed back), or cross-entropy of class scores."""
+        if self.task == "classification":
+            return cross_entropy
+        scale = getattr(self.y_scaler, "scale", None)
+        if scale is not None:
+            from sciml_grow.data.basis import WeightedMSE
+
+            return WeightedMSE(scale)
+        return mse
 
     def tensors(
         self, split: str, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"

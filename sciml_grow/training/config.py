@@ -31,6 +31,9 @@ class ModelConfig(Validated):
     # targets (docs/method.md, section 8); output_modes: how many, or a share of their variance
     output_basis: Literal["none", "pod"] = "none"
     output_modes: float = 0.999
+    # pod: predict the coefficients divided by their standard deviations (each output of order
+    # one, as a full head's), the loss weighing them back (field space)
+    output_whiten: bool = False
     # the same for field inputs (an MLP then reads the coefficients of the inputs' modes)
     input_basis: Literal["none", "pod"] = "none"
     input_modes: float = 0.999

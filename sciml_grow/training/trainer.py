@@ -130,7 +130,7 @@ class Trainer:
     ):
         if cfg.strategy != "finetune":  # (fine-tuning keeps the pretrained run's bases)
             if cfg.model.output_basis == "pod":
-                data = data.with_output_basis(cfg.model.output_modes)
+                data = data.with_output_basis(cfg.model.output_modes, cfg.model.output_whiten)
                 fewer_modes(data.y_scaler, cfg.model.output_modes, "model.output_modes")
             if cfg.model.input_basis == "pod":
                 data = data.with_input_basis(cfg.model.input_modes)
@@ -373,6 +373,7 @@ class Trainer:
             "kind": "pod",
             "modes": int(scaler.modes.shape[1]),
             "asked": self.cfg.model.output_modes,
+            "whitened": scaler.scale is not None,
             "energy": getattr(self.data, "basis_energy", None),
             "test_projection_rel_l2": float(torch.cat(errors).mean()),
         }
