@@ -202,7 +202,7 @@ def physics_term(
     from sciml_grow.inverse.constraints import load_constraint
 
     if hasattr(data.y_scaler, "modes"):
-        raise InputError(f"{key} > 0 with model.output_basis = pod is not supported yet")
+        raise InputError(f"{key} > 0 with an output basis (pod, prior) is not supported yet")
     scale = (data.y_scaler.mean.to(device), data.y_scaler.std.to(device))
     forward = load_forward(data.path)
     if forward is not None and data.inputs_are_observations and std is not None:

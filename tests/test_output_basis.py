@@ -16,7 +16,7 @@ from sciml_grow.data.dataset import DataConfig, Dataset
 from sciml_grow.training.rundir import RunDir
 from sciml_grow.training.trainer import Trainer
 
-from .conftest import needs_fenicsx, quick_config, resumed_after_crash
+from .conftest import fenicsx_available, needs_fenicsx, quick_config, resumed_after_crash
 
 POD = {"model.output_basis": "pod", "model.output_modes": 6}
 
@@ -218,3 +218,52 @@ def test_on_wind_a_whitened_head_is_within_2_percent_of_the_full_one(tmp_path):
         errors[name] = sg.fit(data, cfg, progress=False).final["test"]["rel_l2_mean"]
     assert errors["white"] <= 1.02 * errors["full"], errors
     assert errors["pod"] > 2 * errors["full"], errors
+
+
+@pytest.fixture(scope="module")
+def kl_field_file(tmp_path_factory):
+    """Heat with a 12-term Karhunen-Loeve prior and field targets (m at the vertices)."""
+    if not fenicsx_available():
+        pytest.skip("needs FEniCSx (dolfinx) to generate")
+    path = tmp_path_factory.mktemp("kl") / "kl.h5"
+    cfg = {"mesh_cells": 8, "prior": {"kind": "kl", "terms": 12, "correlation_length": 0.5}}
+    sg.generate("heat", 80, path, seed=4, config=cfg, progress=False)
+    return path
+
+
+def test_the_prior_basis_of_a_kl_prior_holds_every_target_exactly(kl_field_file, tmp_path):
+    """targets = mean + modes xi with xi ~ N(0, I): the prior basis reproduces every target
+    field and its coefficients are the draws (white); a run with it predicts fields."""
+    data = Dataset(kl_field_file, DataConfig()).with_prior_basis()
+    scaler = data.y_scaler
+    assert scaler.modes.shape == (81, 12) and data.out_dim == 12
+    y = data.y.double()
+    torch.testing.assert_close(scaler.inverse(scaler(y)), y, atol=1e-10, rtol=0)
+    assert data.basis_energy == pytest.approx(1.0, abs=1e-12)
+    xi = scaler(y)
+    assert float(xi.mean(0).abs().max()) < 0.5 and float((xi.std(0) - 1).abs().max()) < 0.4
+    cfg = quick_config(strategy="baseline", epochs=3, **{"model.output_basis": "prior"})
+    model = sg.fit(kl_field_file, cfg, progress=False)
+    assert model.final["output_basis"]["kind"] == "prior"
+    assert model.final["output_basis"]["test_projection_rel_l2"] < 1e-10
+    x = np.asarray(data.x[:3])
+    assert model.predict(x).shape == (3, 81)
+    model.save(tmp_path / "m.pt")  # the basis travels with the model
+    np.testing.assert_array_equal(sg.Predictor.load(tmp_path / "m.pt").predict(x), model.predict(x))
+
+
+@needs_fenicsx
+def test_the_prior_basis_of_a_sine_series_prior_holds_every_target(tmp_path):
+    path = tmp_path / "ns.h5"
+    cfg = {"mesh_cells": 16, "grid": 8, "prior": {"modes": 4}, "final_time": 0.2,
+           "time_step": 0.05}  # fmt: skip
+    sg.generate("navier_stokes", 4, path, seed=1, config=cfg, progress=False)
+    data = Dataset(path, DataConfig(test_fraction=0.25, val_fraction=0.34)).with_prior_basis()
+    assert data.y_scaler.modes.shape == (64, 16)
+    y = data.y.double()
+    torch.testing.assert_close(data.y_scaler.inverse(data.y_scaler(y)), y, atol=1e-10, rtol=0)
+
+
+def test_a_file_without_a_prior_basis_is_refused_naming_the_setting(heat_train_file):
+    with pytest.raises(sg.UserError, match="states no basis.*output_basis = pod"):
+        Dataset(heat_train_file, DataConfig()).with_prior_basis()

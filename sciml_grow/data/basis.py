@@ -65,9 +65,38 @@ class WeightedMSE:
         return torch.mean((pred - target) ** 2 * self.weights.to(pred))
 
 
+class PriorBasis(PodStandardizer):
+    """The prior's own basis (``model.output_basis = prior``): fields ``y = mean + Phi xi``
+    with ``xi ~ N(0, I)`` (Karhunen-Loeve modes, a sine series), so the coefficients the
+    network predicts are white by construction. ``pinv`` maps a field to the coefficients of
+    its least-squares projection; ``scale`` (the columns' norms over sqrt(d)) weighs the loss
+    back to the field-space misfit."""
+
+    def __init__(
+        self, mean: torch.Tensor, modes: torch.Tensor, pinv: torch.Tensor, scale: torch.Tensor
+    ):
+        super().__init__(mean, torch.ones_like(mean), modes, scale)
+        self.register_buffer("pinv", pinv.clone())
+
+    @classmethod
+    def of(cls, mean: torch.Tensor, basis: torch.Tensor) -> PriorBasis:
+        """The scaler of a prior's mean (d,) and basis (d, k)."""
+        basis = basis.double()
+        scale = basis.norm(dim=0) / basis.shape[0] ** 0.5
+        return cls(mean.double(), basis, torch.linalg.pinv(basis), scale)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return (v - self.mean.to(v.dtype)) @ self.pinv.T.to(v.dtype)
+
+    def inverse(self, c: torch.Tensor) -> torch.Tensor:
+        return self.mean.to(c.dtype) + c @ self.modes.T.to(c.dtype)
+
+
 def scaler_from_state(state: dict[str, Any]) -> Standardizer:
     """A target standardizer from its saved state (with ``modes``: a reduced basis; with
-    ``scale`` too: whitened)."""
+    ``scale`` too: whitened; with ``pinv``: the prior's basis)."""
+    if "pinv" in state:
+        return PriorBasis(state["mean"], state["modes"], state["pinv"], state["scale"])
     if "modes" in state:
         return PodStandardizer(state["mean"], state["std"], state["modes"], state.get("scale"))
     return Standardizer(state["mean"], state["std"])

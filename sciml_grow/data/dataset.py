@@ -289,6 +289,27 @@ class Dataset:
         other.y_scaler, other.basis_energy = self._pod("y", modes, whiten)
         return other
 
+    def with_prior_basis(self) -> Dataset:
+        """The same data, whose targets, as training reads them, are the coefficients of the
+        prior's own basis stated in the file (:class:`sciml_grow.data.basis.PriorBasis`);
+        ``basis_energy``: the share of the training targets' variance in its span."""
+        from sciml_grow.data.basis import PriorBasis
+
+        if self.task != "regression":
+            raise DatasetError(
+                f"{self.path}: model.output_basis = prior needs field targets, not class labels"
+            )
+        mean, basis = fmt.read_prior_basis(self.path)
+        other = copy.copy(self)
+        other.y_scaler = PriorBasis.of(torch.from_numpy(mean), torch.from_numpy(basis))
+        train = torch.from_numpy(self.splits["train"])
+        y = (self.y.subset(train) if isinstance(self.y, FileRows) else self.y[train]).double()
+        centred = y - y.mean(0)
+        rest = y - other.y_scaler.inverse(other.y_scaler(y))
+        total = float((centred**2).sum())
+        other.basis_energy = 1.0 - float((rest**2).sum()) / total if total > 0 else 1.0
+        return other
+
     def with_input_basis(self, modes: float) -> Dataset:
         """The same data, whose inputs, as a network reads them, are the coefficients of the
         POD modes of the training split's standardized inputs."""

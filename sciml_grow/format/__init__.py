@@ -72,6 +72,7 @@ from sciml_grow.format.reader import (
     read_csr,
     read_metadata,
     read_prior,
+    read_prior_basis,
     read_samples,
     read_split,
 )
@@ -95,7 +96,7 @@ __all__ = [
     "Mesh", "Metadata", "Sensors", "attr_json", "cached_per_file", "check_array",
     "check_file", "check_format", "check_open", "file_key", "first_nonfinite", "is_csr",
     "open_dataset", "open_file", "outside_problem", "output_kind", "part_sizes", "read_csr",
-    "read_metadata", "read_prior", "read_samples", "read_split", "sample_chunks", "seeded_parts",
-    "shape_problem", "target_scale_problem", "write_csr", "write_header", "write_split",
-    "write_tree",
+    "read_metadata", "read_prior", "read_prior_basis", "read_samples", "read_split",
+    "sample_chunks", "seeded_parts", "shape_problem", "target_scale_problem", "write_csr",
+    "write_header", "write_split", "write_tree",
 ]  # fmt: skip

@@ -334,6 +334,39 @@ def read_prior(f: h5py.File, path: str | Path) -> tuple[np.ndarray, sp.csr_array
     return f[PRIOR_MEAN][()], read_csr(f[PRIOR], "precision_factor")
 
 
+def read_prior_basis(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The prior's own basis of a file's field targets: ``targets = mean + basis @ xi`` with
+    ``xi ~ N(0, I)``; (mean (d,), basis (d, k)). A Karhunen-Loeve prior stores its scaled
+    modes; a sine-series prior (Navier-Stokes) its coefficients' standard deviations, whose
+    sines are evaluated at the grid points the targets live on. DatasetError naming what is
+    missing otherwise."""
+    with open_file(path) as f:
+        prior = f.get(PRIOR)
+        kind = str(prior.attrs.get("kind", "")) if isinstance(prior, h5py.Group) else ""
+        d = int(np.prod(f[TARGETS].shape[1:]))
+        if kind == "kl" and "modes" in prior and "field_mean" in prior:
+            mean, basis = prior["field_mean"][()], prior["modes"][()]
+        elif kind == "sine_series_grf" and "coefficient_std" in prior and GRID in f:
+            std = prior["coefficient_std"][()]
+            points = f[GRID]["points"][()]
+            k = np.arange(1, std.shape[0] + 1)
+            sx = np.sin(np.pi * np.outer(points[:, 0], k))
+            sy = np.sin(np.pi * np.outer(points[:, 1], k))
+            basis = (sx[:, :, None] * sy[:, None, :] * std[None]).reshape(len(points), -1)
+            mean = np.zeros(len(points))
+        else:
+            raise DatasetError(
+                f"{path}: its prior ({kind or 'none stored'}) states no basis of the targets "
+                "(a Karhunen-Loeve or sine-series prior does); use model.output_basis = pod"
+            )
+    if basis.shape[0] != d:
+        raise DatasetError(
+            f"{path}: the prior's basis has {basis.shape[0]} values per field, the targets "
+            f"{d} (targets that are the prior's coefficients need no basis)"
+        )
+    return mean, basis
+
+
 def read_samples(path: str | Path, name: str, indices: np.ndarray | None = None) -> np.ndarray:
     """Per-sample array ``name`` (e.g. :data:`NOISE_STD`) of the samples ``indices`` (all if
     None)."""

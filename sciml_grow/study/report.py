@@ -277,8 +277,9 @@ def _basis_note(rows: list[dict[str, Any]]) -> list[str]:
     modes = sorted({int(float(r["basis_modes"])) for r in used})
     floor = statistics.fmean(float(r["basis_floor"]) for r in used)
     return [
-        f"Reduced output basis (model.output_basis = pod): {', '.join(map(str, modes))} POD "
-        f"modes of each run's training targets; the test targets projected on them err by "
+        f"Reduced output basis (model.output_basis): {', '.join(map(str, modes))} POD "
+        f"modes of each run's training targets (with output_basis = prior: the prior's own "
+        f"modes); the test targets projected on them err by "
         f"{floor:.3g} on average, the lowest error a reduced network can reach."
     ]
 

@@ -29,7 +29,7 @@ class ModelConfig(Validated):
     init_std: float | None = None  # starting weights N(0, init_std^2), biases 0; None: torch's
     # pod: the head predicts the coefficients of the POD modes of the standardized training
     # targets (docs/method.md, section 8); output_modes: how many, or a share of their variance
-    output_basis: Literal["none", "pod"] = "none"
+    output_basis: Literal["none", "pod", "prior"] = "none"  # prior: the file's prior basis
     output_modes: float = 0.999
     # pod: predict the coefficients divided by their standard deviations (each output of order
     # one, as a full head's), the loss weighing them back (field space)

@@ -132,6 +132,8 @@ class Trainer:
             if cfg.model.output_basis == "pod":
                 data = data.with_output_basis(cfg.model.output_modes, cfg.model.output_whiten)
                 fewer_modes(data.y_scaler, cfg.model.output_modes, "model.output_modes")
+            elif cfg.model.output_basis == "prior":
+                data = data.with_prior_basis()
             if cfg.model.input_basis == "pod":
                 data = data.with_input_basis(cfg.model.input_modes)
                 fewer_modes(data.x_scaler, cfg.model.input_modes, "model.input_modes")
@@ -369,10 +371,11 @@ class Trainer:
         y = self.data.y
         blocks = y.subset(idx).blocks() if isinstance(y, FileRows) else [(None, y[idx])]
         errors = [projection_errors(block, scaler) for _, block in blocks]
+        prior = self.cfg.model.output_basis == "prior"
         return {
-            "kind": "pod",
+            "kind": self.cfg.model.output_basis,
             "modes": int(scaler.modes.shape[1]),
-            "asked": self.cfg.model.output_modes,
+            "asked": "all of the prior's" if prior else self.cfg.model.output_modes,
             "whitened": scaler.scale is not None,
             "energy": getattr(self.data, "basis_energy", None),
             "test_projection_rel_l2": float(torch.cat(errors).mean()),
