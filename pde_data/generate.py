@@ -41,7 +41,7 @@ from tqdm import tqdm
 from pde_data import get_problem
 from pde_data.problem import Problem
 from sciml_grow import format as fmt
-from sciml_grow.config import MAX_SEED, ConfigError, from_dict, to_json
+from sciml_grow.config import MAX_SEED, ConfigError, differences, from_dict, to_json
 from sciml_grow.errors import UserError
 from sciml_grow.outputs import OutputError, OutputLock
 from sciml_grow.resources import ResourceError, check_disk, check_memory
@@ -371,17 +371,8 @@ def _difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str:
     for key in ("problem", "n_samples", "seed"):
         if theirs[key] != ours[key]:
             return f"{key}: file has {theirs[key]!r}, this run asks for {ours[key]!r}"
-    diffs = _dict_diff(json.loads(theirs["config"] or "{}"), json.loads(ours["config"]))
+    diffs = differences(json.loads(theirs["config"] or "{}"), json.loads(ours["config"]), "file")
     return "config " + "; ".join(diffs[:3])
-
-
-def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for key in sorted(set(a) | set(b)):
-            out += _dict_diff(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [f"{prefix.rstrip('.')}: file has {a!r}, this run asks for {b!r}"]
 
 
 def _same_split(path: Path, parts: np.ndarray, out_flag: str = "--out") -> None:

@@ -198,14 +198,17 @@ def compare(
     reference_samples: int = 100,
     floor_samples: int = 0,
     mcmc: dict[str, Any] | None = None,
+    budgets: Sequence[float] | None = None,
     plots: bool = True,
     comm: Any = None,
 ) -> Comparison | None:
     """Train every (strategy, seed[, training size]) with paired seeds, add the classical
     references (linear, MAP or POD) and, with ``floor_samples`` > 0 where the file allows it,
     the Bayes floor (posterior means by MCMC, settings ``mcmc``: see ``McmcConfig``); return
-    the rows, paired statistics and table (None on ranks other than 0 under MPI). ``out`` is
-    the comparison directory; re-running resumes."""
+    the rows, paired statistics and table (None on ranks other than 0 under MPI). With
+    ``budgets`` (FLOPs) every strategy is also compared at each compute budget, read off each
+    run's trajectory (budgets.csv, budget_stats.csv). ``out`` is the comparison directory;
+    re-running resumes."""
     from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.compare import compare as run_compare
     from sciml_grow.study.compare import read_stats
@@ -213,7 +216,7 @@ def compare(
     plan = check_compare(
         data, strategies, out=out, seeds=seeds, config=config, epochs=epochs,
         train_sizes=train_sizes, against=against, reference_samples=reference_samples,
-        floor_samples=floor_samples, mcmc=mcmc,
+        floor_samples=floor_samples, mcmc=mcmc, budgets=budgets,
     )  # fmt: skip
     rank = comm.rank if comm is not None else 0
     if comm is not None:
@@ -244,6 +247,9 @@ def compare(
 
     refs = [read_reference(out), read_reference(out, "floor")]
     summary = compact(rows + read_linear(out), stats, plan["against"], refs)
+    if (out / "budgets.csv").exists():  # the comparison at equal compute, as in table.md
+        text = (out / "table.md").read_text()
+        summary += "\n" + text[text.index("## At equal compute") :]
     return Comparison(out, rows, stats, (out / "table.md").read_text(), made, summary)
 
 

@@ -150,6 +150,19 @@ def from_dict[T](cls: type[T], data: dict[str, Any] | None = None, prefix: str =
     return obj
 
 
+def differences(theirs: Any, ours: Any, where: str, prefix: str = "") -> list[str]:
+    """The dotted keys in which two nested dicts differ, each as "key: WHERE has X, this run
+    asks for Y" (what a refusal to reuse an output made otherwise names)."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        out: list[str] = []
+        for key in sorted(set(theirs) | set(ours)):
+            out += differences(theirs.get(key), ours.get(key), where, f"{prefix}{key}.")
+        return out
+    if theirs == ours:
+        return []
+    return [f"{prefix.rstrip('.')}: {where} has {theirs!r}, this run asks for {ours!r}"]
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
     """Plain-JSON dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(obj)))

@@ -163,3 +163,72 @@ def test_convergence_stops_a_run_and_says_so(heat_train_file, tmp_path):
 def test_bad_schedule_settings_name_their_key(key, value):
     with pytest.raises(UserError, match=key.replace(".", r"\.")):
         quick_config(**{key: value})
+
+
+def test_a_budget_read_off_a_trajectory_equals_a_run_stopped_at_it(heat_train_file, tmp_path):
+    """budgets: the best-validation network seen within each FLOP budget, tested; the same
+    number as a separate run stopped there (max_flops); a budget beyond the run's compute is
+    its final result; recording budgets changes nothing of the run itself."""
+    cfg = quick_config(strategy="td", epochs=40)
+    data = Dataset(heat_train_file, cfg.data)
+    plain = Trainer(cfg, data, RunDir(None), progress=False).run_training()
+    total = plain["training_flops"] + plain["decision_flops"]
+    budgets = [0.3 * total, 0.6 * total, 2 * total]
+    traced = Trainer(quick_config(strategy="td", epochs=40, budgets=budgets), data,
+                     RunDir(tmp_path / "t"), progress=False).run_training()  # fmt: skip
+    assert traced["test"] == plain["test"] and traced["architecture"] == plain["architecture"]
+    assert [b["reached"] for b in traced["budgets"]] == [True, True, False]
+    assert traced["budgets"][2]["rel_l2_mean"] == plain["test"]["rel_l2_mean"]
+    assert traced["budgets"][0]["rel_l2_mean"] > traced["budgets"][1]["rel_l2_mean"]
+    for at, budget in zip(traced["budgets"][:2], budgets[:2], strict=True):
+        cut = Trainer(quick_config(strategy="td", epochs=40, max_flops=budget), data,
+                      RunDir(None), progress=False).run_training()  # fmt: skip
+        assert cut["test"]["rel_l2_mean"] == at["rel_l2_mean"]
+        assert cut["best_epoch"] == at["best_epoch"] and cut["epochs"] == at["epochs"]
+        assert cut["training_flops"] + cut["decision_flops"] > budget  # the crossing epoch ran
+        assert not cut["converged"] and "FLOP budget" in cut["growth_stop"]
+
+
+def test_compare_at_equal_compute(heat_train_file, tmp_path, capsys):
+    """--budgets: a row per run and budget (the budget's error equals the run's own record),
+    paired verdicts per (size, budget) corrected over the whole table, the table and the
+    terminal say so, and cost.png draws the means at each budget."""
+    import csv
+    import json
+
+    import sciml_grow as sg
+    from sciml_grow.cli import main
+    from sciml_grow.study import plots
+    from sciml_grow.study.stats import error_of
+
+    out = tmp_path / "c"
+    argv = ["compare", "--data", str(heat_train_file), "--out", str(out), "--strategies",
+            "td,baseline", "--seeds", "3", "--epochs", "20", "--reference-samples", "0",
+            "--budgets", "2e6,6e6,1e12", "--set", "model.width=8"]  # fmt: skip
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "## At equal compute" in said and "2e+06 FLOPs" in said
+    with open(out / "budgets.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * 3 * 3
+    for r in rows:
+        final = json.loads((out / "runs" / f"{r['strategy']}-seed{r['seed']}" / "final.json")
+                           .read_text())  # fmt: skip
+        mine = next(b for b in final["budgets"] if b["flops"] == float(r["budget"]))
+        assert float(r["rel_l2_mean"]) == mine["rel_l2_mean"]
+        if float(r["budget"]) == 1e12:  # beyond every run: its final error
+            assert r["reached"] == "0" and float(r["rel_l2_mean"]) == final["test"]["rel_l2_mean"]
+    with open(out / "budget_stats.csv", newline="") as fh:
+        stats = list(csv.DictReader(fh))
+    assert len(stats) == 3 and {s["family_size"] for s in stats} == {"3"}
+    assert "At equal compute" in (out / "table.md").read_text()
+    fig = plots._draw_cost(out)
+    td = next(line for line in fig.axes[0].get_lines() if line.get_label() == "td")
+    means = [sum(error_of({"rel_l2_mean": float(r["rel_l2_mean"])}) for r in rows
+                 if r["strategy"] == "td" and float(r["budget"]) == b) / 3
+             for b in (2e6, 6e6, 1e12)]  # fmt: skip
+    assert list(td.get_ydata()) == pytest.approx(means, rel=1e-12)
+    # the same study run again with other budgets: its finished runs are not reused silently
+    with pytest.raises(sg.UserError, match="other settings.*budgets"):
+        sg.compare(heat_train_file, "td,baseline", out=out, seeds=3, epochs=20,
+                   reference_samples=0, budgets=[1e6], config={"model": {"width": 8}})  # fmt: skip

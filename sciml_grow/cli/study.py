@@ -57,6 +57,12 @@ def add_compare(sub: Any, flags: Flags) -> None:
         help="test samples for the Bayes floor, posterior means by MCMC, where the file's "
         "forward map allows (heat); minutes per sample (default 0: none)",
     )
+    p.add_argument(
+        "--budgets",
+        metavar="F,F,...",
+        help="compute budgets in FLOPs (e.g. 1e8,1e9): every strategy is also compared at "
+        "each, by the best-validation network each run had seen within it",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=run_compare)
 
@@ -95,6 +101,7 @@ def run_compare(args: argparse.Namespace) -> int:
         "all_pairs": args.all_pairs,
         "reference_samples": args.reference_samples,
         "floor_samples": args.floor_samples,
+        "budgets": args.budgets.split(",") if args.budgets is not None else None,
         "plots": not args.no_plots,
     }
     strategies = args.strategies.split(",")

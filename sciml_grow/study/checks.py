@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+import math
 from pathlib import Path
 import shutil
 from typing import Any
@@ -36,6 +37,7 @@ def check_compare(
     reference_samples: int = 100,
     floor_samples: int = 0,
     mcmc: dict[str, Any] | None = None,
+    budgets: Sequence[float] | None = None,
     **_: Any,
 ) -> dict[str, Any]:
     """Everything :func:`compare` checks before it starts, without side effects: the
@@ -65,6 +67,8 @@ def check_compare(
             raise InputError(f"config key {key} is set by compare itself; remove it")
     if epochs is not None:
         base["epochs"] = epochs
+    if budgets is not None:
+        base["budgets"] = _budgets(budgets)
     cfgs = [from_dict(TrainConfig, job_config(Job(s, 0), base)) for s in names]
     for name, cfg in zip(names, cfgs, strict=True):
         matched = cfg.strategy == "search" and not cfg.search.match_run and cfg.search.matched
@@ -133,6 +137,21 @@ def _names(
             f"(choices: {', '.join(choices)})"
         )
     return names
+
+
+def _budgets(values: Any) -> list[float]:
+    """Compute budgets: distinct positive FLOP counts, in increasing order."""
+    if isinstance(values, str):
+        values = values.split(",")
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InputError(f"{arg('budgets')}: FLOP counts expected, got {values!r}") from None
+    if not out or any(not (v > 0 and math.isfinite(v)) for v in out) or out != sorted(set(out)):
+        raise InputError(
+            f"{arg('budgets')}: distinct positive FLOP counts in increasing order, got {out}"
+        )
+    return out
 
 
 def _count(value: Any, what: str, least: int) -> int:

@@ -27,11 +27,11 @@ from sciml_grow.outputs import OutputError, atomic_write_bytes, json_text
 from sciml_grow.study.costs import reach_cost
 from sciml_grow.study.linear import linear_reference, read_linear
 from sciml_grow.study.plan import Job, default_reference, job_config, jobs
-from sciml_grow.study.report import table
-from sciml_grow.study.stats import STATS_COLUMNS, PairedResult, paired_stats
+from sciml_grow.study.report import budget_key, budget_table, table
+from sciml_grow.study.stats import STATS_COLUMNS, PairedResult, holm, paired_stats
 from sciml_grow.training.config import TrainConfig
 from sciml_grow.training.evaluation import evaluate_predictions, headline
-from sciml_grow.training.lifecycle import train_or_resume
+from sciml_grow.training.lifecycle import same_settings, train_or_resume
 from sciml_grow.training.rundir import RunDir
 
 RESULT_COLUMNS = [
@@ -64,10 +64,9 @@ RESULT_COLUMNS = [
 
 
 def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) -> dict:
-    """Train (or resume, or just read) one run; returns its final.json."""
+    """Train (or resume, or just read) one run; returns its final.json. A run already there
+    made with other settings is refused, never reused."""
     run = RunDir(out / "runs" / job.name)
-    if run.finished():
-        return run.read_json("final.json")
     cfg = from_dict(TrainConfig, job_config(job, base))
     if cfg.strategy == "baseline" and td and cfg.baseline_blocks is None:
         cfg.baseline_from = str(out / "runs" / Job("td", job.seed, job.train_size).name)
@@ -76,6 +75,9 @@ def run_job(job: Job, data: Dataset, base: dict[str, Any], out: Path, td: bool) 
         cfg.search.match_run = str(
             out / "runs" / Job(cfg.search.matched, job.seed, job.train_size).name
         )
+    if run.finished():
+        same_settings(run, cfg)
+        return run.read_json("final.json")
     return train_or_resume(cfg, data.resplit(cfg.data), run)
 
 
@@ -138,7 +140,56 @@ def compare(
     atomic_write_bytes(out / "linear.json", json_text(linear).encode())
     results = paired_stats(rows + linear, against, all_pairs)
     write_results(out, rows, results, against)
+    if base.get("budgets"):
+        at = budget_rows(all_jobs, out)
+        write_budgets(out, at, budget_stats(at, against), against)
     return rows
+
+
+BUDGET_COLUMNS = ["strategy", "seed", "train_size", "budget", "reached", "epochs",
+                  "best_epoch", "rel_l2_mean", "accuracy"]  # fmt: skip
+
+
+def budget_rows(runs: list[Job], out: Path) -> list[dict[str, Any]]:
+    """A row per run and compute budget: the test error of the best-validation network the
+    run had seen within it (``reached`` 0: the run ended first, with that final error)."""
+    rows = []
+    for job in runs:
+        run = RunDir(out / "runs" / job.name)
+        final = run.read_json("final.json")
+        n = run.read_json("config.json")["split_sizes"]["train"]
+        for b in final.get("budgets") or []:
+            rows.append({
+                "strategy": job.strategy, "seed": final["seed"], "train_size": n,
+                "budget": b["flops"], "reached": int(b["reached"]), "epochs": b["epochs"],
+                "best_epoch": b["best_epoch"], "rel_l2_mean": b.get("rel_l2_mean"),
+                "accuracy": b.get("accuracy"),
+            })  # fmt: skip
+    return rows
+
+
+def budget_stats(rows: list[dict[str, Any]], against: str) -> list[PairedResult]:
+    """Every strategy against ``against`` at every (size, budget), on paired seeds; one
+    family, the whole table, corrected by Holm's method."""
+    keyed = [{**r, "train_size": budget_key(r["train_size"], r["budget"])} for r in rows]
+    return holm(paired_stats(keyed, against))
+
+
+def write_budgets(
+    out: Path, rows: list[dict[str, Any]], results: list[PairedResult], against: str
+) -> None:
+    """budgets.csv (a row per run and budget), budget_stats.csv, and the section of
+    table.md that compares at equal compute."""
+    with open(out / "budgets.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=BUDGET_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(out / "budget_stats.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=STATS_COLUMNS)
+        writer.writeheader()
+        writer.writerows(r.row() for r in results)
+    with open(out / "table.md", "a") as fh:
+        fh.write("\n" + budget_table(rows, results, against))
 
 
 def same_data(out: Path, data: Dataset) -> None:

@@ -438,6 +438,44 @@ def error_vs_cost(out: Path) -> Path | None:
 
 
 def _draw_cost(out: Path) -> Figure | None:
+    if (out / "budgets.csv").exists():
+        return _draw_budgets(out)
+    return _draw_cost_dots(out)
+
+
+def _draw_budgets(out: Path) -> Figure:
+    """Test error against compute: per strategy the mean over seeds at every budget with its
+    95 % bootstrap band, a panel per training size, the references as lines."""
+    from sciml_grow.study.stats import error_of, mean_interval
+
+    rows = read_results(out / "budgets.csv")
+    sizes = sorted({int(r["train_size"]) for r in rows})
+    colour = colours(out)
+    fig, axes = _subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.5, 4.6), squeeze=False)
+    for ax, n in zip(axes[0], sizes, strict=True):
+        mine = [r for r in rows if int(r["train_size"]) == n]
+        budgets = sorted({r["budget"] for r in mine})
+        for s in dict.fromkeys(r["strategy"] for r in mine):
+            mean, low, high = [], [], []
+            for b in budgets:
+                e = np.array([error_of(r) for r in mine if r["strategy"] == s and r["budget"] == b])
+                lo, hi = mean_interval(e, n_resamples=2000)
+                mean.append(e.mean())
+                low.append(lo)
+                high.append(hi)
+            ax.plot(budgets, mean, "o-", color=colour.get(s, "k"), label=s, ms=4)
+            ax.fill_between(budgets, low, high, color=colour.get(s, "k"), alpha=0.15)
+        _reference_lines(ax, out, "test samples")
+        ax.set_xscale("log")
+        _log_ticks(ax, np.array(budgets))
+        ax.set(xlabel="compute budget (training + decision FLOPs)",
+               ylabel="test error", title=f"N = {n}")  # fmt: skip
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.suptitle("Test error against compute (best network within each budget; bands: 95 %)")
+    return fig
+
+
+def _draw_cost_dots(out: Path) -> Figure | None:
     from sciml_grow.study.stats import error_of, mean_interval
 
     rows = [

@@ -275,6 +275,11 @@ class TrainConfig(Validated):
     # (0: train to the budget); the best-validation network is kept, final.json says which
     early_stopping: int = 0
     early_stopping_delta: float | None = None
+    # compute budgets (training + decision FLOPs): the test error of the best-validation
+    # network seen within each is recorded in final.json ("budgets"); max_flops stops the run
+    # at its budget (the epoch that crosses it does not count)
+    budgets: list[float] | None = None
+    max_flops: float | None = None
     checkpoint_every: int = 10
     baseline_blocks: int | None = None
     baseline_from: str | None = None  # baseline: a finished run whose architecture it retrains
@@ -387,6 +392,17 @@ class TrainConfig(Validated):
             "must be >= 0",
         )
         check(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
+        check(
+            self.budgets is None
+            or (
+                bool(self.budgets)
+                and all(b > 0 for b in self.budgets)
+                and list(self.budgets) == sorted(set(self.budgets))
+            ),
+            "budgets",
+            "must be distinct positive FLOP counts in increasing order",
+        )
+        check(self.max_flops is None or self.max_flops > 0, "max_flops", "must be positive")
         check(
             self.baseline_blocks is None or self.baseline_blocks >= 0,
             "baseline_blocks",

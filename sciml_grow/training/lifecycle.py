@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from sciml_grow import distributed
-from sciml_grow.config import from_dict
+from sciml_grow.config import differences, from_dict, to_dict
 from sciml_grow.data.dataset import Dataset
-from sciml_grow.errors import InputError, arg
+from sciml_grow.errors import InputError, UserError, arg
 from sciml_grow.outputs import OutputError, OutputLock, swap_dir
 from sciml_grow.resources import check_disk, check_memory
 from sciml_grow.training.config import TrainConfig
@@ -225,10 +225,35 @@ def resume(
 def train_or_resume(cfg: TrainConfig, data: Dataset, run: RunDir) -> dict[str, Any]:
     """A finished run's final.json, or train it (resuming from its checkpoint if there is
     one) without progress bars: what batch drivers (compare, transfer) do for each run."""
+    if run.exists():
+        same_settings(run, cfg)
     if run.finished():
         return run.read_json("final.json")
     resume = (run.path / "checkpoint.pt").exists()
     return runner(cfg, data, run, progress=False).run_training(resume=resume)
+
+
+def same_settings(run: RunDir, cfg: TrainConfig) -> None:
+    """Refuse to reuse or continue a study's run made with other settings (another epoch
+    budget, other budgets, another schedule): a table never mixes them. Keys added to the
+    config since the run was made count at their defaults; the paths a study sets to its own
+    runs (baseline_from, search.match_run) do not count, so a study folder may be moved."""
+    recorded = dict(run.read_json("config.json").get("config", {}))
+    recorded.pop("baseline_spec", None)  # runs made before it left the config
+    try:
+        theirs = to_dict(from_dict(TrainConfig, recorded))
+    except UserError as exc:
+        raise OutputError(f"{run.path}: its config.json no longer reads ({exc})") from None
+    ours = to_dict(cfg)
+    for d in (theirs, ours):  # paths to the study's own runs: a study folder may move
+        d.pop("baseline_from", None)
+        d["search"].pop("match_run", None)
+    diffs = differences(theirs, ours, "the run")
+    if diffs:
+        raise OutputError(
+            f"{run.path} was made with other settings ({diffs[0]}); choose another "
+            f"{arg('out')} for this study"
+        )
 
 
 @contextmanager

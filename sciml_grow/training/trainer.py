@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from sciml_grow import distributed
@@ -82,6 +83,7 @@ class TrainState:
     conv_stale: int = 0  # the epochs since it improved by early_stopping_delta
     converged: bool = False  # stopped by convergence (else: the budget, or a search's reason)
     schedule_start: int = 0  # the epoch the learning-rate schedule began at (a restart moves it)
+    budget_results: list[dict[str, Any]] = field(default_factory=list)  # one per budget passed
     growing: bool = True
     stop_reason: str = ""
     elapsed: float = 0.0
@@ -521,6 +523,18 @@ class Trainer:
                     f"validation {val:.3g}); lower optim.lr (now {cfg.optim.lr:g})"
                 )
             s.epoch += 1
+            spent = s.train_flops + s.decision_flops
+            for budget in (cfg.budgets or [])[len(s.budget_results) :]:
+                if spent <= budget:
+                    break
+                s.budget_results.append(self._at_budget(budget, reached=True))
+            if cfg.max_flops is not None and spent > cfg.max_flops:
+                s.epoch -= 1  # the epoch that crossed the budget does not count
+                s.stop_reason = (s.stop_reason + "; " if s.stop_reason else "") + (
+                    f"FLOP budget {cfg.max_flops:.4g} reached after epoch {s.epoch}"
+                )
+                s.elapsed = time.perf_counter() - clock - self._counting_seconds
+                break
             if val < s.best_val:
                 s.best_val, s.best_epoch = val, s.epoch
                 self._keep_best()
@@ -593,7 +607,8 @@ class Trainer:
     def _config_record(self) -> dict[str, Any]:
         return config_record(self.cfg, self.data, self.device, self.replaces)
 
-    def _finish(self) -> dict[str, Any]:
+    def _kept(self) -> tuple[nn.Module, dict[str, Any], Predictor]:
+        """The best-validation network so far (the current one before any), as kept."""
         s = self.state
         best = s.best or {"spec": self.model.spec(), "model": self.model.state_dict()}
         net = build(best["spec"]).to(device=self.device, dtype=self.dtype)
@@ -602,9 +617,36 @@ class Trainer:
         predictor = Predictor(net, self.data.x_scaler, self.data.y_scaler, self.data.task).to(
             self.device
         )
+        return net, best, predictor
+
+    def _at_budget(
+        self, budget: float, reached: bool, test: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The test result of the best-validation network seen within ``budget`` FLOPs (the
+        epochs before the one that crossed it); ``reached`` False: the run ended first, and
+        ``test`` is its final result."""
+        s = self.state
+        if test is None:
+            idx = torch.from_numpy(self.data.splits["test"])
+            test = test_summary(self._kept()[2], self.data, idx, self.device)[0] if s.best else {}
+        keys = ("rel_l2_mean", "rel_l2_median", "accuracy", "cross_entropy")
+        return {
+            "flops": budget,
+            "reached": reached,
+            "epochs": s.epoch - 1 if reached else s.epoch,
+            "best_epoch": s.best_epoch,
+            "best_val_loss": s.best_val if s.best else math.nan,
+            **{k: test[k] for k in keys if k in test},
+        }
+
+    def _finish(self) -> dict[str, Any]:
+        s = self.state
+        net, best, predictor = self._kept()
         self.run.save("best.pt", predictor.bundle())
         idx = torch.from_numpy(self.data.splits["test"])
         test, misfit, inference = test_summary(predictor, self.data, idx, self.device)
+        for budget in (self.cfg.budgets or [])[len(s.budget_results) :]:  # the run ended first
+            s.budget_results.append(self._at_budget(budget, reached=False, test=test))
         undefined = [k for k, v in test.items() if isinstance(v, float) and not math.isfinite(v)]
         if undefined:  # final.json marks a finished run: never with a NaN test result
             raise TrainingError(
@@ -634,6 +676,7 @@ class Trainer:
             "epochs": s.epoch,
             "budget_epochs": self.cfg.epochs,
             "converged": s.converged,  # stopped by convergence, not by the budget
+            "budgets": s.budget_results or None,
             "insertions": sum(int(e["inserted"]) for e in events),
             "growth_stop": s.stop_reason,
             "output_basis": self._basis_summary(),
