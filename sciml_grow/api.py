@@ -227,6 +227,7 @@ def compare(
             rows = run_compare(
                 data, plan["strategies"], seeds, out, plan["config"], comm, reference_samples,
                 train_sizes=plan["train_sizes"], against=plan["against"], all_pairs=all_pairs,
+                budget_shares=plan["budget_shares"],
                 floor_samples=floor_samples, mcmc=from_dict(McmcConfig, mcmc or {}, "mcmc."),
             )  # fmt: skip
         finally:

@@ -214,9 +214,9 @@ def test_compare_at_equal_compute(heat_train_file, tmp_path, capsys):
     for r in rows:
         final = json.loads((out / "runs" / f"{r['strategy']}-seed{r['seed']}" / "final.json")
                            .read_text())  # fmt: skip
-        mine = next(b for b in final["budgets"] if b["flops"] == float(r["budget"]))
+        mine = next(b for b in final["budgets"] if b["flops"] == float(r["flops"]))
         assert float(r["rel_l2_mean"]) == mine["rel_l2_mean"]
-        if float(r["budget"]) == 1e12:  # beyond every run: its final error
+        if float(r["flops"]) == 1e12:  # beyond every run: its final error
             assert r["reached"] == "0" and float(r["rel_l2_mean"]) == final["test"]["rel_l2_mean"]
     with open(out / "budget_stats.csv", newline="") as fh:
         stats = list(csv.DictReader(fh))
@@ -225,10 +225,45 @@ def test_compare_at_equal_compute(heat_train_file, tmp_path, capsys):
     fig = plots._draw_cost(out)
     td = next(line for line in fig.axes[0].get_lines() if line.get_label() == "td")
     means = [sum(error_of({"rel_l2_mean": float(r["rel_l2_mean"])}) for r in rows
-                 if r["strategy"] == "td" and float(r["budget"]) == b) / 3
+                 if r["strategy"] == "td" and float(r["flops"]) == b) / 3
              for b in (2e6, 6e6, 1e12)]  # fmt: skip
     assert list(td.get_ydata()) == pytest.approx(means, rel=1e-12)
     # the same study run again with other budgets: its finished runs are not reused silently
     with pytest.raises(sg.UserError, match="other settings.*budgets"):
         sg.compare(heat_train_file, "td,baseline", out=out, seeds=3, epochs=20,
                    reference_samples=0, budgets=[1e6], config={"model": {"width": 8}})  # fmt: skip
+
+
+def test_budgets_as_shares_of_the_reference_are_read_off_each_trajectory(heat_train_file, tmp_path):
+    """--budgets 0.3x,1x,4x: trajectory.csv holds the test error of every new best network with
+    the FLOPs spent; a share of the reference's FLOPs (same seed and size) is read off it, and
+    equals what a run records for that many FLOPs itself; the reference at 1x is its final
+    error."""
+    import csv
+    import json
+
+    import sciml_grow as sg
+
+    out = tmp_path / "c"
+    sg.compare(heat_train_file, "td,baseline", out=out, seeds=2, epochs=20,
+               reference_samples=0, budgets=["0.3x", "1x", "4x"],
+               config={"model": {"width": 8}}, plots=False)  # fmt: skip
+    with open(out / "budgets.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["budget"] for r in rows} == {"0.3x baseline", "1x baseline", "4x baseline"}
+    finals = {(s, k): json.loads((out / "runs" / f"{s}-seed{k}" / "final.json").read_text())
+              for s in ("td", "baseline") for k in (0, 1)}  # fmt: skip
+    for r in rows:
+        if r["strategy"] == "baseline" and r["budget"] != "0.3x baseline":
+            final = finals[("baseline", int(r["seed"]))]
+            assert float(r["rel_l2_mean"]) == final["test"]["rel_l2_mean"]
+    # a share read off the trajectory equals a run's own record at that many FLOPs
+    r = next(r for r in rows if r["strategy"] == "td" and r["budget"] == "0.3x baseline")
+    from sciml_grow.config import from_dict
+    from sciml_grow.training.config import TrainConfig
+
+    raw = RunDir(out / "runs" / f"td-seed{r['seed']}").read_json("config.json")["config"]
+    cfg = from_dict(TrainConfig, {**raw, "budgets": [float(r["flops"])], "trace_test": False})
+    own = Trainer(cfg, Dataset(heat_train_file, cfg.data), RunDir(None),
+                  progress=False).run_training()["budgets"][0]  # fmt: skip
+    assert own["rel_l2_mean"] == float(r["rel_l2_mean"])

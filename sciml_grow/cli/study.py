@@ -60,8 +60,9 @@ def add_compare(sub: Any, flags: Flags) -> None:
     p.add_argument(
         "--budgets",
         metavar="F,F,...",
-        help="compute budgets in FLOPs (e.g. 1e8,1e9): every strategy is also compared at "
-        "each, by the best-validation network each run had seen within it",
+        help="compute budgets in FLOPs (1e8,1e9) or as shares of the reference strategy's "
+        "FLOPs (0.1x,0.3x,1x): every strategy is also compared at each, by the "
+        "best-validation network each run had seen within it",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=run_compare)

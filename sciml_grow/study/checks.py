@@ -67,8 +67,13 @@ def check_compare(
             raise InputError(f"config key {key} is set by compare itself; remove it")
     if epochs is not None:
         base["epochs"] = epochs
+    shares = None
     if budgets is not None:
-        base["budgets"] = _budgets(budgets)
+        kind, values = _budgets(budgets)
+        if kind == "flops":
+            base["budgets"] = values
+        else:  # read off every run's trajectory once the reference runs are done
+            base["trace_test"], shares = True, values
     cfgs = [from_dict(TrainConfig, job_config(Job(s, 0), base)) for s in names]
     for name, cfg in zip(names, cfgs, strict=True):
         matched = cfg.strategy == "search" and not cfg.search.match_run and cfg.search.matched
@@ -86,7 +91,8 @@ def check_compare(
                 f"{data} (use 'all' for every one)"
             )
     check_comparison_dir(out, (data,))
-    return {"strategies": names, "train_sizes": sizes, "against": against, "config": base}
+    return {"strategies": names, "train_sizes": sizes, "against": against, "config": base,
+            "budget_shares": shares}  # fmt: skip
 
 
 COMPARED = tuple(s for s in STRATEGIES if s != "finetune")  # fine-tuning: transfer()
@@ -139,19 +145,28 @@ def _names(
     return names
 
 
-def _budgets(values: Any) -> list[float]:
-    """Compute budgets: distinct positive FLOP counts, in increasing order."""
+def _budgets(values: Any) -> tuple[str, list[float]]:
+    """Compute budgets: FLOP counts ("flops", e.g. 1e9) or shares of the reference
+    strategy's FLOPs in the same seed and size ("share", e.g. 0.3x); distinct, positive,
+    increasing, all of one kind."""
     if isinstance(values, str):
         values = values.split(",")
+    texts = [str(v).strip().lower() for v in values]
+    kinds = {"share" if t.endswith("x") else "flops" for t in texts}
     try:
-        out = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise InputError(f"{arg('budgets')}: FLOP counts expected, got {values!r}") from None
+        out = [float(t.rstrip("x")) for t in texts]
+    except ValueError:
+        raise InputError(
+            f"{arg('budgets')}: FLOP counts (1e9) or shares of the reference's FLOPs (0.3x) "
+            f"expected, got {values!r}"
+        ) from None
+    if len(kinds) != 1:
+        raise InputError(f"{arg('budgets')}: give FLOP counts or shares (0.3x), not both")
     if not out or any(not (v > 0 and math.isfinite(v)) for v in out) or out != sorted(set(out)):
         raise InputError(
-            f"{arg('budgets')}: distinct positive FLOP counts in increasing order, got {out}"
+            f"{arg('budgets')}: distinct positive values in increasing order, got {texts}"
         )
-    return out
+    return kinds.pop(), out
 
 
 def _count(value: Any, what: str, least: int) -> int:

@@ -95,6 +95,7 @@ def compare(
     all_pairs: bool = False,
     floor_samples: int = 0,
     mcmc: Any = None,
+    budget_shares: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (strategy, seed, training size) and the classical reference; rank 0 writes
     results, statistics and the table, and returns the result rows."""
@@ -116,6 +117,7 @@ def compare(
             "all_pairs": all_pairs,
             "reference_samples": reference_samples,
             "floor_samples": floor_samples,
+            "budget_shares": budget_shares,
             "config": base,
         }
         atomic_write_bytes(out / "compare.json", json_text(setup).encode())
@@ -140,30 +142,53 @@ def compare(
     atomic_write_bytes(out / "linear.json", json_text(linear).encode())
     results = paired_stats(rows + linear, against, all_pairs)
     write_results(out, rows, results, against)
-    if base.get("budgets"):
-        at = budget_rows(all_jobs, out)
+    if base.get("budgets") or budget_shares:
+        at = budget_rows(all_jobs, out, against, budget_shares)
         write_budgets(out, at, budget_stats(at, against), against)
     return rows
 
 
-BUDGET_COLUMNS = ["strategy", "seed", "train_size", "budget", "reached", "epochs",
+BUDGET_COLUMNS = ["strategy", "seed", "train_size", "budget", "x", "flops", "reached",
                   "best_epoch", "rel_l2_mean", "accuracy"]  # fmt: skip
 
 
-def budget_rows(runs: list[Job], out: Path) -> list[dict[str, Any]]:
+def budget_rows(
+    runs: list[Job], out: Path, against: str, shares: list[float] | None = None
+) -> list[dict[str, Any]]:
     """A row per run and compute budget: the test error of the best-validation network the
-    run had seen within it (``reached`` 0: the run ended first, with that final error)."""
+    run had seen within it (``reached`` 0: the run ended first, with that final error). FLOP
+    budgets come from each run's own record; shares of ``against``'s FLOPs (same seed and
+    size) are read off each run's trajectory.csv."""
     rows = []
     for job in runs:
         run = RunDir(out / "runs" / job.name)
         final = run.read_json("final.json")
         n = run.read_json("config.json")["split_sizes"]["train"]
+        head = {"strategy": job.strategy, "seed": final["seed"], "train_size": n}
         for b in final.get("budgets") or []:
             rows.append({
-                "strategy": job.strategy, "seed": final["seed"], "train_size": n,
-                "budget": b["flops"], "reached": int(b["reached"]), "epochs": b["epochs"],
-                "best_epoch": b["best_epoch"], "rel_l2_mean": b.get("rel_l2_mean"),
-                "accuracy": b.get("accuracy"),
+                **head, "budget": f"{b['flops']:.3g} FLOPs", "x": b["flops"], "flops": b["flops"],
+                "reached": int(b["reached"]), "best_epoch": b["best_epoch"],
+                "rel_l2_mean": b.get("rel_l2_mean"), "accuracy": b.get("accuracy"),
+            })  # fmt: skip
+        if not shares:
+            continue
+        ref = RunDir(out / "runs" / Job(against, job.seed, job.train_size).name)
+        ref_final = ref.read_json("final.json")
+        total = ref_final["training_flops"] + ref_final["decision_flops"]
+        spent = final["training_flops"] + final["decision_flops"]
+        trace = run.read_csv("trajectory.csv")
+        for share in shares:
+            within = [t for t in trace if float(t["flops"]) <= share * total]
+            if not within:  # no network yet within that budget: nothing to compare
+                continue
+            last = within[-1]
+            rows.append({
+                **head, "budget": f"{share:g}x {against}", "x": share, "flops": share * total,
+                "reached": int(spent >= share * total),
+                "best_epoch": last["epoch"],
+                **{k: float(last[k]) if last.get(k) not in (None, "") else None
+                   for k in ("rel_l2_mean", "accuracy")},
             })  # fmt: skip
     return rows
 
@@ -304,12 +329,13 @@ def write_results(
     )
 
 
-def read_results(path: Path) -> list[dict[str, Any]]:
+def read_results(path: Path, text: tuple[str, ...] = ("strategy",)) -> list[dict[str, Any]]:
+    """A results CSV with its numbers as floats (NaN where empty); ``text`` columns as is."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     for r in rows:
         for k, v in r.items():
-            if k != "strategy":
+            if k not in text:
                 r[k] = float(v) if v not in ("", "None") else math.nan
     return rows
 

@@ -448,17 +448,17 @@ def _draw_budgets(out: Path) -> Figure:
     95 % bootstrap band, a panel per training size, the references as lines."""
     from sciml_grow.study.stats import error_of, mean_interval
 
-    rows = read_results(out / "budgets.csv")
+    rows = read_results(out / "budgets.csv", text=("strategy", "budget"))
     sizes = sorted({int(r["train_size"]) for r in rows})
     colour = colours(out)
     fig, axes = _subplots(1, len(sizes), figsize=(5.2 * len(sizes) + 1.5, 4.6), squeeze=False)
     for ax, n in zip(axes[0], sizes, strict=True):
         mine = [r for r in rows if int(r["train_size"]) == n]
-        budgets = sorted({r["budget"] for r in mine})
+        budgets = sorted({r["x"] for r in mine})
         for s in dict.fromkeys(r["strategy"] for r in mine):
             mean, low, high = [], [], []
             for b in budgets:
-                e = np.array([error_of(r) for r in mine if r["strategy"] == s and r["budget"] == b])
+                e = np.array([error_of(r) for r in mine if r["strategy"] == s and r["x"] == b])
                 lo, hi = mean_interval(e, n_resamples=2000)
                 mean.append(e.mean())
                 low.append(lo)
@@ -468,8 +468,9 @@ def _draw_budgets(out: Path) -> Figure:
         _reference_lines(ax, out, "test samples")
         ax.set_xscale("log")
         _log_ticks(ax, np.array(budgets))
-        ax.set(xlabel="compute budget (training + decision FLOPs)",
-               ylabel="test error", title=f"N = {n}")  # fmt: skip
+        shares = not mine[0]["budget"].endswith("FLOPs")  # "0.3x baseline"
+        what = "share of the reference's FLOPs" if shares else "training + decision FLOPs"
+        ax.set(xlabel=f"compute budget ({what})", ylabel="test error", title=f"N = {n}")
     axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle("Test error against compute (best network within each budget; bands: 95 %)")
     return fig

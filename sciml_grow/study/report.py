@@ -426,9 +426,9 @@ def compact(
     return "\n".join(out).rstrip() + "\n"
 
 
-def budget_key(train_size: Any, budget: float) -> str:
+def budget_key(train_size: Any, budget: str) -> str:
     """How a (training size, budget) cell is named in budget_stats.csv and the tables."""
-    return f"N = {int(train_size)}, {float(budget):.3g} FLOPs"
+    return f"N = {int(train_size)}, {budget}"
 
 
 def budget_table(rows: list[dict[str, Any]], results: list[PairedResult], against: str) -> str:
@@ -439,27 +439,27 @@ def budget_table(rows: list[dict[str, Any]], results: list[PairedResult], agains
     parts = ["## At equal compute", ""]
     for n in dict.fromkeys(r["train_size"] for r in rows):
         mine = [r for r in rows if r["train_size"] == n]
-        budgets = sorted({float(r["budget"]) for r in mine})
-        lines = tables.header([f"N = {int(n)}", *(f"{b:.3g} FLOPs" for b in budgets)])
+        budgets = sorted({(float(r["x"]), r["budget"]) for r in mine})
+        lines = tables.header([f"N = {int(n)}", *(label for _, label in budgets)])
         for s in dict.fromkeys(r["strategy"] for r in mine):
             cells = [s]
-            for b in budgets:
-                at = [r for r in mine if r["strategy"] == s and float(r["budget"]) == b]
+            for _, label in budgets:
+                at = [r for r in mine if r["strategy"] == s and r["budget"] == label]
                 e = [error_of(r) for r in at]
-                p = verdict.get((s, budget_key(n, b)))
+                p = verdict.get((s, budget_key(n, label)))
                 note = f" ({p.verdict})" if p and p.verdict != "no difference" else ""
                 ended = sum(not int(r["reached"]) for r in at)
                 done = f" [{ended}/{len(at)} ended before]" if ended else ""
                 cells.append(f"{statistics.fmean(e):.4f}{note}{done}" if e else "")
             lines.append(tables.row(cells))
         parts += [*lines, ""]
-    family = len(results)
     parts.append(
         "Mean test error over paired seeds of the best-validation network each run had seen "
-        "within the budget (training and decision FLOPs), read off one run per seed: the "
+        f'within the budget (training and decision FLOPs; "0.3x {against}": 0.3 times what '
+        f"{against}'s run of the same seed and size spent), read off one run per seed: the "
         "schedule is the run's own (a cosine spans the run's epochs, not the budget). "
         f"(better)/(worse): resolved at 95 % against {against}, Holm over the whole table "
-        f"({family} comparisons); [k/n ended before]: runs that finished (or converged) "
+        f"({len(results)} comparisons); [k/n ended before]: runs that finished (or converged) "
         "before that budget, whose final error counts there."
     )
     return "\n".join(parts) + "\n"

@@ -280,6 +280,9 @@ class TrainConfig(Validated):
     # at its budget (the epoch that crosses it does not count)
     budgets: list[float] | None = None
     max_flops: float | None = None
+    # trajectory.csv: the test error of every new best-validation network with the FLOPs
+    # spent, so any budget can be read off afterwards (compare --budgets 0.1x,...)
+    trace_test: bool = False
     checkpoint_every: int = 10
     baseline_blocks: int | None = None
     baseline_from: str | None = None  # baseline: a finished run whose architecture it retrains

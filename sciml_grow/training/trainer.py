@@ -40,6 +40,7 @@ from sciml_grow.training.evaluation import test_summary
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, finished_architecture, pretrained_bundle
 
+TRAJECTORY_COLUMNS = ["epoch", "flops", "best_val_loss", "rel_l2_mean", "accuracy"]
 GROWTH_COLUMNS = [
     "epoch",
     "inserted",
@@ -259,7 +260,7 @@ class Trainer:
             raise ModelFileError(
                 f"{where}: not a checkpoint this run can resume ({reason(exc)})"
             ) from None
-        for name in ("metrics.csv", "growth_events.csv"):
+        for name in ("metrics.csv", "growth_events.csv", "trajectory.csv"):
             self.run.truncate_csv(name, self.state.epoch)
 
     def _architecture_changed(self) -> None:
@@ -507,6 +508,8 @@ class Trainer:
             self.run.create()
             self.run.write_json("config.json", self._config_record())
             self.run.start_csv("growth_events.csv", GROWTH_COLUMNS)
+            if self.cfg.trace_test:
+                self.run.start_csv("trajectory.csv", TRAJECTORY_COLUMNS)
             self._fresh()
         s = self.state
         clock = time.perf_counter() - s.elapsed
@@ -538,6 +541,8 @@ class Trainer:
             if val < s.best_val:
                 s.best_val, s.best_epoch = val, s.epoch
                 self._keep_best()
+                if cfg.trace_test:  # the test error of each new best, with what it cost
+                    self._trace(spent)
             if val < s.phase_best * (1 - g.min_delta):
                 s.phase_best, s.stale = val, 0
             else:
@@ -618,6 +623,15 @@ class Trainer:
             self.device
         )
         return net, best, predictor
+
+    def _trace(self, spent: float) -> None:
+        """A trajectory.csv row: the new best network's test error and the FLOPs spent."""
+        s = self.state
+        idx = torch.from_numpy(self.data.splits["test"])
+        test = test_summary(self._kept()[2], self.data, idx, self.device)[0]
+        row = {"epoch": s.epoch, "flops": spent, "best_val_loss": s.best_val}
+        self.run.append_csv("trajectory.csv", {**row, **{
+            k: test.get(k, "") for k in ("rel_l2_mean", "accuracy")}})  # fmt: skip
 
     def _at_budget(
         self, budget: float, reached: bool, test: dict[str, Any] | None = None
