@@ -42,6 +42,16 @@ def test_summary(
     return test, misfit, seconds / len(idx)
 
 
+def test_errors(predictor: Any, data: Dataset, idx: torch.Tensor, device: torch.device) -> dict:
+    """The test summary alone, without the observation misfit or the timing that
+    :func:`test_summary` adds: what a trajectory records at every new best network (the same
+    numbers as test_summary's, cheaply)."""
+    if not data.in_memory:
+        return test_summary(predictor, data, idx, device)[0]
+    pred = predictor(data.x[idx].to(device))
+    return evaluate_predictions(pred, data.y[idx].to(device), data.task)
+
+
 def observation_misfit(
     data: Dataset, pred: torch.Tensor, idx: torch.Tensor, device: torch.device
 ) -> float | None:

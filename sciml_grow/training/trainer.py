@@ -36,7 +36,7 @@ from sciml_grow.nets import build, spec_depth
 from sciml_grow.objective import physics_term, soft_threshold_
 from sciml_grow.training import cost, schedule
 from sciml_grow.training.config import TrainConfig
-from sciml_grow.training.evaluation import test_summary
+from sciml_grow.training.evaluation import test_errors, test_summary
 from sciml_grow.training.predictor import Predictor
 from sciml_grow.training.rundir import RunDir, finished_architecture, pretrained_bundle
 
@@ -628,7 +628,7 @@ class Trainer:
         """A trajectory.csv row: the new best network's test error and the FLOPs spent."""
         s = self.state
         idx = torch.from_numpy(self.data.splits["test"])
-        test = test_summary(self._kept()[2], self.data, idx, self.device)[0]
+        test = test_errors(self._kept()[2], self.data, idx, self.device)
         row = {"epoch": s.epoch, "flops": spent, "best_val_loss": s.best_val}
         self.run.append_csv("trajectory.csv", {**row, **{
             k: test.get(k, "") for k in ("rel_l2_mean", "accuracy")}})  # fmt: skip
@@ -642,7 +642,7 @@ class Trainer:
         s = self.state
         if test is None:
             idx = torch.from_numpy(self.data.splits["test"])
-            test = test_summary(self._kept()[2], self.data, idx, self.device)[0] if s.best else {}
+            test = test_errors(self._kept()[2], self.data, idx, self.device) if s.best else {}
         keys = ("rel_l2_mean", "rel_l2_median", "accuracy", "cross_entropy")
         return {
             "flops": budget,
