@@ -20,7 +20,8 @@ demo: setup
 	$(CLI) info $(DEMO)/heat.h5
 	$(MPIEXEC) -n 2 $(CLI) compare --data $(DEMO)/heat.h5 \
 		--strategies baseline,td,net2deeper --seeds 10 --train-sizes 50,200,1000 \
-		--config experiments/demo/config.toml --reference-samples 40 --out $(DEMO)/compare
+		--config experiments/demo/config.toml --reference-samples 40 --budgets 0.1x,0.3x,1x \
+		--out $(DEMO)/compare
 
 test: setup
 	$(PY) -m pytest -q

@@ -467,7 +467,11 @@ def _draw_budgets(out: Path) -> Figure:
             ax.fill_between(budgets, low, high, color=colour.get(s, "k"), alpha=0.15)
         _reference_lines(ax, out, "test samples")
         ax.set_xscale("log")
-        _log_ticks(ax, np.array(budgets))
+        if len(budgets) <= 5:  # a tick at every budget
+            ax.set_xticks(budgets, [f"{b:.3g}" for b in budgets])
+            ax.minorticks_off()
+        else:
+            _log_ticks(ax, np.array(budgets))
         shares = not mine[0]["budget"].endswith("FLOPs")  # "0.3x baseline"
         what = "share of the reference's FLOPs" if shares else "training + decision FLOPs"
         ax.set(xlabel=f"compute budget ({what})", ylabel="test error", title=f"N = {n}")
