@@ -396,8 +396,6 @@ def sweep_curves(out: Path) -> Path | None:
 
 
 def _draw_sweep(out: Path) -> Figure | None:
-    from sciml_grow.study.stats import error_of, mean_interval
-
     rows = read_results(out / "results.csv")
     sizes = sorted({int(r["train_size"]) for r in rows})
     if len(sizes) < 2:
@@ -405,16 +403,7 @@ def _draw_sweep(out: Path) -> Figure | None:
     classes = _metric(rows)[0] == "accuracy"
     colour = colours(out)
     fig, ax = _subplots(figsize=(7.5, 4.8))
-    for s in dict.fromkeys(r["strategy"] for r in rows):
-        mean, low, high = [], [], []
-        for n in sizes:
-            e = np.array([error_of(r) for r in rows if r["strategy"] == s and r["train_size"] == n])
-            lo, hi = mean_interval(e, n_resamples=2000)
-            mean.append(e.mean())
-            low.append(lo)
-            high.append(hi)
-        ax.plot(sizes, mean, "o-", color=colour.get(s, "k"), label=s, ms=4)
-        ax.fill_between(sizes, low, high, color=colour.get(s, "k"), alpha=0.15)
+    _banded(ax, rows, "train_size", sizes, colour)
     if not classes:
         _reference_lines(ax, out, "test samples")
     ax.set_xscale("log")
@@ -446,8 +435,6 @@ def _draw_cost(out: Path) -> Figure | None:
 def _draw_budgets(out: Path) -> Figure:
     """Test error against compute: per strategy the mean over seeds at every budget with its
     95 % bootstrap band, a panel per training size, the references as lines."""
-    from sciml_grow.study.stats import error_of, mean_interval
-
     rows = read_results(out / "budgets.csv", text=("strategy", "budget"))
     sizes = sorted({int(r["train_size"]) for r in rows})
     colour = colours(out)
@@ -455,16 +442,7 @@ def _draw_budgets(out: Path) -> Figure:
     for ax, n in zip(axes[0], sizes, strict=True):
         mine = [r for r in rows if int(r["train_size"]) == n]
         budgets = sorted({r["x"] for r in mine})
-        for s in dict.fromkeys(r["strategy"] for r in mine):
-            mean, low, high = [], [], []
-            for b in budgets:
-                e = np.array([error_of(r) for r in mine if r["strategy"] == s and r["x"] == b])
-                lo, hi = mean_interval(e, n_resamples=2000)
-                mean.append(e.mean())
-                low.append(lo)
-                high.append(hi)
-            ax.plot(budgets, mean, "o-", color=colour.get(s, "k"), label=s, ms=4)
-            ax.fill_between(budgets, low, high, color=colour.get(s, "k"), alpha=0.15)
+        _banded(ax, mine, "x", budgets, colour)
         _reference_lines(ax, out, "test samples")
         ax.set_xscale("log")
         if len(budgets) <= 5:  # a tick at every budget
@@ -521,6 +499,23 @@ def _draw_cost_dots(out: Path) -> Figure | None:
     axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle("Test error against cost (dots: seeds; squares: mean, 95 % interval)")
     return fig
+
+
+def _banded(ax: Any, rows: list[dict], key: str, xs: list, colour: dict[str, str]) -> None:
+    """Per strategy, the mean error over seeds at every value ``xs`` of ``key`` (a training
+    size, a budget) as a line, with the 95 % bootstrap interval of the mean as a band."""
+    from sciml_grow.study.stats import error_of, mean_interval
+
+    for s in dict.fromkeys(r["strategy"] for r in rows):
+        mean, low, high = [], [], []
+        for x in xs:
+            e = np.array([error_of(r) for r in rows if r["strategy"] == s and r[key] == x])
+            lo, hi = mean_interval(e, n_resamples=2000)
+            mean.append(e.mean())
+            low.append(lo)
+            high.append(hi)
+        ax.plot(xs, mean, "o-", color=colour.get(s, "k"), label=s, ms=4)
+        ax.fill_between(xs, low, high, color=colour.get(s, "k"), alpha=0.15)
 
 
 def _reference_lines(ax: Any, out: Path, what: str) -> int:
