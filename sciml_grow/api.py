@@ -206,9 +206,10 @@ def compare(
     references (linear, MAP or POD) and, with ``floor_samples`` > 0 where the file allows it,
     the Bayes floor (posterior means by MCMC, settings ``mcmc``: see ``McmcConfig``); return
     the rows, paired statistics and table (None on ranks other than 0 under MPI). With
-    ``budgets`` (FLOPs) every strategy is also compared at each compute budget, read off each
-    run's trajectory (budgets.csv, budget_stats.csv). ``out`` is the comparison directory;
-    re-running resumes."""
+    ``budgets`` every strategy is also compared at each compute budget (budgets.csv,
+    budget_stats.csv): FLOP counts (1e9), recorded by each run as it passes them, or shares of
+    the reference strategy's FLOPs ("0.3x"), read off each run's trajectory. ``out`` is the
+    comparison directory; re-running resumes."""
     from sciml_grow.inverse.mcmc import McmcConfig
     from sciml_grow.study.compare import compare as run_compare
     from sciml_grow.study.compare import read_stats
@@ -248,10 +249,10 @@ def compare(
 
     refs = [read_reference(out), read_reference(out, "floor")]
     summary = compact(rows + read_linear(out), stats, plan["against"], refs)
+    text = (out / "table.md").read_text()
     if (out / "budgets.csv").exists():  # the comparison at equal compute, as in table.md
-        text = (out / "table.md").read_text()
         summary += "\n" + text[text.index("## At equal compute") :]
-    return Comparison(out, rows, stats, (out / "table.md").read_text(), made, summary)
+    return Comparison(out, rows, stats, text, made, summary)
 
 
 def benchmark(name: str | Path) -> Any:
@@ -286,14 +287,15 @@ def run_benchmark(
     out = Path(out)
     path = Path(data) if data is not None else out / f"{bench.name}-v{bench.version}.h5"
     proto = bench.protocol
-    from pde_data import registered, require_fenicsx
+    from pde_data import problem_name, registered, require_fenicsx
 
-    problem = bench.data.problem.lower().replace("-", "_")
-    if problem not in registered():  # a declaration names registered problems, never code
+    try:  # a declaration names registered problems, never code
+        problem = problem_name(bench.data.problem)
+    except InputError:
         raise InputError(
             f"benchmark {bench.source}: data.problem: unknown problem {bench.data.problem!r} "
             f"(registered: {', '.join(sorted(registered()))})"
-        )
+        ) from None
     try:  # the generator checks a file already there: this benchmark's, or refused
         require_fenicsx()
     except ImportError:
